@@ -1,0 +1,13 @@
+/* testutil.h -- helpers shared by the Check suites. */
+#ifndef ATTNC_TESTUTIL_H
+#define ATTNC_TESTUTIL_H
+
+#include <check.h>
+#include "ir/ir.h"
+
+/* path of a file in the source tree (ATTNC_SOURCE_DIR), static buffer */
+const char *tu_path(const char *rel);
+/* run a suite, print results, return the exit status for main */
+int tu_run(Suite *s);
+
+#endif
