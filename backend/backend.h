@@ -22,6 +22,9 @@ typedef struct Shape {
 attnc_status args_check(const IrPattern *p, const attnc_args *args, bool host_only,
                         Shape *shape, IrTensorView *views, Diag *d);
 
+/* the strides of t in elements: t->strides, or compact row-major if NULL */
+void args_strides(const DLTensor *t, int64_t *strides);
+
 /* the reference executor: double precision, straight from the IR */
 attnc_status ref_run(const IrPattern *p, const attnc_args *args, Diag *d);
 

@@ -1,0 +1,259 @@
+/*
+** cuda.h -- the CUDA backend: readable CUDA C++ emitted from a pattern (and
+** the passes' schedule), compiled with NVRTC, run through the driver API
+** loaded with dlopen("libcuda.so.1").
+**
+**   emit    cuda_emit(pattern, config) -> CUDA C++ source (deterministic:
+**           the same input gives byte-identical text; see docs/cuda.md)
+**   compile cuda_compile(source, arch, cubin|ptx) -> image, through NVRTC
+**   run     CudaDriver (one per context and device) -> CudaModule (a loaded
+**           image) -> cuda_launch(module, args) on kDLCUDA tensors
+**
+** The layer below the runtime: nothing here caches. runtime/cache.h keys
+** images by cuda_cache_key() and calls cuda_compile() on a miss.
+** Compiled only when CMake finds NVRTC (ATTNC_HAVE_CUDA).
+*/
+#ifndef ATTNC_CUDA_H
+#define ATTNC_CUDA_H
+
+#include "ir/ir.h"
+#include "passes/passes.h"
+#include "backend/backend.h"
+
+/* ------------------------------------------------------------ config */
+
+/*
+** A token order as the kernel computes it (the plan's PlanOrder, or raster):
+** per axis n positions (0 = the runtime Sq / Sk, 1-D only), tile extent box,
+** residue grouping dil. Tiles per axis T = dil * ceil(n / (box * dil)); a
+** tile index is row-major over the axes' T (passes/passes.h has the rest).
+*/
+typedef struct CudaOrder {
+  int rank;
+  int64_t n[IR_MAXGRID], box[IR_MAXGRID], dil[IR_MAXGRID];
+} CudaOrder;
+int64_t cuda_order_ntiles(const CudaOrder *o, int64_t seqlen);
+
+/*
+** What one kernel is specialised for. Zero fields take defaults from
+** cuda_config_finish (tiles by head dim; arch 90).
+*/
+typedef struct CudaConfig {
+  IrDtype dtype;        /* DT_F16 or DT_BF16 (Q, K, V and O) */
+  int head_dim;         /* D of Q and K: 32, 64, 96, 128 or 256 */
+  int head_dim_v;       /* Dv of V and O (0 = head_dim) */
+  int arch;             /* compute capability as 10*major+minor: 80, 86, 89, 90 */
+  int seq_bits;         /* token indices below 2^seq_bits (24 or 31): sizes int math */
+  int block_m;          /* query rows per CTA (0 = default) */
+  int block_n;          /* key rows per kv tile (0 = default) */
+  int warps;            /* warps per CTA (0 = default: 4) */
+  CudaOrder qord, kord; /* token orders (rank 0 = raster over block_m / block_n) */
+} CudaConfig;
+
+#define CUDA_SEQ_BITS_SMALL 24   /* int32 index math is exact below 2^24 tokens */
+#define CUDA_SEQ_BITS_LARGE 31
+
+/* fill defaults and check the combination; ATTNC_ERR_UNSUPPORTED says why */
+attnc_status cuda_config_finish(const IrPattern *p, CudaConfig *cfg, Diag *d);
+/* take tile sizes, warps and token orders from a plan's schedule, then finish */
+attnc_status cuda_config_from_plan(const Plan *plan, CudaConfig *cfg, Diag *d);
+/* the PlanOptions pins the cuda kernel needs (tile multiples), for plan_build */
+void cuda_plan_options(const CudaConfig *cfg, PlanOptions *opt);
+
+/* "sm_90a" style name of an arch (sm_90 and later get the 'a' suffix) */
+const char *cuda_arch_name(int arch, char buf[16]);
+/* parse "sm_90a", "sm_80", "90", "9.0"; false if not an arch */
+bool cuda_arch_parse(const char *s, int *arch);
+
+/* dynamic shared memory bytes and threads of a kernel built from cfg */
+int cuda_smem_bytes(const CudaConfig *cfg);
+int cuda_threads(const CudaConfig *cfg);
+
+/* ------------------------------------------------------------ emit */
+
+#define CUDA_KERNEL_NAME "attnc_fwd"
+
+/*
+** Emit the kernel's CUDA C++ source, NUL-terminated, into arena a. The
+** text needs no CUDA headers. Errors: ATTNC_ERR_UNSUPPORTED (an op or
+** config this backend cannot emit, with the spec line), ATTNC_ERR_NOMEM.
+*/
+attnc_status cuda_emit(const IrPattern *p, const CudaConfig *cfg, Arena *a, char **src,
+                       Diag *d);
+/* the same, iterating as the plan says (plan NULL: raster order, dense
+   iteration, the mask on every tile); cfg from cuda_config_from_plan */
+attnc_status cuda_emit_plan(const IrPattern *p, const Plan *plan, const CudaConfig *cfg,
+                            Arena *a, char **src, Diag *d);
+
+/*
+** The whole front half for the runtime and the CLI: finish cfg, build the
+** passes' plan for it (unless use_plan is false or $ATTNC_CUDA_PLAN=0:
+** raster order, dense iteration), take tiles and orders from the plan into
+** cfg, and emit. The plan lives in arena a; cfg is what the module needs.
+*/
+attnc_status cuda_build_source(const IrPattern *p, CudaConfig *cfg, bool use_plan, Arena *a,
+                               char **src, Diag *d);
+
+/*
+** The kernel's parameter block: the emitted `struct Params` is a list of
+** 8-byte slots in this order, and cuda_launch fills the same list.
+*/
+typedef enum CudaSlotKind {
+  SLOT_PTR,             /* a device pointer */
+  SLOT_I64,             /* a size or stride in elements */
+  SLOT_F64              /* a double */
+} CudaSlotKind;
+typedef struct CudaSlot {
+  const char *name;     /* field name in the emitted struct ("q_stride[0]" style split) */
+  CudaSlotKind kind;
+  int count;            /* array length (1 = scalar) */
+} CudaSlot;
+int cuda_param_slots(const IrPattern *p, CudaSlot *slots, int max);   /* count */
+
+/* ------------------------------------------------------------ NVRTC */
+
+typedef enum CudaImageKind { CUDA_IMAGE_CUBIN = 0, CUDA_IMAGE_PTX } CudaImageKind;
+
+typedef struct CudaImage {
+  void *data;           /* malloc'd; free with cuda_image_free */
+  size_t size;          /* bytes (PTX: text without the NUL) */
+  CudaImageKind kind;
+  double compile_ms;    /* NVRTC time (0 when it came from a cache) */
+} CudaImage;
+void cuda_image_free(CudaImage *img);
+
+/*
+** The NVRTC options for an arch and image kind ("-arch=sm_90a",
+** "-default-device", "-std=c++17", ...): fills opts (pointers into archbuf
+** or static strings) and returns their count.
+*/
+int cuda_nvrtc_options(int arch, CudaImageKind kind, char archbuf[32], const char **opts,
+                       int max);
+/* "nvrtc 13.0" (with the version NVRTC reports) */
+const char *cuda_nvrtc_version(char buf[32]);
+
+/*
+** The bytes a compiled image depends on: source, options, NVRTC version,
+** arch and kind; malloc'd into *key (free with free()). A cache keys by a
+** hash of these and may compare them in full.
+*/
+attnc_status cuda_cache_key(const char *src, int arch, CudaImageKind kind, char **key,
+                            size_t *len, Diag *d);
+
+/*
+** Compile with NVRTC. On a compile error the status is ATTNC_ERR_COMPILE and
+** the message quotes the first failing generated line
+** ("generated CUDA line 123: error: ...\n    <the line>").
+*/
+attnc_status cuda_compile(const char *src, int arch, CudaImageKind kind, CudaImage *out,
+                          Diag *d);
+
+/* ------------------------------------------------------------ driver */
+
+/*
+** The driver API, loaded with dlopen("libcuda.so.1") and bound to the
+** primary context of one device. No driver: ATTNC_ERR_NODEVICE "no CUDA
+** driver (libcuda.so.1 not found)"; no GPU: ATTNC_ERR_NODEVICE with the
+** driver's word. Thread-safe: calls make the context current first.
+*/
+typedef struct CudaDriver CudaDriver;
+attnc_status cuda_driver_open(int device, CudaDriver **out, Diag *d);
+void cuda_driver_close(CudaDriver *drv);
+int cuda_driver_arch(const CudaDriver *drv);            /* e.g. 90 */
+const char *cuda_driver_device_name(const CudaDriver *drv);
+int cuda_driver_sm_count(const CudaDriver *drv);
+
+/* device memory and copies, for the CLI and tests (synchronous) */
+attnc_status cuda_mem_alloc(CudaDriver *drv, size_t bytes, void **dptr, Diag *d);
+void cuda_mem_free(CudaDriver *drv, void *dptr);
+attnc_status cuda_memcpy_htod(CudaDriver *drv, void *dst, const void *src, size_t n, Diag *d);
+attnc_status cuda_memcpy_dtoh(CudaDriver *drv, void *dst, const void *src, size_t n, Diag *d);
+attnc_status cuda_memset8(CudaDriver *drv, void *dst, unsigned char v, size_t n, Diag *d);
+attnc_status cuda_sync(CudaDriver *drv, void *stream, Diag *d);
+
+/* timing with device events around n launches of fn(arg) (for bench) */
+attnc_status cuda_time_ms(CudaDriver *drv, void *stream,
+                          attnc_status (*fn)(void *arg, Diag *d), void *arg, int iters,
+                          double *ms_median, Diag *d);
+
+/* ------------------------------------------------------------ modules */
+
+typedef struct CudaModule CudaModule;   /* an image loaded in a driver's context */
+
+attnc_status cuda_module_load(CudaDriver *drv, const CudaImage *img, const CudaConfig *cfg,
+                              CudaModule **out, Diag *d);
+void cuda_module_free(CudaModule *m);
+
+/*
+** Launch on args->stream (NULL = the default stream); asynchronous.
+** args' tensors are kDLCUDA (Q, K, V, O in cfg->dtype, LSE float32), head
+** dims contiguous, other strides multiples of 8 elements, 16-byte aligned;
+** runtime inputs kDLCUDA i32/f32. The pattern must be the one the module
+** was emitted from.
+*/
+attnc_status cuda_launch(CudaModule *m, const IrPattern *p, const attnc_args *args, Diag *d);
+
+/* the seq_bits a call needs: CUDA_SEQ_BITS_SMALL unless a length is >= 2^24 */
+int cuda_seq_bits_for(int64_t sq, int64_t sk);
+
+/* ------------------------------------------------------------ host helpers */
+
+/*
+** Copy a host tensor (float32/float64/int32, any strides) to a new compact
+** device tensor of dtype `to` (f16, bf16, f32 or i32), converting values.
+** *dev gets data, shape and strides in storage owned by *dev_buf (free with
+** cuda_tensor_free).
+*/
+typedef struct CudaTensor {
+  DLTensor t;
+  int64_t shape[IR_MAXDIMS + 1];
+  int64_t strides[IR_MAXDIMS + 1];
+  CudaDriver *drv;
+} CudaTensor;
+attnc_status cuda_tensor_upload(CudaDriver *drv, const DLTensor *host, IrDtype to,
+                                CudaTensor *dev, Diag *d);
+attnc_status cuda_tensor_alloc(CudaDriver *drv, int ndim, const int64_t *shape, IrDtype dt,
+                               CudaTensor *dev, Diag *d);
+/* copy a device tensor back into a host float32 tensor of the same shape */
+attnc_status cuda_tensor_download(CudaDriver *drv, const CudaTensor *dev, DLTensor *host,
+                                  Diag *d);
+void cuda_tensor_free(CudaTensor *dev);
+
+/* float <-> half / bfloat16 bits (round to nearest even) */
+uint16_t cuda_f32_to_f16(float f);
+uint16_t cuda_f32_to_bf16(float f);
+float cuda_f16_to_f32(uint16_t h);
+float cuda_bf16_to_f32(uint16_t h);
+
+/* ------------------------------------------------------------ internal */
+/* shared by the emitter's files (emit.c, plan_emit.c) */
+
+typedef struct Out { char *buf; size_t len, cap; bool oom; } Out;
+void out_init(Out *o);
+void out_puts(Out *o, const char *s);
+void out_printf(Out *o, const char *fmt, ...)
+#if defined(__GNUC__)
+  __attribute__((format(printf, 2, 3)))
+#endif
+  ;
+void out_free(Out *o);
+
+#define EMIT_MAX_VARIANTS 16
+
+/* what the kernel iterates: from a plan, or raster + dense without one */
+typedef struct EmitPlan {
+  const IrPattern *pat;        /* the pattern emitted (the plan's copy if any) */
+  const Plan *plan;            /* NULL: raster + dense */
+  const CudaConfig *cfg;
+  int nvariants;
+  int masks[EMIT_MAX_VARIANTS];   /* mask node per variant (-1 = all pairs) */
+  char order_name[96], iter_name[160];
+} EmitPlan;
+attnc_status emit_plan_init(EmitPlan *ep, const IrPattern *p, const Plan *plan,
+                            const CudaConfig *cfg, Diag *d);
+void emit_plan_free(EmitPlan *ep);
+/* the order and iterator sections: QTile, q_tile_begin, q_token, kv_token,
+   KvTile, KvIter, kv_begin, kv_next */
+attnc_status emit_plan_order_iter(Out *o, const EmitPlan *ep, Diag *d);
+
+#endif

@@ -1,0 +1,455 @@
+/*
+** driver.c -- the CUDA driver API, loaded at run time with
+** dlopen("libcuda.so.1") and never linked, so the library and the CLI build
+** and run on machines without a GPU or driver and fail only when the cuda
+** target is asked for, with ATTNC_ERR_NODEVICE and a clear message.
+**
+** A CudaDriver holds the function table, one device and its primary
+** context; it belongs to one attnc context (no global state here). Every
+** entry point makes the primary context current on the calling thread
+** first, so any thread may use it. Modules (loaded images) and the launch,
+** which packs the kernel's parameter block, live here too.
+** $ATTNC_CUDA_DRIVER names another library file (tests use it to check the
+** no-driver path on machines that have one).
+*/
+#include <dlfcn.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "backend/cuda/cuda.h"
+
+/* ------------------------------------------------------ driver types */
+
+/* the few driver API types used, as cuda.h defines them (ABI-stable) */
+typedef int CUresult;
+typedef int CUdevice;
+typedef struct CUctx_st *CUcontext;
+typedef struct CUmod_st *CUmodule;
+typedef struct CUfunc_st *CUfunction;
+typedef struct CUstream_st *CUstream;
+typedef struct CUevent_st *CUevent;
+typedef unsigned long long CUdeviceptr;
+
+enum {
+  CUDA_SUCCESS = 0,
+  CUDA_ERROR_NO_DEVICE = 100,
+  CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT = 16,
+  CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR = 75,
+  CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR = 76,
+  CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN = 97,
+  CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES = 8,
+  CU_EVENT_DEFAULT = 0,
+};
+
+/* X(return, name, symbol, args) */
+#define CUDA_FUNCS(X) \
+  X(cuInit, "cuInit", (unsigned flags)) \
+  X(cuDriverGetVersion, "cuDriverGetVersion", (int *v)) \
+  X(cuDeviceGetCount, "cuDeviceGetCount", (int *n)) \
+  X(cuDeviceGet, "cuDeviceGet", (CUdevice *dev, int ordinal)) \
+  X(cuDeviceGetAttribute, "cuDeviceGetAttribute", (int *v, int attr, CUdevice dev)) \
+  X(cuDeviceGetName, "cuDeviceGetName", (char *name, int len, CUdevice dev)) \
+  X(cuDevicePrimaryCtxRetain, "cuDevicePrimaryCtxRetain", (CUcontext *ctx, CUdevice dev)) \
+  X(cuDevicePrimaryCtxRelease, "cuDevicePrimaryCtxRelease_v2", (CUdevice dev)) \
+  X(cuCtxSetCurrent, "cuCtxSetCurrent", (CUcontext ctx)) \
+  X(cuCtxSynchronize, "cuCtxSynchronize", (void)) \
+  X(cuModuleLoadData, "cuModuleLoadData", (CUmodule *m, const void *image)) \
+  X(cuModuleUnload, "cuModuleUnload", (CUmodule m)) \
+  X(cuModuleGetFunction, "cuModuleGetFunction", (CUfunction *f, CUmodule m, const char *name)) \
+  X(cuFuncSetAttribute, "cuFuncSetAttribute", (CUfunction f, int attr, int value)) \
+  X(cuLaunchKernel, "cuLaunchKernel", (CUfunction f, unsigned gx, unsigned gy, unsigned gz, \
+    unsigned bx, unsigned by, unsigned bz, unsigned smem, CUstream s, void **params, void **extra)) \
+  X(cuMemAlloc, "cuMemAlloc_v2", (CUdeviceptr *p, size_t n)) \
+  X(cuMemFree, "cuMemFree_v2", (CUdeviceptr p)) \
+  X(cuMemcpyHtoD, "cuMemcpyHtoD_v2", (CUdeviceptr dst, const void *src, size_t n)) \
+  X(cuMemcpyDtoH, "cuMemcpyDtoH_v2", (void *dst, CUdeviceptr src, size_t n)) \
+  X(cuMemsetD8, "cuMemsetD8_v2", (CUdeviceptr dst, unsigned char v, size_t n)) \
+  X(cuStreamSynchronize, "cuStreamSynchronize", (CUstream s)) \
+  X(cuEventCreate, "cuEventCreate", (CUevent *e, unsigned flags)) \
+  X(cuEventRecord, "cuEventRecord", (CUevent e, CUstream s)) \
+  X(cuEventSynchronize, "cuEventSynchronize", (CUevent e)) \
+  X(cuEventElapsedTime, "cuEventElapsedTime", (float *ms, CUevent a, CUevent b)) \
+  X(cuEventDestroy, "cuEventDestroy_v2", (CUevent e)) \
+  X(cuGetErrorName, "cuGetErrorName", (CUresult r, const char **s)) \
+  X(cuGetErrorString, "cuGetErrorString", (CUresult r, const char **s))
+
+struct CudaDriver {
+  void *lib;
+#define X(fn, sym, args) CUresult (*fn) args;
+  CUDA_FUNCS(X)
+#undef X
+  CUdevice dev;
+  CUcontext ctx;
+  int arch, sm_count, smem_optin, driver_version;
+  char name[256];
+};
+
+struct CudaModule {
+  CudaDriver *drv;
+  CUmodule mod;
+  CUfunction fn;
+  CudaConfig cfg;
+  int smem;
+};
+
+/* "CUDA_ERROR_ILLEGAL_ADDRESS (an illegal memory access was encountered)" */
+static attnc_status cu_error(CudaDriver *drv, CUresult r, attnc_status st, const char *what,
+                             Diag *d) {
+  const char *name = NULL, *str = NULL;
+  if (drv && drv->cuGetErrorName) drv->cuGetErrorName(r, &name);
+  if (drv && drv->cuGetErrorString) drv->cuGetErrorString(r, &str);
+  return diag_error(d, st, (Loc){ NULL, 0 }, "%s failed: %s (%s)", what,
+                    name ? name : "CUDA error", str ? str : "no description");
+}
+
+#define CU_CHECK(drv, call, st, what) \
+  do { CUresult r_ = (call); if (r_ != CUDA_SUCCESS) return cu_error(drv, r_, st, what, d); } while (0)
+
+static attnc_status make_current(CudaDriver *drv, Diag *d) {
+  CU_CHECK(drv, drv->cuCtxSetCurrent(drv->ctx), ATTNC_ERR_RUNTIME, "cuCtxSetCurrent");
+  return ATTNC_OK;
+}
+
+/* ------------------------------------------------------------ open */
+
+attnc_status cuda_driver_open(int device, CudaDriver **out, Diag *d) {
+  *out = NULL;
+  const char *path = getenv("ATTNC_CUDA_DRIVER");
+  if (!path || !*path) path = "libcuda.so.1";
+  void *lib = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+  if (!lib)
+    return diag_error(d, ATTNC_ERR_NODEVICE, (Loc){ NULL, 0 },
+                      "no CUDA driver (%s not found)", path);
+  CudaDriver *drv = calloc(1, sizeof *drv);
+  if (!drv) { dlclose(lib); return diag_error(d, ATTNC_ERR_NOMEM, (Loc){ NULL, 0 }, "out of memory"); }
+  drv->lib = lib;
+#define X(fn, sym, args) \
+  if (!(*(void **)&drv->fn = dlsym(lib, sym))) { \
+    free(drv); dlclose(lib); \
+    return diag_error(d, ATTNC_ERR_NODEVICE, (Loc){ NULL, 0 }, \
+                      "the CUDA driver %s is too old (no %s)", path, sym); \
+  }
+  CUDA_FUNCS(X)
+#undef X
+  attnc_status st = ATTNC_OK;
+  CUresult r = drv->cuInit(0);
+  int count = 0;
+  if (r == CUDA_ERROR_NO_DEVICE || (r == CUDA_SUCCESS && drv->cuDeviceGetCount(&count) == CUDA_SUCCESS && count == 0))
+    st = diag_error(d, ATTNC_ERR_NODEVICE, (Loc){ NULL, 0 },
+                    "no CUDA GPU (the driver %s is installed but sees no device)", path);
+  else if (r != CUDA_SUCCESS)
+    st = cu_error(drv, r, ATTNC_ERR_NODEVICE, "cuInit (the CUDA driver could not start)", d);
+  else if (device < 0 || device >= count)
+    st = diag_error(d, ATTNC_ERR_NODEVICE, (Loc){ NULL, 0 },
+                    "no CUDA device %d (%d device%s present)", device, count, count == 1 ? "" : "s");
+  if (!st && (r = drv->cuDeviceGet(&drv->dev, device)) != CUDA_SUCCESS)
+    st = cu_error(drv, r, ATTNC_ERR_NODEVICE, "cuDeviceGet", d);
+  if (!st) {
+    int major = 0, minor = 0;
+    drv->cuDeviceGetAttribute(&major, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, drv->dev);
+    drv->cuDeviceGetAttribute(&minor, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, drv->dev);
+    drv->cuDeviceGetAttribute(&drv->sm_count, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, drv->dev);
+    drv->cuDeviceGetAttribute(&drv->smem_optin, CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN, drv->dev);
+    drv->cuDriverGetVersion(&drv->driver_version);
+    if (drv->cuDeviceGetName(drv->name, (int)sizeof drv->name, drv->dev) != CUDA_SUCCESS)
+      snprintf(drv->name, sizeof drv->name, "CUDA device %d", device);
+    drv->arch = major * 10 + minor;
+    if (drv->arch < 80)
+      st = diag_error(d, ATTNC_ERR_NODEVICE, (Loc){ NULL, 0 },
+                      "%s is sm_%d; the cuda target needs sm_80 or newer", drv->name, drv->arch);
+  }
+  if (!st && (r = drv->cuDevicePrimaryCtxRetain(&drv->ctx, drv->dev)) != CUDA_SUCCESS)
+    st = cu_error(drv, r, ATTNC_ERR_NODEVICE, "cuDevicePrimaryCtxRetain", d);
+  if (st) {
+    free(drv);
+    dlclose(lib);
+    return st;
+  }
+  *out = drv;
+  return ATTNC_OK;
+}
+
+void cuda_driver_close(CudaDriver *drv) {
+  if (!drv) return;
+  if (drv->ctx) drv->cuDevicePrimaryCtxRelease(drv->dev);
+  dlclose(drv->lib);
+  free(drv);
+}
+
+int cuda_driver_arch(const CudaDriver *drv) { return drv->arch; }
+const char *cuda_driver_device_name(const CudaDriver *drv) { return drv->name; }
+int cuda_driver_sm_count(const CudaDriver *drv) { return drv->sm_count; }
+
+/* ------------------------------------------------------------ memory */
+
+attnc_status cuda_mem_alloc(CudaDriver *drv, size_t bytes, void **dptr, Diag *d) {
+  *dptr = NULL;
+  attnc_status st = make_current(drv, d);
+  if (st) return st;
+  CUdeviceptr p = 0;
+  CUresult r = drv->cuMemAlloc(&p, bytes ? bytes : 16);
+  if (r != CUDA_SUCCESS) {
+    char what[96];
+    snprintf(what, sizeof what, "cuMemAlloc of %zu bytes", bytes);
+    return cu_error(drv, r, r == 2 ? ATTNC_ERR_NOMEM : ATTNC_ERR_RUNTIME, what, d);
+  }
+  *dptr = (void *)(uintptr_t)p;
+  return ATTNC_OK;
+}
+
+void cuda_mem_free(CudaDriver *drv, void *dptr) {
+  if (!drv || !dptr) return;
+  if (drv->cuCtxSetCurrent(drv->ctx) == CUDA_SUCCESS) drv->cuMemFree((CUdeviceptr)(uintptr_t)dptr);
+}
+
+attnc_status cuda_memcpy_htod(CudaDriver *drv, void *dst, const void *src, size_t n, Diag *d) {
+  attnc_status st = make_current(drv, d);
+  if (st || n == 0) return st;
+  CU_CHECK(drv, drv->cuMemcpyHtoD((CUdeviceptr)(uintptr_t)dst, src, n), ATTNC_ERR_RUNTIME, "cuMemcpyHtoD");
+  return ATTNC_OK;
+}
+
+attnc_status cuda_memcpy_dtoh(CudaDriver *drv, void *dst, const void *src, size_t n, Diag *d) {
+  attnc_status st = make_current(drv, d);
+  if (st || n == 0) return st;
+  CU_CHECK(drv, drv->cuMemcpyDtoH(dst, (CUdeviceptr)(uintptr_t)src, n), ATTNC_ERR_RUNTIME, "cuMemcpyDtoH");
+  return ATTNC_OK;
+}
+
+attnc_status cuda_memset8(CudaDriver *drv, void *dst, unsigned char v, size_t n, Diag *d) {
+  attnc_status st = make_current(drv, d);
+  if (st || n == 0) return st;
+  CU_CHECK(drv, drv->cuMemsetD8((CUdeviceptr)(uintptr_t)dst, v, n), ATTNC_ERR_RUNTIME, "cuMemsetD8");
+  return ATTNC_OK;
+}
+
+attnc_status cuda_sync(CudaDriver *drv, void *stream, Diag *d) {
+  attnc_status st = make_current(drv, d);
+  if (st) return st;
+  CU_CHECK(drv, drv->cuStreamSynchronize((CUstream)stream), ATTNC_ERR_RUNTIME,
+           "the kernel (cuStreamSynchronize)");
+  return ATTNC_OK;
+}
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return x < y ? -1 : x > y;
+}
+
+attnc_status cuda_time_ms(CudaDriver *drv, void *stream, attnc_status (*fn)(void *arg, Diag *d),
+                          void *arg, int iters, double *ms_median, Diag *d) {
+  attnc_status st = make_current(drv, d);
+  if (st) return st;
+  if (iters < 1) iters = 1;
+  double *ms = calloc((size_t)iters, sizeof *ms);
+  if (!ms) return diag_error(d, ATTNC_ERR_NOMEM, (Loc){ NULL, 0 }, "out of memory");
+  CUevent e0 = NULL, e1 = NULL;
+  CUresult r = drv->cuEventCreate(&e0, CU_EVENT_DEFAULT);
+  if (r == CUDA_SUCCESS) r = drv->cuEventCreate(&e1, CU_EVENT_DEFAULT);
+  if (r != CUDA_SUCCESS) st = cu_error(drv, r, ATTNC_ERR_RUNTIME, "cuEventCreate", d);
+  for (int i = 0; i < iters && !st; i++) {
+    float t = 0;
+    if ((r = drv->cuEventRecord(e0, (CUstream)stream)) != CUDA_SUCCESS) { st = cu_error(drv, r, ATTNC_ERR_RUNTIME, "cuEventRecord", d); break; }
+    if ((st = fn(arg, d))) break;
+    if ((r = drv->cuEventRecord(e1, (CUstream)stream)) != CUDA_SUCCESS ||
+        (r = drv->cuEventSynchronize(e1)) != CUDA_SUCCESS ||
+        (r = drv->cuEventElapsedTime(&t, e0, e1)) != CUDA_SUCCESS) {
+      st = cu_error(drv, r, ATTNC_ERR_RUNTIME, "timing the kernel", d);
+      break;
+    }
+    ms[i] = t;
+  }
+  if (!st) {
+    qsort(ms, (size_t)iters, sizeof *ms, cmp_double);
+    *ms_median = ms[iters / 2];
+  }
+  if (e0) drv->cuEventDestroy(e0);
+  if (e1) drv->cuEventDestroy(e1);
+  free(ms);
+  return st;
+}
+
+/* ------------------------------------------------------------ modules */
+
+attnc_status cuda_module_load(CudaDriver *drv, const CudaImage *img, const CudaConfig *cfg,
+                              CudaModule **out, Diag *d) {
+  *out = NULL;
+  attnc_status st = make_current(drv, d);
+  if (st) return st;
+  CudaModule *m = calloc(1, sizeof *m);
+  if (!m) return diag_error(d, ATTNC_ERR_NOMEM, (Loc){ NULL, 0 }, "out of memory");
+  m->drv = drv;
+  m->cfg = *cfg;
+  m->smem = cuda_smem_bytes(cfg);
+  char an[16];
+  CUresult r = drv->cuModuleLoadData(&m->mod, img->data);
+  if (r != CUDA_SUCCESS) {
+    char what[400];
+    snprintf(what, sizeof what, "loading the %s kernel image on %s (sm_%d)",
+             cuda_arch_name(cfg->arch, an), drv->name, drv->arch);
+    free(m);
+    return cu_error(drv, r, ATTNC_ERR_RUNTIME, what, d);
+  }
+  if ((r = drv->cuModuleGetFunction(&m->fn, m->mod, CUDA_KERNEL_NAME)) != CUDA_SUCCESS)
+    st = cu_error(drv, r, ATTNC_ERR_INTERNAL, "cuModuleGetFunction(" CUDA_KERNEL_NAME ")", d);
+  if (!st && m->smem > drv->smem_optin)
+    st = diag_error(d, ATTNC_ERR_UNSUPPORTED, (Loc){ NULL, 0 },
+                    "the kernel needs %d bytes of shared memory; %s allows %d per block",
+                    m->smem, drv->name, drv->smem_optin);
+  if (!st && m->smem > 48 * 1024 &&
+      (r = drv->cuFuncSetAttribute(m->fn, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, m->smem)) != CUDA_SUCCESS)
+    st = cu_error(drv, r, ATTNC_ERR_RUNTIME, "cuFuncSetAttribute(max dynamic shared memory)", d);
+  if (st) {
+    drv->cuModuleUnload(m->mod);
+    free(m);
+    return st;
+  }
+  *out = m;
+  return ATTNC_OK;
+}
+
+void cuda_module_free(CudaModule *m) {
+  if (!m) return;
+  if (m->drv->cuCtxSetCurrent(m->drv->ctx) == CUDA_SUCCESS) m->drv->cuModuleUnload(m->mod);
+  free(m);
+}
+
+/* ------------------------------------------------------------ launch */
+
+static void strides_of(const DLTensor *t, int64_t *st) {
+  if (t->strides) {
+    for (int i = 0; i < t->ndim; i++) st[i] = t->strides[i];
+    return;
+  }
+  int64_t s = 1;
+  for (int i = t->ndim - 1; i >= 0; i--) {
+    st[i] = s;
+    s *= t->shape[i] > 0 ? t->shape[i] : 1;
+  }
+}
+
+static const void *data_of(const DLTensor *t) {
+  return t && t->data ? (const char *)t->data + t->byte_offset : NULL;
+}
+
+/* a device tensor of the kernel's element type: head dim contiguous, rows 16-byte aligned */
+static attnc_status check_dev(const char *name, const DLTensor *t, int rank, bool rows16, Diag *d) {
+  if (t->device.device_type != kDLCUDA)
+    return diag_error(d, ATTNC_ERR_ARG, (Loc){ NULL, 0 },
+                      "%s is not in CUDA device memory (device type %d); the cuda target takes kDLCUDA tensors",
+                      name, (int)t->device.device_type);
+  int64_t st[8];
+  strides_of(t, st);
+  if (!rows16) return ATTNC_OK;
+  if (st[rank - 1] != 1 && t->shape[rank - 1] > 1)
+    return diag_error(d, ATTNC_ERR_UNSUPPORTED, (Loc){ NULL, 0 },
+                      "%s must be contiguous in the head dim for the cuda target (stride %lld)",
+                      name, (long long)st[rank - 1]);
+  for (int i = 0; i < rank - 1; i++)
+    if (st[i] % 8 != 0 && t->shape[i] > 1)
+      return diag_error(d, ATTNC_ERR_UNSUPPORTED, (Loc){ NULL, 0 },
+                        "%s stride %d is %lld elements; the cuda target needs multiples of 8 (16-byte rows)",
+                        name, i, (long long)st[i]);
+  if (((uintptr_t)data_of(t)) % 16 != 0)
+    return diag_error(d, ATTNC_ERR_UNSUPPORTED, (Loc){ NULL, 0 },
+                      "%s data is not 16-byte aligned", name);
+  return ATTNC_OK;
+}
+
+attnc_status cuda_launch(CudaModule *m, const IrPattern *p, const attnc_args *args, Diag *d) {
+  const CudaConfig *cfg = &m->cfg;
+  IrTensorView views[32];
+  if (p->ninputs > 32)
+    return diag_error(d, ATTNC_ERR_UNSUPPORTED, (Loc){ NULL, 0 }, "more than 32 runtime inputs");
+  Shape s;
+  attnc_status st = args_check(p, args, false, &s, views, d);
+  if (st) return st;
+  IrDtype want = cfg->dtype;
+  DLDataType dl = args->q->dtype;
+  bool dt_ok = (want == DT_F16 && dl.code == kDLFloat && dl.bits == 16) ||
+               (want == DT_BF16 && dl.code == kDLBfloat && dl.bits == 16);
+  if (!dt_ok)
+    return diag_error(d, ATTNC_ERR_ARG, (Loc){ NULL, 0 },
+                      "this kernel was compiled for %s tensors (q has code %d, %d bits)",
+                      want == DT_F16 ? "float16" : "bfloat16", dl.code, dl.bits);
+  if (s.D != cfg->head_dim || s.Dv != cfg->head_dim_v)
+    return diag_error(d, ATTNC_ERR_ARG, (Loc){ NULL, 0 },
+                      "this kernel was compiled for head dims D=%d, Dv=%d (got D=%lld, Dv=%lld)",
+                      cfg->head_dim, cfg->head_dim_v, (long long)s.D, (long long)s.Dv);
+  if ((st = check_dev("q", args->q, 4, true, d)) || (st = check_dev("k", args->k, 4, true, d)) ||
+      (st = check_dev("v", args->v, 4, true, d)) || (st = check_dev("o", args->o, 4, true, d)) ||
+      (args->lse && (st = check_dev("lse", args->lse, 3, false, d))))
+    return st;
+  for (int i = 0; i < args->ninputs; i++)
+    if ((st = check_dev(args->inputs[i].name, args->inputs[i].tensor, args->inputs[i].tensor->ndim, false, d)))
+      return st;
+  if (cuda_seq_bits_for(s.Sq, s.Sk) > cfg->seq_bits)
+    return diag_error(d, ATTNC_ERR_ARG, (Loc){ NULL, 0 },
+                      "this kernel was compiled for sequences below 2^%d tokens (Sq = %lld, Sk = %lld)",
+                      cfg->seq_bits, (long long)s.Sq, (long long)s.Sk);
+  if (s.B > 65535 || s.Hq > 65535)
+    return diag_error(d, ATTNC_ERR_UNSUPPORTED, (Loc){ NULL, 0 },
+                      "the cuda target takes at most 65535 batches and heads (B = %lld, Hq = %lld)",
+                      (long long)s.B, (long long)s.Hq);
+  double scale = args->scale != 0 ? args->scale : p->scale != 0 ? p->scale : 1.0 / sqrt((double)s.D);
+  bool has_score = p->score >= 0;
+  if (!has_score && !(scale > 0))
+    return diag_error(d, ATTNC_ERR_UNSUPPORTED, (Loc){ NULL, 0 },
+                      "the cuda target needs a positive scale (got %g)", scale);
+  int64_t qtiles = cuda_order_ntiles(&cfg->qord, s.Sq);
+  if (qtiles > 0x7fffffff)
+    return diag_error(d, ATTNC_ERR_UNSUPPORTED, (Loc){ NULL, 0 }, "too many q tiles (%lld)",
+                      (long long)qtiles);
+  if (qtiles == 0 || s.B == 0 || s.Hq == 0) return ATTNC_OK;
+
+  /* the parameter block, slot by slot (cuda_param_slots) */
+  CudaSlot slots[64 + 3 * 32];
+  int ns = cuda_param_slots(p, slots, (int)(sizeof slots / sizeof slots[0]));
+  uint64_t buf[64 + 3 * 32 * IR_MAXDIMS];
+  memset(buf, 0, sizeof buf);
+  int k = 0, input = 0;
+  const DLTensor *ptrs[] = { args->q, args->k, args->v, args->o, args->lse };
+  for (int i = 0; i < ns; i++) {
+    const CudaSlot *sl = &slots[i];
+    const char *n = sl->name;
+    if (strcmp(n, "q") == 0 || strcmp(n, "k") == 0 || strcmp(n, "v") == 0 || strcmp(n, "o") == 0 ||
+        strcmp(n, "lse") == 0) {
+      int j = n[0] == 'q' ? 0 : n[0] == 'k' ? 1 : n[0] == 'v' ? 2 : n[0] == 'o' ? 3 : 4;
+      buf[k++] = (uint64_t)(uintptr_t)data_of(ptrs[j]);
+    } else if (strstr(n, "_stride") && strncmp(n, "in", 2) != 0) {
+      int j = n[0] == 'q' ? 0 : n[0] == 'k' ? 1 : n[0] == 'v' ? 2 : n[0] == 'o' ? 3 : 4;
+      int64_t st4[8] = { 0 };
+      if (ptrs[j]) strides_of(ptrs[j], st4);
+      for (int e = 0; e < sl->count; e++) buf[k++] = (uint64_t)st4[e];
+    } else if (strcmp(n, "batch") == 0) buf[k++] = (uint64_t)s.B;
+    else if (strcmp(n, "heads_q") == 0) buf[k++] = (uint64_t)s.Hq;
+    else if (strcmp(n, "heads_kv") == 0) buf[k++] = (uint64_t)s.Hkv;
+    else if (strcmp(n, "seq_q") == 0) buf[k++] = (uint64_t)s.Sq;
+    else if (strcmp(n, "seq_k") == 0) buf[k++] = (uint64_t)s.Sk;
+    else if (strcmp(n, "scale") == 0) memcpy(&buf[k++], &scale, 8);
+    else if (strcmp(n, "softmax_scale_log2") == 0) {
+      const double log2e = 1.4426950408889634074;
+      double sl2 = has_score ? log2e : scale * log2e;
+      memcpy(&buf[k++], &sl2, 8);
+    } else if (strcmp(n, "meta") == 0) buf[k++] = 0;
+    else if (strcmp(n, "in") == 0) buf[k++] = (uint64_t)(uintptr_t)views[input].data;
+    else if (strcmp(n, "in_shape") == 0)
+      for (int e = 0; e < sl->count; e++) buf[k++] = (uint64_t)views[input].shape[e];
+    else if (strcmp(n, "in_stride") == 0) {
+      for (int e = 0; e < sl->count; e++) buf[k++] = (uint64_t)views[input].strides[e];
+      input++;
+    } else
+      return diag_error(d, ATTNC_ERR_INTERNAL, (Loc){ NULL, 0 }, "cuda launch: unknown slot %s", n);
+  }
+  CudaDriver *drv = m->drv;
+  if ((st = make_current(drv, d))) return st;
+  void *params[] = { buf };
+  CUresult r = drv->cuLaunchKernel(m->fn, (unsigned)qtiles, (unsigned)s.Hq, (unsigned)s.B,
+                                   (unsigned)cuda_threads(cfg), 1, 1, (unsigned)m->smem,
+                                   (CUstream)args->stream, params, NULL);
+  if (r != CUDA_SUCCESS) return cu_error(drv, r, ATTNC_ERR_RUNTIME, "cuLaunchKernel", d);
+  return ATTNC_OK;
+}

@@ -1,0 +1,1033 @@
+/*
+** emit.c -- the CUDA C++ text of one attention kernel.
+**
+** A kernel is emitted as sections, top to bottom in the generated file:
+**   header      what it is for (pattern, dtype, dims, arch, schedule)
+**   schedule    named tile constants (kBlockM, kBlockN, ...)
+**   Params      the parameter block (cuda_param_slots, filled by launch.c)
+**   ptx         cp.async, ldmatrix, mma.sync, cvt, ex2 as inline PTX
+**   pattern     the mask and score functions: one C++ statement per IR node
+**               (emit_node, one case per op), commented with the spec line
+**   order       tokens of q and kv tiles (raster, or the plan's boxes)
+**   iterator    the kv tiles each q tile visits, each tagged full/partial
+**   tile ops    load_tile, gemm_qk, score_tile, softmax_tile, gemm_pv
+**   kernel      attnc_fwd: the FlashAttention-2 loop over those pieces
+** The text needs no CUDA headers. Output depends only on the inputs, so
+** the same pattern and config give byte-identical source.
+*/
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/cuda/cuda.h"
+
+/* ------------------------------------------------------------- output */
+
+void out_init(Out *o) { memset(o, 0, sizeof *o); }
+
+static bool out_grow(Out *o, size_t need) {
+  if (o->oom) return false;
+  if (o->len + need + 1 <= o->cap) return true;
+  size_t cap = o->cap ? o->cap : 4096;
+  while (cap < o->len + need + 1) cap *= 2;
+  char *b = realloc(o->buf, cap);
+  if (!b) { o->oom = true; return false; }
+  o->buf = b;
+  o->cap = cap;
+  return true;
+}
+
+void out_puts(Out *o, const char *s) {
+  size_t n = strlen(s);
+  if (!out_grow(o, n)) return;
+  memcpy(o->buf + o->len, s, n + 1);
+  o->len += n;
+}
+
+void out_printf(Out *o, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  char small[512];
+  int n = vsnprintf(small, sizeof small, fmt, ap);
+  va_end(ap);
+  if (n < 0) { o->oom = true; return; }
+  if ((size_t)n < sizeof small) { out_puts(o, small); return; }
+  if (!out_grow(o, (size_t)n)) return;
+  va_start(ap, fmt);
+  vsnprintf(o->buf + o->len, (size_t)n + 1, fmt, ap);
+  va_end(ap);
+  o->len += (size_t)n;
+}
+
+void out_free(Out *o) { free(o->buf); memset(o, 0, sizeof *o); }
+
+/* ------------------------------------------------------------- config */
+
+const char *cuda_arch_name(int arch, char buf[16]) {
+  snprintf(buf, 16, "sm_%d%s", arch, arch >= 90 ? "a" : "");
+  return buf;
+}
+
+bool cuda_arch_parse(const char *s, int *arch) {
+  if (!s || !*s) return false;
+  if (strncmp(s, "sm_", 3) == 0 || strncmp(s, "SM_", 3) == 0) s += 3;
+  else if (strncmp(s, "compute_", 8) == 0) s += 8;
+  char *end;
+  long v = strtol(s, &end, 10);
+  if (end == s) return false;
+  if (*end == '.') {               /* "9.0" */
+    char *e2;
+    long minor = strtol(end + 1, &e2, 10);
+    if (e2 == end + 1 || minor < 0 || minor > 9) return false;
+    v = v * 10 + minor;
+    end = e2;
+  }
+  if (*end == 'a' || *end == 'f') end++;
+  if (*end || v < 80 || v > 1000) return false;
+  *arch = (int)v;
+  return true;
+}
+
+int cuda_threads(const CudaConfig *cfg) { return cfg->warps * 32; }
+
+/* element bytes are 2 (f16 / bf16): Q tile, K tile, V tile */
+int cuda_smem_bytes(const CudaConfig *cfg) {
+  return 2 * (cfg->block_m * cfg->head_dim + cfg->block_n * cfg->head_dim +
+              cfg->block_n * cfg->head_dim_v);
+}
+
+static bool head_dim_ok(int d) { return d == 32 || d == 64 || d == 96 || d == 128 || d == 256; }
+
+attnc_status cuda_config_finish(const IrPattern *p, CudaConfig *cfg, Diag *d) {
+  Loc none = { NULL, 0 };
+  if (cfg->dtype != DT_F16 && cfg->dtype != DT_BF16)
+    return diag_error(d, ATTNC_ERR_UNSUPPORTED, none,
+                      "the cuda target runs float16 and bfloat16 tensors (got %s)",
+                      ir_dtype_name(cfg->dtype));
+  if (!cfg->head_dim_v) cfg->head_dim_v = cfg->head_dim;
+  if (!head_dim_ok(cfg->head_dim) || !head_dim_ok(cfg->head_dim_v))
+    return diag_error(d, ATTNC_ERR_UNSUPPORTED, none,
+                      "the cuda target supports head dims 32, 64, 96, 128 and 256 (got D=%d, Dv=%d)",
+                      cfg->head_dim, cfg->head_dim_v);
+  if (!cfg->arch) cfg->arch = 90;
+  if (cfg->arch < 80)
+    return diag_error(d, ATTNC_ERR_UNSUPPORTED, none,
+                      "the cuda target needs sm_80 or newer (got sm_%d)", cfg->arch);
+  if (!cfg->seq_bits) cfg->seq_bits = CUDA_SEQ_BITS_SMALL;
+  int dmax = cfg->head_dim > cfg->head_dim_v ? cfg->head_dim : cfg->head_dim_v;
+  if (!cfg->warps) cfg->warps = 4;
+  /* defaults: FA2's 4 warps along M; tiles sized so registers hold O and S */
+  if (!cfg->block_m) cfg->block_m = dmax <= 64 ? 128 : 64;
+  if (!cfg->block_n) cfg->block_n = dmax <= 128 ? 64 : 32;
+  if (cfg->warps < 1 || cfg->warps > 16 || cfg->block_m % (16 * cfg->warps) != 0 ||
+      cfg->block_m / (16 * cfg->warps) > 4)
+    return diag_error(d, ATTNC_ERR_UNSUPPORTED, none,
+                      "the cuda kernel needs block_m a multiple of 16 x warps, at most 64 x warps"
+                      " (got block_m %d, %d warps)", cfg->block_m, cfg->warps);
+  if (cfg->block_n % 16 != 0 || cfg->block_n < 16 || cfg->block_n > 256)
+    return diag_error(d, ATTNC_ERR_UNSUPPORTED, none,
+                      "the cuda kernel needs block_n a multiple of 16 up to 256 (got %d)",
+                      cfg->block_n);
+  if (!cfg->qord.rank) {      /* raster: tile t holds tokens t*block_m .. */
+    cfg->qord = (CudaOrder){ .rank = 1, .box = { cfg->block_m }, .dil = { 1 } };
+  }
+  if (!cfg->kord.rank) {
+    cfg->kord = (CudaOrder){ .rank = 1, .box = { cfg->block_n }, .dil = { 1 } };
+  }
+  if (cuda_smem_bytes(cfg) > 160 * 1024)
+    return diag_error(d, ATTNC_ERR_UNSUPPORTED, none,
+                      "tiles %dx%d at head dim %d need %d bytes of shared memory (at most 160 KiB)",
+                      cfg->block_m, cfg->block_n, dmax, cuda_smem_bytes(cfg));
+  (void)p;
+  return ATTNC_OK;
+}
+
+int cuda_seq_bits_for(int64_t sq, int64_t sk) {
+  int64_t lim = (int64_t)1 << CUDA_SEQ_BITS_SMALL;
+  return sq < lim && sk < lim ? CUDA_SEQ_BITS_SMALL : CUDA_SEQ_BITS_LARGE;
+}
+
+/* ------------------------------------------------------------- params */
+
+/* identifiers from input names: letters, digits and '_' */
+static void c_ident(const char *s, char *buf, size_t n) {
+  size_t k = 0;
+  for (; *s && k + 1 < n; s++)
+    buf[k++] = ((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+                (*s >= '0' && *s <= '9') || *s == '_') ? *s : '_';
+  buf[k] = 0;
+}
+
+int cuda_param_slots(const IrPattern *p, CudaSlot *s, int max) {
+  static const CudaSlot fixed[] = {
+    { "q", SLOT_PTR, 1 }, { "k", SLOT_PTR, 1 }, { "v", SLOT_PTR, 1 }, { "o", SLOT_PTR, 1 },
+    { "lse", SLOT_PTR, 1 },
+    { "q_stride", SLOT_I64, 4 }, { "k_stride", SLOT_I64, 4 }, { "v_stride", SLOT_I64, 4 },
+    { "o_stride", SLOT_I64, 4 }, { "lse_stride", SLOT_I64, 4 },
+    { "batch", SLOT_I64, 1 }, { "heads_q", SLOT_I64, 1 }, { "heads_kv", SLOT_I64, 1 },
+    { "seq_q", SLOT_I64, 1 }, { "seq_k", SLOT_I64, 1 },
+    { "scale", SLOT_F64, 1 }, { "softmax_scale_log2", SLOT_F64, 1 },
+    { "meta", SLOT_PTR, 1 },
+  };
+  int n = 0;
+  for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
+    if (n < max) s[n++] = fixed[i];
+  for (int i = 0; i < p->ninputs; i++) {
+    if (n + 3 > max) break;
+    int rank = p->inputs[i].rank > 0 ? p->inputs[i].rank : 1;
+    s[n++] = (CudaSlot){ "in", SLOT_PTR, 1 };
+    s[n++] = (CudaSlot){ "in_shape", SLOT_I64, rank };
+    s[n++] = (CudaSlot){ "in_stride", SLOT_I64, rank };
+  }
+  return n;
+}
+
+/* ------------------------------------------------------------ ranges */
+
+/*
+** Integer ranges of pattern nodes, to emit int32 math where it cannot
+** overflow: leaves are bounded by the config (tokens below 2^seq_bits,
+** grid sizes, 16-bit batch and head counts), and ranges propagate through
+** the arithmetic. Bounds are doubles (exact to 2^53; beyond, only "does
+** not fit int32" matters).
+*/
+typedef struct Range { double lo, hi; } Range;
+
+#define R_I32_MIN (-2147483648.0)
+#define R_I32_MAX 2147483647.0
+#define R_BIG 9.2e18
+
+static Range rg(double lo, double hi) {
+  if (lo < -R_BIG) lo = -R_BIG;
+  if (hi > R_BIG) hi = R_BIG;
+  return (Range){ lo, hi };
+}
+static double dmin(double a, double b) { return a < b ? a : b; }
+static double dmax(double a, double b) { return a > b ? a : b; }
+static double amax(Range r) { return dmax(fabs(r.lo), fabs(r.hi)); }
+static bool fits32(Range r) { return r.lo >= R_I32_MIN && r.hi <= R_I32_MAX; }
+
+static Range node_range(const IrPattern *p, const Range *R, int i, int seq_bits) {
+  const IrNode *n = &p->nodes[i];
+  double smax = ldexp(1.0, seq_bits);
+  Range a = n->nargs > 0 ? R[n->args[0]] : rg(0, 0);
+  Range b = n->nargs > 1 ? R[n->args[1]] : rg(0, 0);
+  switch ((IrOp)n->op) {
+  case IR_CONST: return rg((double)n->imm.i, (double)n->imm.i);
+  case IR_BATCH: case IR_HEAD: return rg(0, 65535);
+  case IR_Q: case IR_K: return rg(0, smax - 1);
+  case IR_SEQQ: case IR_SEQK: return rg(0, smax);
+  case IR_QC: case IR_KC: {
+    int ax = (int)n->imm.i;
+    double g = ax >= 0 && ax < p->grid_rank ? (double)p->grid[ax] : smax;
+    return rg(0, g - 1);
+  }
+  case IR_ADD: return rg(a.lo + b.lo, a.hi + b.hi);
+  case IR_SUB: return rg(a.lo - b.hi, a.hi - b.lo);
+  case IR_MUL: {
+    double c[4] = { a.lo * b.lo, a.lo * b.hi, a.hi * b.lo, a.hi * b.hi };
+    return rg(dmin(dmin(c[0], c[1]), dmin(c[2], c[3])), dmax(dmax(c[0], c[1]), dmax(c[2], c[3])));
+  }
+  case IR_NEG: return rg(-a.hi, -a.lo);
+  case IR_ABS:
+    if (a.lo >= 0) return a;
+    if (a.hi <= 0) return rg(-a.hi, -a.lo);
+    return rg(0, amax(a));
+  case IR_MIN: return rg(dmin(a.lo, b.lo), dmin(a.hi, b.hi));
+  case IR_MAX: return rg(dmax(a.lo, b.lo), dmax(a.hi, b.hi));
+  case IR_IDIV:
+    if (b.lo > 0) return rg(floor(a.lo / (a.lo < 0 ? b.lo : b.hi)), floor(a.hi / (a.hi < 0 ? b.hi : b.lo)));
+    return rg(-amax(a) - 1, amax(a) + 1);
+  case IR_MOD:
+    if (b.lo > 0) return rg(0, b.hi - 1);
+    return rg(-amax(b), amax(b));
+  case IR_SELECT: {
+    Range c = R[n->args[2]];
+    return rg(dmin(b.lo, c.lo), dmax(b.hi, c.hi));
+  }
+  case IR_LOAD: return rg(R_I32_MIN, R_I32_MAX);
+  default: return rg(0, 1);
+  }
+}
+
+/* ------------------------------------------------------ pattern emitter */
+
+typedef enum CType { CT_BOOL, CT_I32, CT_I64, CT_F32 } CType;
+static const char *ctype_name[] = { "bool", "int", "i64", "float" };
+
+typedef struct Ex {
+  const IrPattern *p;
+  Out *o;
+  Range *R;
+  CType *ct;
+  char *live;
+  int last_line;
+  Diag *d;
+} Ex;
+
+/* a float literal that reads back as the same float */
+static void float_lit(double v, char *buf, size_t n) {
+  if (isnan(v)) { snprintf(buf, n, "__int_as_float(0x7fc00000)"); return; }
+  if (isinf(v)) { snprintf(buf, n, v > 0 ? "kInf" : "(-kInf)"); return; }
+  snprintf(buf, n, "%.9g", v);
+  if (!strpbrk(buf, ".eE")) strncat(buf, ".0", n - strlen(buf) - 1);
+  strncat(buf, "f", n - strlen(buf) - 1);
+  if (v < 0) {
+    char t[64];
+    snprintf(t, sizeof t, "(%s)", buf);
+    snprintf(buf, n, "%s", t);
+  }
+}
+
+/* how a node is referred to: leaves and constants inline, others by name */
+static void ref(const Ex *x, int i, char *buf, size_t n) {
+  const IrNode *nd = &x->p->nodes[i];
+  switch ((IrOp)nd->op) {
+  case IR_CONST:
+    if (nd->type == IR_BOOL) snprintf(buf, n, nd->imm.i ? "true" : "false");
+    else if (nd->type == IR_FLOAT) float_lit(nd->imm.f, buf, n);
+    else if (x->ct[i] == CT_I32) snprintf(buf, n, nd->imm.i < 0 ? "(%lld)" : "%lld", (long long)nd->imm.i);
+    else snprintf(buf, n, "(i64)%lldLL", (long long)nd->imm.i);
+    return;
+  case IR_BATCH: snprintf(buf, n, "b"); return;
+  case IR_HEAD: snprintf(buf, n, "h"); return;
+  case IR_Q: snprintf(buf, n, "q"); return;
+  case IR_K: snprintf(buf, n, "k"); return;
+  case IR_SEQQ: snprintf(buf, n, "seq_q"); return;
+  case IR_SEQK: snprintf(buf, n, "seq_k"); return;
+  case IR_SCORE: snprintf(buf, n, "s"); return;
+  default: snprintf(buf, n, "v%d", i); return;
+  }
+}
+
+/* argument j of node i as C type want */
+static void arg_as(const Ex *x, int i, int j, CType want, char *buf, size_t n) {
+  int a = x->p->nodes[i].args[j];
+  char r[64];
+  ref(x, a, r, sizeof r);
+  if (x->ct[a] == want || (want == CT_I64 && x->ct[a] == CT_I32 && x->p->nodes[a].op != IR_CONST))
+    snprintf(buf, n, "%s", r);
+  else
+    snprintf(buf, n, "(%s)%s", ctype_name[want], r);
+}
+
+static CType wider(CType a, CType b) { return a > b ? a : b; }
+
+static const char *cmp_op(IrOp op) {
+  switch (op) {
+  case IR_LT: return "<"; case IR_LE: return "<="; case IR_GT: return ">";
+  case IR_GE: return ">="; case IR_EQ: return "=="; case IR_NE: return "!=";
+  default: return "?";
+  }
+}
+
+/*
+** One statement per node: "const T vN = <expr>;". Integer math runs in the
+** node's type (int where its range fits, else i64) or wider when an
+** argument is wider; // and % follow Lua (floor) unless the ranges show
+** plain C division agrees.
+*/
+static void emit_node(Ex *x, int i) {
+  const IrPattern *p = x->p;
+  const IrNode *n = &p->nodes[i];
+  IrOp op = (IrOp)n->op;
+  CType t = x->ct[i];
+  char a[96] = "", b[96] = "", c[96] = "", e[512] = "";
+  switch (ir_op_kind(op)) {
+  case IRK_LEAF:
+    if (op == IR_QC || op == IR_KC) {
+      /* row-major grid: coordinate ax = (token / stride) % size */
+      int ax = (int)n->imm.i;
+      int64_t stride = 1;
+      for (int j = ax + 1; j < p->grid_rank; j++) stride *= p->grid[j];
+      const char *tok = op == IR_QC ? "q" : "k";
+      if (stride == 1) snprintf(e, sizeof e, "%s %% %lld", tok, (long long)p->grid[ax]);
+      else if (ax == 0) snprintf(e, sizeof e, "%s / %lld", tok, (long long)stride);
+      else snprintf(e, sizeof e, "(%s / %lld) %% %lld", tok, (long long)stride, (long long)p->grid[ax]);
+      break;
+    }
+    return;                                   /* referred to inline */
+  case IRK_ARITH: {
+    CType w = t;
+    for (int j = 0; j < n->nargs; j++) w = wider(w, x->ct[n->args[j]]);
+    arg_as(x, i, 0, w, a, sizeof a);
+    if (n->nargs > 1) arg_as(x, i, 1, w, b, sizeof b);
+    bool fl = w == CT_F32;
+    switch (op) {
+    case IR_ADD: snprintf(e, sizeof e, "%s + %s", a, b); break;
+    case IR_SUB: snprintf(e, sizeof e, "%s - %s", a, b); break;
+    case IR_MUL: snprintf(e, sizeof e, "%s * %s", a, b); break;
+    case IR_NEG: snprintf(e, sizeof e, "-%s", a); break;
+    case IR_ABS: snprintf(e, sizeof e, fl ? "fabsf(%s)" : "attnc_abs(%s)", a); break;
+    case IR_MIN: snprintf(e, sizeof e, fl ? "fminf(%s, %s)" : "attnc_min(%s, %s)", a, b); break;
+    case IR_MAX: snprintf(e, sizeof e, fl ? "fmaxf(%s, %s)" : "attnc_max(%s, %s)", a, b); break;
+    case IR_IDIV:
+      if (fl) snprintf(e, sizeof e, "floorf(%s / %s)", a, b);
+      else if (x->R[n->args[0]].lo >= 0 && x->R[n->args[1]].lo > 0)
+        snprintf(e, sizeof e, "%s / %s", a, b);
+      else snprintf(e, sizeof e, "attnc_floordiv(%s, %s)", a, b);
+      break;
+    case IR_MOD:
+      if (!fl && x->R[n->args[0]].lo >= 0 && x->R[n->args[1]].lo > 0)
+        snprintf(e, sizeof e, "%s %% %s", a, b);
+      else snprintf(e, sizeof e, "attnc_floormod(%s, %s)", a, b);
+      break;
+    default: break;
+    }
+    if (w != t) {
+      char tmp[512];
+      memcpy(tmp, e, sizeof tmp);
+      snprintf(e, sizeof e, "(%s)(%.480s)", ctype_name[t], tmp);
+    }
+    break;
+  }
+  case IRK_FMATH:
+    arg_as(x, i, 0, CT_F32, a, sizeof a);
+    if (n->nargs > 1) arg_as(x, i, 1, CT_F32, b, sizeof b);
+    switch (op) {
+    case IR_DIV: snprintf(e, sizeof e, "%s / %s", a, b); break;
+    case IR_POW: snprintf(e, sizeof e, "powf(%s, %s)", a, b); break;
+    case IR_EXP: snprintf(e, sizeof e, "expf(%s)", a); break;
+    case IR_LOG: snprintf(e, sizeof e, "logf(%s)", a); break;
+    case IR_TANH: snprintf(e, sizeof e, "tanhf(%s)", a); break;
+    case IR_SQRT: snprintf(e, sizeof e, "sqrtf(%s)", a); break;
+    default: break;
+    }
+    break;
+  case IRK_CMP: {
+    CType w = wider(x->ct[n->args[0]], x->ct[n->args[1]]);
+    arg_as(x, i, 0, w, a, sizeof a);
+    arg_as(x, i, 1, w, b, sizeof b);
+    snprintf(e, sizeof e, "%s %s %s", a, cmp_op(op), b);
+    break;
+  }
+  case IRK_LOGIC:
+    arg_as(x, i, 0, CT_BOOL, a, sizeof a);
+    if (op == IR_NOT) { snprintf(e, sizeof e, "!%s", a); break; }
+    arg_as(x, i, 1, CT_BOOL, b, sizeof b);
+    snprintf(e, sizeof e, "%s %s %s", a, op == IR_AND ? "&&" : "||", b);
+    break;
+  case IRK_OTHER:
+    if (op == IR_TOFLOAT) { arg_as(x, i, 0, CT_F32, a, sizeof a); snprintf(e, sizeof e, "%s", a); break; }
+    if (op == IR_SELECT) {
+      arg_as(x, i, 0, CT_BOOL, a, sizeof a);
+      arg_as(x, i, 1, t, b, sizeof b);
+      arg_as(x, i, 2, t, c, sizeof c);
+      snprintf(e, sizeof e, "%s ? %s : %s", a, b, c);
+      break;
+    }
+    if (op == IR_LOAD || op == IR_CONTAINS) {
+      const IrInput *in = &p->inputs[n->imm.i];
+      char id[64];
+      c_ident(in->name, id, sizeof id);
+      size_t k = (size_t)snprintf(e, sizeof e, "input%d_%s%s(p", (int)n->imm.i, id,
+                                  op == IR_CONTAINS ? "_contains" : "");
+      for (int j = 0; j < n->nargs && k < sizeof e; j++) {
+        ref(x, n->args[j], a, sizeof a);
+        k += (size_t)snprintf(e + k, sizeof e - k, ", %s", a);
+      }
+      if (k < sizeof e) snprintf(e + k, sizeof e - k, ")");
+      break;
+    }
+    /* fallthrough */
+  default:
+    diag_error(x->d, ATTNC_ERR_INTERNAL, ir_node_loc(p, i),
+               "cuda backend: no emitter for op '%s' (a compiler bug)", ir_op_name(op));
+    return;
+  }
+  if (n->line && n->line != x->last_line) {
+    out_printf(x->o, "  // %s:%d\n", p->file, n->line);
+    x->last_line = n->line;
+  }
+  out_printf(x->o, "  const %s v%d = %s;\n", ctype_name[t], i, e);
+}
+
+/* emit the statements of every node the root depends on, in order */
+static void emit_dag(Ex *x, int root) {
+  const IrPattern *p = x->p;
+  memset(x->live, 0, (size_t)p->nnodes);
+  x->live[root] = 1;
+  for (int i = root; i >= 0; i--)
+    if (x->live[i])
+      for (int j = 0; j < p->nodes[i].nargs; j++) x->live[p->nodes[i].args[j]] = 1;
+  x->last_line = 0;
+  for (int i = 0; i <= root && diag_ok(x->d); i++)
+    if (x->live[i]) emit_node(x, i);
+}
+
+static attnc_status ex_init(Ex *x, const IrPattern *p, const CudaConfig *cfg, Out *o, Diag *d) {
+  memset(x, 0, sizeof *x);
+  x->p = p;
+  x->o = o;
+  x->d = d;
+  size_t n = p->nnodes > 0 ? (size_t)p->nnodes : 1;
+  x->R = calloc(n, sizeof *x->R);
+  x->ct = calloc(n, sizeof *x->ct);
+  x->live = calloc(n, 1);
+  if (!x->R || !x->ct || !x->live)
+    return diag_error(d, ATTNC_ERR_NOMEM, (Loc){ NULL, 0 }, "out of memory");
+  for (int i = 0; i < p->nnodes; i++) {
+    const IrNode *nd = &p->nodes[i];
+    x->R[i] = node_range(p, x->R, i, cfg->seq_bits);
+    x->ct[i] = nd->type == IR_BOOL ? CT_BOOL : nd->type == IR_FLOAT ? CT_F32
+             : fits32(x->R[i]) ? CT_I32 : CT_I64;
+  }
+  return ATTNC_OK;
+}
+
+static void ex_free(Ex *x) {
+  free(x->R);
+  free(x->ct);
+  free(x->live);
+}
+
+/* accessors of runtime inputs: bounds-checked loads (0 out of range) */
+static void emit_inputs(Out *o, const IrPattern *p) {
+  if (p->ninputs == 0) return;
+  out_puts(o, "\n// ---- runtime inputs: bounds-checked reads (an index out of range reads 0)\n");
+  for (int i = 0; i < p->ninputs; i++) {
+    const IrInput *in = &p->inputs[i];
+    char id[64];
+    c_ident(in->name, id, sizeof id);
+    const char *ty = in->dtype == DT_I32 ? "int" : "float";
+    out_printf(o, "// input \"%s\": %s, rank %d (%s:%d)\n", in->name, ir_dtype_name(in->dtype),
+               in->rank, p->file, in->line);
+    out_printf(o, "ATTNC_DEVICE %s input%d_%s(const Params &p", ty, i, id);
+    for (int j = 0; j < in->rank; j++) out_printf(o, ", i64 i%d", j);
+    out_puts(o, ") {\n");
+    out_puts(o, "  if (");
+    for (int j = 0; j < in->rank; j++)
+      out_printf(o, "%s(u64)i%d >= (u64)p.in%d_shape[%d]", j ? " || " : "", j, i, j);
+    out_printf(o, ") return 0;\n  return ((const %s *)p.in%d)[", ty, i);
+    for (int j = 0; j < in->rank; j++) out_printf(o, "%si%d * p.in%d_stride[%d]", j ? " + " : "", j, i, j);
+    out_puts(o, "];\n}\n");
+    if (in->dtype == DT_I32 && in->rank >= 1) {
+      /* contains(row..., value): any element along the last dim equals value */
+      out_printf(o, "ATTNC_DEVICE bool input%d_%s_contains(const Params &p", i, id);
+      for (int j = 0; j < in->rank - 1; j++) out_printf(o, ", i64 i%d", j);
+      out_puts(o, ", i64 value) {\n");
+      out_printf(o, "  for (i64 j = 0; j < p.in%d_shape[%d]; ++j)\n", i, in->rank - 1);
+      out_printf(o, "    if (input%d_%s(p", i, id);
+      for (int j = 0; j < in->rank - 1; j++) out_printf(o, ", i%d", j);
+      out_puts(o, ", j) == value) return true;\n  return false;\n}\n");
+    }
+  }
+}
+
+/* the pattern's functions: mask_<v>() per variant mask and score() */
+static attnc_status emit_pattern(Out *o, const IrPattern *p, const CudaConfig *cfg,
+                                 const int *masks, int nmasks, Diag *d) {
+  Ex x;
+  attnc_status st = ex_init(&x, p, cfg, o, d);
+  if (st) { ex_free(&x); return st; }
+  for (int v = 0; v < nmasks; v++) {
+    out_printf(o, "\n// mask(b, h, q, k) of %s%s\n", p->file,
+               nmasks > 1 ? " (one head variant)" : "");
+    out_printf(o, "ATTNC_DEVICE bool pattern_mask%d(const Params &p, int b, int h, int q, int k,"
+                  " int seq_q, int seq_k) {\n", v);
+    if (masks[v] < 0) out_puts(o, "  return true;\n");
+    else {
+      emit_dag(&x, masks[v]);
+      char r[64];
+      ref(&x, masks[v], r, sizeof r);
+      out_printf(o, "  return %s;\n", r);
+    }
+    out_puts(o, "}\n");
+  }
+  if (p->score >= 0 && diag_ok(d)) {
+    out_printf(o, "\n// score(s, b, h, q, k) of %s: s = scale * <q, k>\n", p->file);
+    out_puts(o, "ATTNC_DEVICE float pattern_score(const Params &p, float s, int b, int h, int q,"
+                " int k, int seq_q, int seq_k) {\n");
+    emit_dag(&x, p->score);
+    char r[64];
+    ref(&x, p->score, r, sizeof r);
+    out_printf(o, "  return %s;\n}\n", r);
+  }
+  ex_free(&x);
+  return d->status;
+}
+
+/* ------------------------------------------------------ fixed sections */
+
+static const char *const prelude_types =
+  "typedef unsigned short u16;\n"
+  "typedef unsigned int u32;\n"
+  "typedef long long i64;\n"
+  "typedef unsigned long long u64;\n"
+  "#define ATTNC_DEVICE static __device__ __forceinline__\n";
+
+static const char *const prelude_ptx =
+  "\n// ---- PTX helpers (sm_80 and newer)\n"
+  "ATTNC_DEVICE u32 smem_u32(const void *ptr) {   // generic -> shared-window address\n"
+  "  u32 r;\n"
+  "  asm(\"{ .reg .u64 t; cvta.to.shared.u64 t, %1; cvt.u32.u64 %0, t; }\" : \"=r\"(r) : \"l\"(ptr));\n"
+  "  return r;\n"
+  "}\n"
+  "// 16-byte asynchronous copy global -> shared; zero-fills instead when !valid\n"
+  "ATTNC_DEVICE void cp_async_16(u32 dst, const void *src, bool valid) {\n"
+  "  asm volatile(\"cp.async.cg.shared.global [%0], [%1], 16, %2;\\n\"\n"
+  "               :: \"r\"(dst), \"l\"(src), \"r\"(valid ? 16 : 0) : \"memory\");\n"
+  "}\n"
+  "ATTNC_DEVICE void cp_async_commit() { asm volatile(\"cp.async.commit_group;\\n\" ::: \"memory\"); }\n"
+  "ATTNC_DEVICE void cp_async_wait_all() { asm volatile(\"cp.async.wait_group 0;\\n\" ::: \"memory\"); }\n"
+  "// four 8x8 b16 matrices; lane l gives the address of row l%8 of matrix l/8\n"
+  "ATTNC_DEVICE void ldmatrix_x4(u32 (&r)[4], u32 addr) {\n"
+  "  asm volatile(\"ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\\n\"\n"
+  "               : \"=r\"(r[0]), \"=r\"(r[1]), \"=r\"(r[2]), \"=r\"(r[3]) : \"r\"(addr));\n"
+  "}\n"
+  "ATTNC_DEVICE void ldmatrix_x4_trans(u32 (&r)[4], u32 addr) {\n"
+  "  asm volatile(\"ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\\n\"\n"
+  "               : \"=r\"(r[0]), \"=r\"(r[1]), \"=r\"(r[2]), \"=r\"(r[3]) : \"r\"(addr));\n"
+  "}\n";
+
+/* mma and pack depend on the element type */
+static void emit_ptx_typed(Out *o, const char *ty) {
+  out_printf(o,
+    "// D += A B for one m16n8k16 tile: A 16x16 (row), B 16x8 (col), %s in, fp32 accumulators\n"
+    "ATTNC_DEVICE void mma_16816(float (&d)[4], const u32 (&a)[4], u32 b0, u32 b1) {\n"
+    "  asm(\"mma.sync.aligned.m16n8k16.row.col.f32.%s.%s.f32 \"\n"
+    "      \"{%%0, %%1, %%2, %%3}, {%%4, %%5, %%6, %%7}, {%%8, %%9}, {%%0, %%1, %%2, %%3};\\n\"\n"
+    "      : \"+f\"(d[0]), \"+f\"(d[1]), \"+f\"(d[2]), \"+f\"(d[3])\n"
+    "      : \"r\"(a[0]), \"r\"(a[1]), \"r\"(a[2]), \"r\"(a[3]), \"r\"(b0), \"r\"(b1));\n"
+    "}\n"
+    "// two floats -> packed %s x2, lo in the low half (round to nearest even)\n"
+    "ATTNC_DEVICE u32 pack2(float lo, float hi) {\n"
+    "  u32 r;\n"
+    "  asm(\"cvt.rn.%sx2.f32 %%0, %%1, %%2;\\n\" : \"=r\"(r) : \"f\"(hi), \"f\"(lo));\n"
+    "  return r;\n"
+    "}\n", ty, ty, ty, ty, ty);
+  out_puts(o,
+    "ATTNC_DEVICE float fast_exp2(float x) {   // 2^x; 2^-inf = 0\n"
+    "  float y;\n"
+    "  asm(\"ex2.approx.ftz.f32 %0, %1;\\n\" : \"=f\"(y) : \"f\"(x));\n"
+    "  return y;\n"
+    "}\n");
+}
+
+static const char *const prelude_int =
+  "\n// ---- integer helpers with Lua semantics (// and % round toward -inf)\n"
+  "template <typename T> ATTNC_DEVICE T attnc_floordiv(T a, T b) {\n"
+  "  T q = a / b;\n"
+  "  return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q;\n"
+  "}\n"
+  "template <typename T> ATTNC_DEVICE T attnc_floormod(T a, T b) {\n"
+  "  T m = a % b;\n"
+  "  return (m != 0 && ((m < 0) != (b < 0))) ? m + b : m;\n"
+  "}\n"
+  "ATTNC_DEVICE float attnc_floormod(float a, float b) {\n"
+  "  float m = fmodf(a, b);\n"
+  "  return (m != 0.0f && ((m < 0.0f) != (b < 0.0f))) ? m + b : m;\n"
+  "}\n"
+  "template <typename T> ATTNC_DEVICE T attnc_abs(T a) { return a < 0 ? -a : a; }\n"
+  "template <typename T> ATTNC_DEVICE T attnc_min(T a, T b) { return a < b ? a : b; }\n"
+  "template <typename T> ATTNC_DEVICE T attnc_max(T a, T b) { return a > b ? a : b; }\n"
+  "// plan expressions (exact int64, floor division by positive divisors)\n"
+  "ATTNC_DEVICE i64 attnc_fdiv(i64 a, i64 b) { return attnc_floordiv(a, b); }\n"
+  "ATTNC_DEVICE i64 attnc_cdiv(i64 a, i64 b) { return -attnc_floordiv(-a, b); }\n"
+  "ATTNC_DEVICE i64 attnc_fmod(i64 a, i64 b) { return attnc_floormod(a, b); }\n";
+
+/* the tile operations: fixed text over the schedule's constants */
+static const char *const tile_ops =
+  "\n// ---- shared-memory tiles\n"
+  "// A tile is rows of 16-byte chunks (8 elements). Chunk c of row r is stored at\n"
+  "// chunk swizzle(r, c): the XOR spreads the 8 rows one ldmatrix phase reads over\n"
+  "// all 32 banks (rows of 4 or 12 chunks pair rows up first).\n"
+  "template <int kChunks> ATTNC_DEVICE int swizzle(int r, int c) {\n"
+  "  if constexpr (kChunks % 8 == 0) return c ^ (r & 7);\n"
+  "  else return c ^ ((r >> 1) & 3);\n"
+  "}\n"
+  "template <int kChunks> ATTNC_DEVICE u32 tile_addr(u32 base, int r, int c) {\n"
+  "  return base + (u32)(r * kChunks + swizzle<kChunks>(r, c)) * 16u;\n"
+  "}\n"
+  "\n"
+  "// Copy a tile of kRows token rows into shared memory with cp.async, one\n"
+  "// 16-byte chunk per thread per step. Row r is token tok[r] (-1: padding,\n"
+  "// zero-filled); its elements are contiguous at base + token * row_stride.\n"
+  "template <int kRows, int kChunks, typename TokenOf>\n"
+  "ATTNC_DEVICE void load_tile(u32 dst, const u16 *base, i64 row_stride, TokenOf token_of, int tid) {\n"
+  "  constexpr int kTotal = kRows * kChunks;\n"
+  "#pragma unroll\n"
+  "  for (int i = 0; i < (kTotal + kThreads - 1) / kThreads; ++i) {\n"
+  "    const int idx = i * kThreads + tid;\n"
+  "    if (kTotal % kThreads == 0 || idx < kTotal) {\n"
+  "      const int r = idx / kChunks, c = idx % kChunks;\n"
+  "      const int tok = token_of(r);\n"
+  "      const u16 *src = base + (tok >= 0 ? (i64)tok * row_stride + c * 8 : 0);\n"
+  "      cp_async_16(tile_addr<kChunks>(dst, r, c), src, tok >= 0);\n"
+  "    }\n"
+  "  }\n"
+  "}\n"
+  "\n"
+  "// S = Q K^T for this warp's kWarpM rows: Q from sQ (A, row-major), K from sK\n"
+  "// (B, \"col\": K rows are B's columns), both with ldmatrix.x4.\n"
+  "ATTNC_DEVICE void gemm_qk(float (&s)[kAtomsM][kAtomsN][4], u32 sQ, u32 sK, int warp, int lane) {\n"
+  "#pragma unroll\n"
+  "  for (int mi = 0; mi < kAtomsM; ++mi)\n"
+  "#pragma unroll\n"
+  "    for (int ni = 0; ni < kAtomsN; ++ni)\n"
+  "#pragma unroll\n"
+  "      for (int e = 0; e < 4; ++e) s[mi][ni][e] = 0.0f;\n"
+  "#pragma unroll\n"
+  "  for (int kk = 0; kk < kHeadDim / 16; ++kk) {\n"
+  "    u32 qa[kAtomsM][4];\n"
+  "#pragma unroll\n"
+  "    for (int mi = 0; mi < kAtomsM; ++mi)   // rows 0-15 of the atom, chunks 2kk (lanes 0-15) and 2kk+1\n"
+  "      ldmatrix_x4(qa[mi], tile_addr<kChunksQK>(sQ, warp * kWarpM + mi * 16 + (lane & 15), kk * 2 + (lane >> 4)));\n"
+  "#pragma unroll\n"
+  "    for (int np = 0; np < kAtomsN / 2; ++np) {   // two n8 atoms: key rows np*16 .. +15\n"
+  "      u32 kb[4];\n"
+  "      ldmatrix_x4(kb, tile_addr<kChunksQK>(sK, np * 16 + (lane & 7) + ((lane >> 4) << 3), kk * 2 + ((lane >> 3) & 1)));\n"
+  "#pragma unroll\n"
+  "      for (int mi = 0; mi < kAtomsM; ++mi) {\n"
+  "        mma_16816(s[mi][2 * np], qa[mi], kb[0], kb[1]);\n"
+  "        mma_16816(s[mi][2 * np + 1], qa[mi], kb[2], kb[3]);\n"
+  "      }\n"
+  "    }\n"
+  "  }\n"
+  "}\n"
+  "\n"
+  "// Online softmax over one tile of scores (already masked with -inf), in\n"
+  "// log2 units: p = 2^(x * scale_log2 - m * scale_log2), one FFMA and one EX2.\n"
+  "// Rescales O and the row sums by 2^(m_old - m_new). A row with no allowed\n"
+  "// key so far keeps m = -inf and exponentiates against 0: p = 0, never NaN.\n"
+  "ATTNC_DEVICE void softmax_tile(float (&s)[kAtomsM][kAtomsN][4], float (&o)[kAtomsM][kAtomsO][4],\n"
+  "                               float (&row_max)[kAtomsM][2], float (&row_sum)[kAtomsM][2],\n"
+  "                               float scale_log2) {\n"
+  "#pragma unroll\n"
+  "  for (int mi = 0; mi < kAtomsM; ++mi)\n"
+  "#pragma unroll\n"
+  "    for (int r = 0; r < 2; ++r) {            // rows lane/4 and lane/4 + 8 of the atom\n"
+  "      float mx = row_max[mi][r];\n"
+  "#pragma unroll\n"
+  "      for (int ni = 0; ni < kAtomsN; ++ni) mx = fmaxf(mx, fmaxf(s[mi][ni][2 * r], s[mi][ni][2 * r + 1]));\n"
+  "      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));   // the 4 lanes of a row\n"
+  "      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));\n"
+  "      const float m_scaled = mx == -kInf ? 0.0f : mx * scale_log2;\n"
+  "      const float alpha = row_max[mi][r] == -kInf ? 0.0f : fast_exp2(row_max[mi][r] * scale_log2 - m_scaled);\n"
+  "      row_max[mi][r] = mx;\n"
+  "      float sum = 0.0f;\n"
+  "#pragma unroll\n"
+  "      for (int ni = 0; ni < kAtomsN; ++ni)\n"
+  "#pragma unroll\n"
+  "        for (int c = 0; c < 2; ++c) {\n"
+  "          const float pr = fast_exp2(s[mi][ni][2 * r + c] * scale_log2 - m_scaled);\n"
+  "          s[mi][ni][2 * r + c] = pr;\n"
+  "          sum += pr;\n"
+  "        }\n"
+  "      row_sum[mi][r] = row_sum[mi][r] * alpha + sum;   // this lane's share; reduced at the end\n"
+  "#pragma unroll\n"
+  "      for (int nd = 0; nd < kAtomsO; ++nd) {\n"
+  "        o[mi][nd][2 * r] *= alpha;\n"
+  "        o[mi][nd][2 * r + 1] *= alpha;\n"
+  "      }\n"
+  "    }\n"
+  "}\n"
+  "\n"
+  "// O += P V. P stays in registers: the S accumulators of two n8 atoms are\n"
+  "// exactly the A fragment of one k16 step. V comes with ldmatrix.trans, so it\n"
+  "// is never transposed in memory.\n"
+  "ATTNC_DEVICE void gemm_pv(float (&o)[kAtomsM][kAtomsO][4], const float (&s)[kAtomsM][kAtomsN][4],\n"
+  "                          u32 sV, int lane) {\n"
+  "#pragma unroll\n"
+  "  for (int kk = 0; kk < kBlockN / 16; ++kk) {\n"
+  "    u32 pa[kAtomsM][4];\n"
+  "#pragma unroll\n"
+  "    for (int mi = 0; mi < kAtomsM; ++mi) {\n"
+  "      pa[mi][0] = pack2(s[mi][2 * kk][0], s[mi][2 * kk][1]);\n"
+  "      pa[mi][1] = pack2(s[mi][2 * kk][2], s[mi][2 * kk][3]);\n"
+  "      pa[mi][2] = pack2(s[mi][2 * kk + 1][0], s[mi][2 * kk + 1][1]);\n"
+  "      pa[mi][3] = pack2(s[mi][2 * kk + 1][2], s[mi][2 * kk + 1][3]);\n"
+  "    }\n"
+  "#pragma unroll\n"
+  "    for (int dp = 0; dp < kHeadDimV / 16; ++dp) {   // two n8 atoms of O: columns dp*16 .. +15\n"
+  "      u32 vb[4];\n"
+  "      ldmatrix_x4_trans(vb, tile_addr<kChunksV>(sV, kk * 16 + (lane & 15), dp * 2 + (lane >> 4)));\n"
+  "#pragma unroll\n"
+  "      for (int mi = 0; mi < kAtomsM; ++mi) {\n"
+  "        mma_16816(o[mi][2 * dp], pa[mi], vb[0], vb[1]);\n"
+  "        mma_16816(o[mi][2 * dp + 1], pa[mi], vb[2], vb[3]);\n"
+  "      }\n"
+  "    }\n"
+  "  }\n"
+  "}\n";
+
+/* ------------------------------------------------------------- header */
+
+static void emit_header(Out *o, const IrPattern *p, const CudaConfig *cfg, const EmitPlan *ep) {
+  char an[16];
+  out_printf(o, "// attnc generated kernel: attention for pattern \"%s\" (%s)\n", p->name, p->file);
+  out_printf(o, "// target %s; %s inputs, fp32 accumulation; head dim %d, value dim %d\n",
+             cuda_arch_name(cfg->arch, an), cfg->dtype == DT_F16 ? "fp16" : "bf16",
+             cfg->head_dim, cfg->head_dim_v);
+  out_printf(o, "// schedule: %d x %d tiles, %d warps; token order %s; kv iteration %s\n",
+             cfg->block_m, cfg->block_n, cfg->warps, ep->order_name, ep->iter_name);
+  for (int i = 0; i < p->nparams; i++) {
+    const IrParam *pr = &p->params[i];
+    if (pr->type == IR_INT)
+      out_printf(o, "// param %s = %lld (%s:%d)\n", pr->name, (long long)pr->value, p->file, pr->line);
+    else
+      out_printf(o, "// param %s = %.9g (%s:%d)\n", pr->name, pr->value, p->file, pr->line);
+  }
+  out_puts(o, "// Generated by attnc; do not edit. Compiled with NVRTC, no CUDA headers.\n\n");
+}
+
+static void emit_schedule(Out *o, const IrPattern *p, const CudaConfig *cfg) {
+  out_puts(o, "\n// ---- schedule\n");
+  out_printf(o, "static constexpr int kHeadDim = %d;    // D of Q and K\n", cfg->head_dim);
+  out_printf(o, "static constexpr int kHeadDimV = %d;   // Dv of V and O\n", cfg->head_dim_v);
+  out_printf(o, "static constexpr int kBlockM = %d;    // query rows per CTA (one q tile)\n", cfg->block_m);
+  out_printf(o, "static constexpr int kBlockN = %d;     // key rows per kv tile\n", cfg->block_n);
+  out_printf(o, "static constexpr int kWarps = %d;      // warps per CTA, tiled along M\n", cfg->warps);
+  out_puts(o,
+    "static constexpr int kThreads = kWarps * 32;\n"
+    "static constexpr int kWarpM = kBlockM / kWarps;   // query rows per warp\n"
+    "static constexpr int kAtomsM = kWarpM / 16;       // m16 MMA atoms per warp\n"
+    "static constexpr int kAtomsN = kBlockN / 8;       // n8 atoms of S per row block\n"
+    "static constexpr int kAtomsO = kHeadDimV / 8;     // n8 atoms of O per row block\n"
+    "static constexpr int kChunksQK = kHeadDim / 8;    // 16-byte chunks per Q / K row\n"
+    "static constexpr int kChunksV = kHeadDimV / 8;    // 16-byte chunks per V row\n"
+    "static constexpr int kSmemQ = 0;                  // shared-memory byte offsets\n"
+    "static constexpr int kSmemK = kSmemQ + kBlockM * kHeadDim * 2;\n"
+    "static constexpr int kSmemV = kSmemK + kBlockN * kHeadDim * 2;\n"
+    "static constexpr int kSmemBytes = kSmemV + kBlockN * kHeadDimV * 2;\n"
+    "static constexpr float kLn2 = 0.693147180559945309f;\n"
+    "static constexpr float kLog2e = 1.44269504088896341f;\n"
+    "#define kInf __int_as_float(0x7f800000)\n");
+  out_printf(o, "static constexpr bool kHasScore = %s;   // a score modification\n",
+             p->score >= 0 ? "true" : "false");
+}
+
+static void emit_params(Out *o, const IrPattern *p) {
+  CudaSlot slots[64 + 3 * 32];
+  int n = cuda_param_slots(p, slots, (int)(sizeof slots / sizeof slots[0]));
+  out_puts(o, "\n// ---- the parameter block: 8-byte fields, filled by cuda_launch (backend/cuda/driver.c)\n"
+              "struct Params {\n");
+  int input = 0;
+  for (int i = 0; i < n; i++) {
+    const CudaSlot *s = &slots[i];
+    const char *ty = s->kind == SLOT_PTR ? "const void *" : s->kind == SLOT_I64 ? "i64 " : "double ";
+    char name[64];
+    if (strncmp(s->name, "in", 2) == 0 && (s->name[2] == 0 || s->name[2] == '_')) {
+      snprintf(name, sizeof name, "in%d%s", input, s->name + 2);
+      if (strcmp(s->name, "in_stride") == 0) input++;
+    } else
+      snprintf(name, sizeof name, "%s", s->name);
+    if (s->count > 1 || strstr(s->name, "_shape") || strstr(s->name, "_stride"))
+      out_printf(o, "  %s%s[%d];\n", ty, name, s->count);
+    else
+      out_printf(o, "  %s%s;\n", ty, name);
+  }
+  out_puts(o, "};\n");
+  out_puts(o, "// q/k/v/o strides: batch, head, token, dim (in elements); lse: batch, head, token\n");
+}
+
+/* ------------------------------------------------------------- kernel */
+
+static const char *const kernel_text =
+  "\n// ---- the kernel: one CTA per (q tile, query head, batch)\n"
+  "extern \"C\" __global__ void __launch_bounds__(kThreads) attnc_fwd(const Params p) {\n"
+  "  extern __shared__ __align__(128) unsigned char smem[];\n"
+  "  const u32 sQ = smem_u32(smem) + kSmemQ, sK = smem_u32(smem) + kSmemK, sV = smem_u32(smem) + kSmemV;\n"
+  "  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;\n"
+  "  const int q_tile = blockIdx.x, h = blockIdx.y, b = blockIdx.z;\n"
+  "  const int hk = h / (int)(p.heads_q / p.heads_kv);   // GQA: query heads share a kv head\n"
+  "  const int seq_q = (int)p.seq_q, seq_k = (int)p.seq_k;\n"
+  "  const float scale = (float)p.scale, scale_log2 = (float)p.softmax_scale_log2;\n"
+  "  const u16 *gQ = (const u16 *)p.q + b * p.q_stride[0] + h * p.q_stride[1];\n"
+  "  const u16 *gK = (const u16 *)p.k + b * p.k_stride[0] + hk * p.k_stride[1];\n"
+  "  const u16 *gV = (const u16 *)p.v + b * p.v_stride[0] + hk * p.v_stride[1];\n"
+  "\n"
+  "  QTile qt;\n"
+  "  if (!q_tile_begin(qt, p, b, h, q_tile)) return;   // all padding: nothing to write\n"
+  "  // this thread's rows: r = warp*kWarpM + mi*16 + half*8 + lane/4, and their tokens\n"
+  "  int q_tok[kAtomsM][2];\n"
+  "#pragma unroll\n"
+  "  for (int mi = 0; mi < kAtomsM; ++mi)\n"
+  "#pragma unroll\n"
+  "    for (int r = 0; r < 2; ++r) q_tok[mi][r] = q_token(qt, warp * kWarpM + mi * 16 + r * 8 + lane / 4);\n"
+  "\n"
+  "  float acc_o[kAtomsM][kAtomsO][4];\n"
+  "  float row_max[kAtomsM][2], row_sum[kAtomsM][2];\n"
+  "#pragma unroll\n"
+  "  for (int mi = 0; mi < kAtomsM; ++mi) {\n"
+  "#pragma unroll\n"
+  "    for (int nd = 0; nd < kAtomsO; ++nd)\n"
+  "#pragma unroll\n"
+  "      for (int e = 0; e < 4; ++e) acc_o[mi][nd][e] = 0.0f;\n"
+  "    row_max[mi][0] = row_max[mi][1] = -kInf;\n"
+  "    row_sum[mi][0] = row_sum[mi][1] = 0.0f;\n"
+  "  }\n"
+  "\n"
+  "  // Loads run one step ahead (FlashAttention-2): V_j is fetched during S = Q K_j^T,\n"
+  "  // K_j+1 during the softmax and O += P V_j.\n"
+  "  KvIter it;\n"
+  "  kv_begin(it, p, qt, b, h);\n"
+  "  KvTile cur;\n"
+  "  bool have = kv_next(it, p, qt, b, h, cur);\n"
+  "  if (have) {\n"
+  "    load_tile<kBlockM, kChunksQK>(sQ, gQ, p.q_stride[2], [&](int r) { return q_token(qt, r); }, tid);\n"
+  "    load_tile<kBlockN, kChunksQK>(sK, gK, p.k_stride[2], [&](int r) { return kv_token(cur.tile, r, seq_k); }, tid);\n"
+  "    cp_async_commit();\n"
+  "  }\n"
+  "  while (have) {\n"
+  "    KvTile next;\n"
+  "    const bool have_next = kv_next(it, p, qt, b, h, next);\n"
+  "    cp_async_wait_all();\n"
+  "    __syncthreads();                  // K_j (and Q) landed; every warp is done with V_j-1\n"
+  "    load_tile<kBlockN, kChunksV>(sV, gV, p.v_stride[2], [&](int r) { return kv_token(cur.tile, r, seq_k); }, tid);\n"
+  "    cp_async_commit();\n"
+  "\n"
+  "    float s[kAtomsM][kAtomsN][4];\n"
+  "    gemm_qk(s, sQ, sK, warp, lane);\n"
+  "    score_tile(s, p, qt, cur, q_tok, b, h, lane, scale);\n"
+  "\n"
+  "    cp_async_wait_all();\n"
+  "    __syncthreads();                  // V_j landed; every warp is done with K_j\n"
+  "    if (have_next) {\n"
+  "      load_tile<kBlockN, kChunksQK>(sK, gK, p.k_stride[2], [&](int r) { return kv_token(next.tile, r, seq_k); }, tid);\n"
+  "      cp_async_commit();\n"
+  "    }\n"
+  "    softmax_tile(s, acc_o, row_max, row_sum, scale_log2);\n"
+  "    gemm_pv(acc_o, s, sV, lane);\n"
+  "    cur = next;\n"
+  "    have = have_next;\n"
+  "  }\n"
+  "\n"
+  "  // O = acc / l; LSE = ln(sum exp(s')) = (m * scale_log2 + log2 l) * ln 2.\n"
+  "  // A row with no allowed key: O = 0, LSE = -inf.\n"
+  "#pragma unroll\n"
+  "  for (int mi = 0; mi < kAtomsM; ++mi)\n"
+  "#pragma unroll\n"
+  "    for (int r = 0; r < 2; ++r) {\n"
+  "      float l = row_sum[mi][r];\n"
+  "      l += __shfl_xor_sync(0xffffffffu, l, 1);\n"
+  "      l += __shfl_xor_sync(0xffffffffu, l, 2);\n"
+  "      const int q = q_tok[mi][r];\n"
+  "      if (q < 0) continue;\n"
+  "      const float inv = l > 0.0f ? 1.0f / l : 0.0f;\n"
+  "      u16 *o_row = (u16 *)p.o + b * p.o_stride[0] + h * p.o_stride[1] + (i64)q * p.o_stride[2];\n"
+  "#pragma unroll\n"
+  "      for (int nd = 0; nd < kAtomsO; ++nd)\n"
+  "        *(u32 *)(o_row + nd * 8 + (lane % 4) * 2) = pack2(acc_o[mi][nd][2 * r] * inv, acc_o[mi][nd][2 * r + 1] * inv);\n"
+  "      if (p.lse && lane % 4 == 0)\n"
+  "        ((float *)p.lse)[b * p.lse_stride[0] + h * p.lse_stride[1] + (i64)q * p.lse_stride[2]] =\n"
+  "            l > 0.0f ? (row_max[mi][r] * scale_log2 + log2f(l)) * kLn2 : -kInf;\n"
+  "    }\n"
+  "}\n";
+
+/* score_tile: the score modification on every tile, the mask on partial ones */
+static void emit_score_tile(Out *o, const IrPattern *p, const EmitPlan *ep) {
+  out_puts(o,
+    "\n// Scores of one tile in the units the softmax exponentiates. With a score\n"
+    "// modification: x = score(scale * <q, k>) (scale_log2 = log2 e); without:\n"
+    "// x = <q, k> (scale_log2 = scale * log2 e, folded into the exponent). A partial\n"
+    "// tile then sets x = -inf where the pair is padding or the mask is false; a\n"
+    "// full tile runs no mask code.\n"
+    "ATTNC_DEVICE void score_tile(float (&s)[kAtomsM][kAtomsN][4], const Params &p, const QTile &qt,\n"
+    "                             const KvTile &t, const int (&q_tok)[kAtomsM][2], int b, int h,\n"
+    "                             int lane, float scale) {\n"
+    "  const int seq_q = (int)p.seq_q, seq_k = (int)p.seq_k;\n"
+    "  int k_tok[kAtomsN][2];   // this lane's columns: ni*8 + (lane%4)*2 + c\n"
+    "#pragma unroll\n"
+    "  for (int ni = 0; ni < kAtomsN; ++ni)\n"
+    "#pragma unroll\n"
+    "    for (int c = 0; c < 2; ++c) k_tok[ni][c] = kv_token(t.tile, ni * 8 + (lane % 4) * 2 + c, seq_k);\n");
+  if (p->score >= 0)
+    out_puts(o,
+      "#pragma unroll\n"
+      "  for (int mi = 0; mi < kAtomsM; ++mi)\n"
+      "#pragma unroll\n"
+      "    for (int ni = 0; ni < kAtomsN; ++ni)\n"
+      "#pragma unroll\n"
+      "      for (int e = 0; e < 4; ++e)\n"
+      "        s[mi][ni][e] = pattern_score(p, s[mi][ni][e] * scale, b, h, q_tok[mi][e / 2], k_tok[ni][e % 2], seq_q, seq_k);\n");
+  out_puts(o, "  if (t.full) return;\n");
+  if (ep->nvariants > 1) out_puts(o, "  const int variant = qt.variant;\n");
+  out_puts(o,
+    "#pragma unroll\n"
+    "  for (int mi = 0; mi < kAtomsM; ++mi)\n"
+    "#pragma unroll\n"
+    "    for (int ni = 0; ni < kAtomsN; ++ni)\n"
+    "#pragma unroll\n"
+    "      for (int e = 0; e < 4; ++e) {\n"
+    "        const int q = q_tok[mi][e / 2], k = k_tok[ni][e % 2];\n");
+  if (ep->nvariants == 1) {
+    out_puts(o, "        if (q < 0 || k < 0 || !pattern_mask0(p, b, h, q, k, seq_q, seq_k)) s[mi][ni][e] = -kInf;\n");
+  } else {
+    out_puts(o, "        bool ok = q >= 0 && k >= 0;\n");
+    for (int v = 0; v < ep->nvariants; v++)
+      out_printf(o, "        %sif (variant == %d) ok = ok && pattern_mask%d(p, b, h, q, k, seq_q, seq_k);\n",
+                 v ? "else " : "", v, v);
+    out_puts(o, "        if (!ok) s[mi][ni][e] = -kInf;\n");
+  }
+  out_puts(o, "      }\n}\n");
+}
+
+/* ------------------------------------------------------------- driver */
+
+attnc_status cuda_emit(const IrPattern *p, const CudaConfig *cfg, Arena *a, char **src, Diag *d) {
+  return cuda_emit_plan(p, NULL, cfg, a, src, d);
+}
+
+attnc_status cuda_emit_plan(const IrPattern *p, const Plan *plan, const CudaConfig *cfg,
+                            Arena *a, char **src, Diag *d) {
+  *src = NULL;
+  EmitPlan ep;
+  attnc_status st = emit_plan_init(&ep, p, plan, cfg, d);
+  if (st) return st;
+  const IrPattern *pat = ep.pat;
+  Out o;
+  out_init(&o);
+  emit_header(&o, pat, cfg, &ep);
+  out_puts(&o, prelude_types);
+  emit_schedule(&o, pat, cfg);
+  emit_params(&o, pat);
+  out_puts(&o, prelude_ptx);
+  emit_ptx_typed(&o, cfg->dtype == DT_F16 ? "f16" : "bf16");
+  out_puts(&o, prelude_int);
+  emit_inputs(&o, pat);
+  st = emit_pattern(&o, pat, cfg, ep.masks, ep.nvariants, d);
+  if (!st) st = emit_plan_order_iter(&o, &ep, d);
+  if (!st) {
+    emit_score_tile(&o, pat, &ep);
+    out_puts(&o, tile_ops);
+    out_puts(&o, kernel_text);
+  }
+  if (!st && o.oom) st = diag_error(d, ATTNC_ERR_NOMEM, (Loc){ NULL, 0 }, "out of memory");
+  if (!st) {
+    *src = arena_alloc(a, o.len + 1);
+    if (!*src) st = diag_error(d, ATTNC_ERR_NOMEM, (Loc){ NULL, 0 }, "out of memory");
+    else memcpy(*src, o.buf, o.len + 1);
+  }
+  out_free(&o);
+  emit_plan_free(&ep);
+  return st;
+}
+
+attnc_status cuda_build_source(const IrPattern *p, CudaConfig *cfg, bool use_plan, Arena *a,
+                               char **src, Diag *d) {
+  *src = NULL;
+  attnc_status st = cuda_config_finish(p, cfg, d);
+  if (st) return st;
+  const char *env = getenv("ATTNC_CUDA_PLAN");
+  if (env && strcmp(env, "0") == 0) use_plan = false;
+  if (!use_plan) return cuda_emit_plan(p, NULL, cfg, a, src, d);
+  PlanOptions opt;
+  memset(&opt, 0, sizeof opt);
+  cuda_plan_options(cfg, &opt);
+  Plan *plan = NULL;
+  st = plan_build(a, p, &opt, NULL, &plan, d);
+  if (st == ATTNC_ERR_ARG && p->grid_rank > 0 && !opt.pin.raster) {
+    /* no tile box fits a small grid: tile it as a 1-D sequence */
+    Diag d2 = { 0 };
+    opt.pin.raster = true;
+    opt.pin.pin_order = true;
+    if ((st = plan_build(a, p, &opt, NULL, &plan, &d2)) == ATTNC_OK) *d = d2;
+    else st = d->status;
+  }
+  if (st) return st;
+  if ((st = cuda_config_from_plan(plan, cfg, d))) return st;
+  return cuda_emit_plan(p, plan, cfg, a, src, d);
+}

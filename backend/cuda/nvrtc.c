@@ -1,0 +1,181 @@
+/*
+** nvrtc.c -- compiling emitted CUDA C++ with NVRTC (linked: CUDA::nvrtc).
+**
+** Options are few and fixed (cuda_nvrtc_options) so that the cache key is
+** stable: the architecture (sm_90a, not sm_90, from Hopper on: wgmma and
+** setmaxnreg need the 'a' target), -default-device (every function is a
+** device function; the emitted text needs no CUDA headers), C++17. A
+** compile error in generated code is a compiler bug; the message quotes
+** the failing generated line so the bug report carries it.
+*/
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <nvrtc.h>
+
+#include "backend/cuda/cuda.h"
+
+#define CUDA_SOURCE_NAME "attnc_kernel.cu"
+
+void cuda_image_free(CudaImage *img) {
+  if (!img) return;
+  free(img->data);
+  img->data = NULL;
+  img->size = 0;
+}
+
+int cuda_nvrtc_options(int arch, CudaImageKind kind, char archbuf[32], const char **opts,
+                       int max) {
+  char an[16];
+  cuda_arch_name(arch, an);               /* "sm_90a" */
+  if (kind == CUDA_IMAGE_PTX) snprintf(archbuf, 32, "-arch=compute_%s", an + 3);
+  else snprintf(archbuf, 32, "-arch=%s", an);
+  const char *all[] = { archbuf, "-default-device", "-std=c++17", "-DATTNC_NVRTC=1" };
+  int n = 0;
+  for (size_t i = 0; i < sizeof all / sizeof all[0] && n < max; i++) opts[n++] = all[i];
+  return n;
+}
+
+const char *cuda_nvrtc_version(char buf[32]) {
+  int major = 0, minor = 0;
+  if (nvrtcVersion(&major, &minor) != NVRTC_SUCCESS) snprintf(buf, 32, "nvrtc ?");
+  else snprintf(buf, 32, "nvrtc %d.%d", major, minor);
+  return buf;
+}
+
+attnc_status cuda_cache_key(const char *src, int arch, CudaImageKind kind, char **key,
+                            size_t *len, Diag *d) {
+  char archbuf[32], ver[32], an[16];
+  const char *opts[16];
+  int n = cuda_nvrtc_options(arch, kind, archbuf, opts, 16);
+  size_t cap = strlen(src) + 512;
+  char *k = malloc(cap);
+  if (!k) return diag_error(d, ATTNC_ERR_NOMEM, (Loc){ NULL, 0 }, "out of memory");
+  size_t m = (size_t)snprintf(k, cap, "attnc cuda kernel\n%s\n%s\n%s\n", cuda_nvrtc_version(ver),
+                              cuda_arch_name(arch, an), kind == CUDA_IMAGE_PTX ? "ptx" : "cubin");
+  for (int i = 0; i < n && m < cap; i++) m += (size_t)snprintf(k + m, cap - m, "%s ", opts[i]);
+  if (m < cap) m += (size_t)snprintf(k + m, cap - m, "\n");
+  size_t sl = strlen(src);
+  if (m + sl + 1 > cap) {
+    char *k2 = realloc(k, m + sl + 1);
+    if (!k2) { free(k); return diag_error(d, ATTNC_ERR_NOMEM, (Loc){ NULL, 0 }, "out of memory"); }
+    k = k2;
+  }
+  memcpy(k + m, src, sl + 1);
+  *key = k;
+  *len = m + sl;
+  return ATTNC_OK;
+}
+
+/* line `line` (1-based) of src into buf, trimmed */
+static void source_line(const char *src, int line, char *buf, size_t n) {
+  buf[0] = 0;
+  for (int l = 1; l < line && *src; src++)
+    if (*src == '\n') l++;
+  while (*src == ' ') src++;
+  size_t k = 0;
+  while (src[k] && src[k] != '\n' && k + 1 < n) { buf[k] = src[k]; k++; }
+  buf[k] = 0;
+}
+
+/*
+** One error from NVRTC's log: the first "error" line, as
+** "generated CUDA line N: error: ...", then the generated line itself.
+*/
+static attnc_status log_error(const char *src, const char *log, int arch, Diag *d) {
+  const char *e = strstr(log, ": error");
+  if (!e) e = strstr(log, "error");
+  const char *start = e ? e : log;
+  while (start > log && start[-1] != '\n') start--;
+  char first[400];
+  size_t k = 0;
+  while (start[k] && start[k] != '\n' && k + 1 < sizeof first) { first[k] = start[k]; k++; }
+  first[k] = 0;
+  int line = 0;
+  const char *paren = strstr(first, CUDA_SOURCE_NAME "(");
+  if (paren) line = atoi(paren + strlen(CUDA_SOURCE_NAME) + 1);
+  const char *msg = strstr(first, "error");
+  char an[16];
+  if (line > 0) {
+    char code[300];
+    source_line(src, line, code, sizeof code);
+    return diag_error(d, ATTNC_ERR_COMPILE, (Loc){ NULL, 0 },
+                      "NVRTC failed on the generated kernel for %s (a compiler bug): generated CUDA "
+                      "line %d: %s\n    %d | %s", cuda_arch_name(arch, an), line,
+                      msg ? msg : first, line, code);
+  }
+  return diag_error(d, ATTNC_ERR_COMPILE, (Loc){ NULL, 0 },
+                    "NVRTC failed on the generated kernel for %s (a compiler bug): %s",
+                    cuda_arch_name(arch, an), first[0] ? first : "(no log)");
+}
+
+static double now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
+}
+
+/* is arch in NVRTC's list? (a clear error instead of NVRTC's option message) */
+static bool arch_supported(int arch) {
+  int n = 0;
+  if (nvrtcGetNumSupportedArchs(&n) != NVRTC_SUCCESS || n <= 0 || n > 256) return true;
+  int archs[256];
+  if (nvrtcGetSupportedArchs(archs) != NVRTC_SUCCESS) return true;
+  for (int i = 0; i < n; i++)
+    if (archs[i] == arch) return true;
+  return false;
+}
+
+attnc_status cuda_compile(const char *src, int arch, CudaImageKind kind, CudaImage *out, Diag *d) {
+  memset(out, 0, sizeof *out);
+  char archbuf[32], ver[32], an[16];
+  const char *opts[16];
+  int nopts = cuda_nvrtc_options(arch, kind, archbuf, opts, 16);
+  if (!arch_supported(arch))
+    return diag_error(d, ATTNC_ERR_UNSUPPORTED, (Loc){ NULL, 0 }, "%s cannot compile for %s",
+                      cuda_nvrtc_version(ver), cuda_arch_name(arch, an));
+  nvrtcProgram prog;
+  nvrtcResult r = nvrtcCreateProgram(&prog, src, CUDA_SOURCE_NAME, 0, NULL, NULL);
+  if (r != NVRTC_SUCCESS)
+    return diag_error(d, r == NVRTC_ERROR_OUT_OF_MEMORY ? ATTNC_ERR_NOMEM : ATTNC_ERR_COMPILE,
+                      (Loc){ NULL, 0 }, "NVRTC: %s", nvrtcGetErrorString(r));
+  double t0 = now_ms();
+  r = nvrtcCompileProgram(prog, nopts, opts);
+  double t1 = now_ms();
+  attnc_status st = ATTNC_OK;
+  if (r != NVRTC_SUCCESS) {
+    size_t ls = 0;
+    char *log = NULL;
+    if (nvrtcGetProgramLogSize(prog, &ls) == NVRTC_SUCCESS && (log = malloc(ls + 1))) {
+      if (nvrtcGetProgramLog(prog, log) != NVRTC_SUCCESS) log[0] = 0;
+      log[ls] = 0;
+    }
+    if (r == NVRTC_ERROR_COMPILATION && log) st = log_error(src, log, arch, d);
+    else
+      st = diag_error(d, ATTNC_ERR_COMPILE, (Loc){ NULL, 0 }, "NVRTC: %s%s%s",
+                      nvrtcGetErrorString(r), log && log[0] ? ": " : "", log ? log : "");
+    free(log);
+    nvrtcDestroyProgram(&prog);
+    return st;
+  }
+  size_t size = 0;
+  if (kind == CUDA_IMAGE_CUBIN) r = nvrtcGetCUBINSize(prog, &size);
+  else r = nvrtcGetPTXSize(prog, &size);
+  if (r == NVRTC_SUCCESS && size > 0) {
+    out->data = malloc(size);
+    if (!out->data) st = diag_error(d, ATTNC_ERR_NOMEM, (Loc){ NULL, 0 }, "out of memory");
+    else if (kind == CUDA_IMAGE_CUBIN) r = nvrtcGetCUBIN(prog, out->data);
+    else r = nvrtcGetPTX(prog, out->data);
+  }
+  if (!st && (r != NVRTC_SUCCESS || size == 0))
+    st = diag_error(d, ATTNC_ERR_COMPILE, (Loc){ NULL, 0 }, "NVRTC produced no %s: %s",
+                    kind == CUDA_IMAGE_PTX ? "PTX" : "cubin", nvrtcGetErrorString(r));
+  nvrtcDestroyProgram(&prog);
+  if (st) { cuda_image_free(out); return st; }
+  out->size = kind == CUDA_IMAGE_PTX && size > 0 ? size - 1 : size;   /* PTX: drop the NUL */
+  out->kind = kind;
+  out->compile_ms = t1 - t0;
+  return ATTNC_OK;
+}

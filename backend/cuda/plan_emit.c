@@ -1,0 +1,511 @@
+/*
+** plan_emit.c -- the kernel's token orders and kv iterators, from the
+** passes' Plan (passes/passes.h) or, without one, raster order and a dense
+** iteration with the mask on every tile.
+**
+** Emitted interface (used by the fixed kernel text in emit.c):
+**   struct QTile; bool q_tile_begin(qt, p, b, h, t)   q tile t's coordinates,
+**                                                     variant; false = padding
+**   int q_token(qt, pos)        token of a q tile position, -1 for padding
+**   int kv_token(u, pos, seq_k) token of a kv tile position, -1 for padding
+**   struct KvTile { tile, full }; struct KvIter;
+**   void kv_begin(it, p, qt, b, h); bool kv_next(it, p, qt, b, h, &tile)
+** Plan expressions print as exact i64 C (plan_c below), with the helpers
+** attnc_fdiv / attnc_cdiv / attnc_fmod / attnc_min / attnc_max of emit.c.
+*/
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/cuda/cuda.h"
+
+/* ------------------------------------------------------------ orders */
+
+int64_t cuda_order_ntiles(const CudaOrder *o, int64_t seqlen) {
+  int64_t t = 1;
+  for (int a = 0; a < o->rank; a++) {
+    int64_t n = o->n[a] ? o->n[a] : seqlen, bd = o->box[a] * o->dil[a];
+    t *= o->dil[a] * ((n + bd - 1) / bd);
+  }
+  return t;
+}
+
+static attnc_status order_from_plan(const PlanOrder *po, int64_t tile, CudaOrder *o,
+                                    const char *side, Diag *d) {
+  memset(o, 0, sizeof *o);
+  o->rank = po->rank;
+  int64_t prod = 1;
+  for (int a = 0; a < po->rank; a++) {
+    o->n[a] = po->ax[a].n;
+    o->box[a] = po->ax[a].box;
+    o->dil[a] = po->ax[a].dil > 0 ? po->ax[a].dil : 1;
+    prod *= o->box[a];
+    if (o->n[a] == 0 && po->rank != 1)
+      return diag_error(d, ATTNC_ERR_INTERNAL, (Loc){ NULL, 0 },
+                        "cuda backend: %s order of rank %d has a runtime axis (a compiler bug)",
+                        side, po->rank);
+  }
+  if (po->rank < 1 || po->rank > IR_MAXGRID || prod != tile)
+    return diag_error(d, ATTNC_ERR_INTERNAL, (Loc){ NULL, 0 },
+                      "cuda backend: %s order boxes hold %lld positions, tile is %lld (a compiler bug)",
+                      side, (long long)prod, (long long)tile);
+  return ATTNC_OK;
+}
+
+/*
+** Tiles and orders from the plan. Warps are the kernel's choice: one m16
+** atom per warp, or two when S and O of D <= 64 fit the registers twice
+** (FA2: 128x64 tiles with 4 warps at d=64, 8 warps at d=128).
+*/
+attnc_status cuda_config_from_plan(const Plan *plan, CudaConfig *cfg, Diag *d) {
+  cfg->block_m = (int)plan->sched.bm;
+  cfg->block_n = (int)plan->sched.bn;
+  if (!cfg->head_dim_v) cfg->head_dim_v = cfg->head_dim;
+  int dmax = cfg->head_dim > cfg->head_dim_v ? cfg->head_dim : cfg->head_dim_v;
+  int mw = dmax <= 64 && cfg->block_n <= 64 && cfg->block_m >= 128 && cfg->block_m % 32 == 0 ? 2 : 1;
+  cfg->warps = cfg->block_m % 16 == 0 ? cfg->block_m / (16 * mw) : 1;
+  attnc_status st;
+  if ((st = order_from_plan(&plan->qord, plan->sched.bm, &cfg->qord, "q", d)) ||
+      (st = order_from_plan(&plan->kord, plan->sched.bn, &cfg->kord, "kv", d)))
+    return st;
+  return cuda_config_finish(plan->pat, cfg, d);
+}
+
+/*
+** Pins for plan_build: the cuda target, and tiles small enough for shared
+** memory at head dim 256. A user's pins are kept.
+*/
+void cuda_plan_options(const CudaConfig *cfg, PlanOptions *opt) {
+  opt->target = ATTNC_TARGET_CUDA;
+  opt->D = cfg->head_dim;
+  int dmax = cfg->head_dim > cfg->head_dim_v ? cfg->head_dim : cfg->head_dim_v;
+  if (dmax > 128 && !opt->pin.pin_tile) {
+    opt->pin.bm = 64;
+    opt->pin.bn = 64;
+    opt->pin.pin_tile = true;
+  }
+}
+
+/* ---------------------------------------------------- plan expressions */
+
+static const char *var_c(PlanVar v, int axis, char *buf, size_t n) {
+  switch (v) {
+  case PV_B: return "(i64)b";
+  case PV_H: return "(i64)h";
+  case PV_SQ: return "(i64)seq_q";
+  case PV_SK: return "(i64)seq_k";
+  case PV_QT: snprintf(buf, n, "qt.u[%d]", axis); return buf;
+  case PV_QLO: snprintf(buf, n, "qt.lo[%d]", axis); return buf;
+  case PV_QHI: snprintf(buf, n, "qt.hi[%d]", axis); return buf;
+  case PV_QRES: snprintf(buf, n, "(i64)qt.res[%d]", axis); return buf;
+  default: return "0";
+  }
+}
+
+/* print e as an i64 C expression */
+static void plan_c(Out *o, const PlanExpr *e) {
+  if (!e) { out_puts(o, "0LL"); return; }
+  static const char *const fn[PE_NOPS] = {
+    [PE_FDIV] = "attnc_fdiv", [PE_CDIV] = "attnc_cdiv", [PE_FMOD] = "attnc_fmod",
+    [PE_MIN] = "attnc_min", [PE_MAX] = "attnc_max",
+  };
+  static const char *const bin[PE_NOPS] = {
+    [PE_ADD] = " + ", [PE_SUB] = " - ", [PE_MUL] = " * ",
+    [PE_LT] = " < ", [PE_LE] = " <= ", [PE_EQ] = " == ", [PE_NE] = " != ",
+    [PE_AND] = " && ", [PE_OR] = " || ",
+  };
+  char buf[32];
+  switch ((PlanExprOp)e->op) {
+  case PE_CONST: out_printf(o, e->v < 0 ? "(%lldLL)" : "%lldLL", (long long)e->v); return;
+  case PE_VAR: out_puts(o, var_c((PlanVar)e->var, e->axis, buf, sizeof buf)); return;
+  case PE_NEG: out_puts(o, "(-"); plan_c(o, e->a[0]); out_puts(o, ")"); return;
+  case PE_NOT: out_puts(o, "(i64)!("); plan_c(o, e->a[0]); out_puts(o, ")"); return;
+  case PE_SELECT:
+    out_puts(o, "(("); plan_c(o, e->a[0]); out_puts(o, ") ? ");
+    plan_c(o, e->a[1]); out_puts(o, " : "); plan_c(o, e->a[2]); out_puts(o, ")");
+    return;
+  case PE_FDIV: case PE_CDIV: case PE_FMOD: case PE_MIN: case PE_MAX:
+    out_printf(o, "%s(", fn[e->op]);
+    plan_c(o, e->a[0]); out_puts(o, ", "); plan_c(o, e->a[1]); out_puts(o, ")");
+    return;
+  case PE_LT: case PE_LE: case PE_EQ: case PE_NE: case PE_AND: case PE_OR:
+    out_puts(o, "(i64)("); plan_c(o, e->a[0]); out_puts(o, bin[e->op]);
+    plan_c(o, e->a[1]); out_puts(o, ")");
+    return;
+  case PE_ADD: case PE_SUB: case PE_MUL:
+    out_puts(o, "("); plan_c(o, e->a[0]); out_puts(o, bin[e->op]);
+    plan_c(o, e->a[1]); out_puts(o, ")");
+    return;
+  default: out_puts(o, "0LL"); return;
+  }
+}
+
+/* ------------------------------------------------------------- init */
+
+static const char *iter_kind_name(PlanIterKind k) {
+  static const char *const n[] = { "dense", "ranges", "boxes", "list", "data", "empty" };
+  return k <= ITER_EMPTY ? n[k] : "?";
+}
+
+/* the iterator kinds this emitter walks; the others fall back to dense */
+static bool iter_supported(PlanIterKind k) {
+  return k == ITER_DENSE || k == ITER_RANGES || k == ITER_BOXES || k == ITER_EMPTY;
+}
+
+attnc_status emit_plan_init(EmitPlan *ep, const IrPattern *p, const Plan *plan,
+                            const CudaConfig *cfg, Diag *d) {
+  memset(ep, 0, sizeof *ep);
+  ep->plan = plan;
+  ep->cfg = cfg;
+  ep->pat = plan ? plan->pat : p;
+  if (!plan) {
+    ep->nvariants = 1;
+    ep->masks[0] = p->mask;
+    snprintf(ep->order_name, sizeof ep->order_name, "raster");
+    snprintf(ep->iter_name, sizeof ep->iter_name, "dense (no plan: the mask on every tile)");
+    return ATTNC_OK;
+  }
+  if (plan->nvariants < 1 || plan->nvariants > EMIT_MAX_VARIANTS)
+    return diag_error(d, ATTNC_ERR_UNSUPPORTED, (Loc){ NULL, 0 },
+                      "the cuda backend handles 1 to %d head variants (the plan has %d)",
+                      EMIT_MAX_VARIANTS, plan->nvariants);
+  if (cfg->block_m != plan->sched.bm || cfg->block_n != plan->sched.bn ||
+      cfg->qord.rank != plan->qord.rank || cfg->kord.rank != plan->kord.rank)
+    return diag_error(d, ATTNC_ERR_INTERNAL, (Loc){ NULL, 0 },
+                      "cuda backend: config does not match the plan (use cuda_config_from_plan)");
+  ep->nvariants = plan->nvariants;
+  size_t k = 0;
+  for (int v = 0; v < plan->nvariants; v++) {
+    ep->masks[v] = plan->variants[v].mask;
+    PlanIterKind kind = plan->variants[v].it.kind;
+    k += (size_t)snprintf(ep->iter_name + k, k < sizeof ep->iter_name ? sizeof ep->iter_name - k : 0,
+                          "%s%s%s", v ? ", " : "", iter_kind_name(kind),
+                          iter_supported(kind) ? "" : " (as dense)");
+  }
+  const PlanOrder *q = &plan->qord;
+  k = (size_t)snprintf(ep->order_name, sizeof ep->order_name, "%s box",
+                       q->rank > 1 ? "grid" : "1-D");
+  for (int a = 0; a < q->rank && k < sizeof ep->order_name; a++)
+    k += (size_t)snprintf(ep->order_name + k, sizeof ep->order_name - k, "%s%lld",
+                          a ? "x" : " ", (long long)q->ax[a].box);
+  for (int a = 0; a < q->rank && k < sizeof ep->order_name; a++)
+    if (q->ax[a].dil > 1)
+      k += (size_t)snprintf(ep->order_name + k, sizeof ep->order_name - k, " dil%d=%lld", a,
+                            (long long)q->ax[a].dil);
+  return ATTNC_OK;
+}
+
+void emit_plan_free(EmitPlan *ep) { (void)ep; }
+
+/* ----------------------------------------------------- order sections */
+
+/* the size of axis a as C: a constant or the runtime length */
+static void axis_n(char *buf, size_t n, const CudaOrder *o, int a, const char *seq) {
+  if (o->n[a]) snprintf(buf, n, "%lld", (long long)o->n[a]);
+  else snprintf(buf, n, "%s", seq);
+}
+
+static void emit_order_comment(Out *o, const char *side, const CudaOrder *ord) {
+  out_printf(o, "// %s order, %d axis%s (slowest first):", side, ord->rank, ord->rank > 1 ? "es" : "");
+  for (int a = 0; a < ord->rank; a++) {
+    if (ord->n[a]) out_printf(o, " [n %lld", (long long)ord->n[a]);
+    else out_printf(o, " [n runtime");
+    out_printf(o, ", box %lld, dil %lld]", (long long)ord->box[a], (long long)ord->dil[a]);
+  }
+  out_puts(o, "\n");
+}
+
+/* token strides of a row-major grid (only constant axes past the first) */
+static int64_t axis_stride(const CudaOrder *o, int a) {
+  int64_t s = 1;
+  for (int j = a + 1; j < o->rank; j++) s *= o->n[j];
+  return s;
+}
+
+static void emit_q_order(Out *o, const CudaOrder *q, const EmitPlan *ep) {
+  int R = q->rank;
+  out_puts(o, "\n// ---- token order\n");
+  emit_order_comment(o, "q", q);
+  out_puts(o,
+    "// Tile coordinate u on an axis of n positions, box B, dilation d: T = d*ceil(n/(B*d))\n"
+    "// tiles; residue class res = u / (T/d), tj = u % (T/d); in-tile position i holds\n"
+    "// coordinate res + d*(tj*B + i), valid below n. Tokens are row-major over the axes.\n");
+  out_printf(o, "static constexpr int kQRank = %d;\n", R);
+  out_puts(o,
+    "struct QTile {\n"
+    "  int variant;                      // head variant of the mask (0 when one)\n"
+    "  int res[kQRank], tj[kQRank];      // residue class, tile within it, per axis\n"
+    "  i64 u[kQRank], lo[kQRank], hi[kQRank];   // tile coordinate, first / last valid coordinate\n"
+    "  int seq_q;\n"
+    "};\n");
+  out_puts(o, "ATTNC_DEVICE bool q_tile_begin(QTile &qt, const Params &p, int b, int h, int t) {\n"
+              "  const int seq_q = (int)p.seq_q, seq_k = (int)p.seq_k;\n"
+              "  (void)seq_k;\n"
+              "  qt.seq_q = seq_q;\n");
+  for (int a = R - 1; a >= 0; a--) {
+    char n[32];
+    axis_n(n, sizeof n, q, a, "seq_q");
+    long long B = (long long)q->box[a], D = (long long)q->dil[a];
+    out_printf(o, "  {  // axis %d\n", a);
+    out_printf(o, "    const int n = %s, tiles = %lld * ((n + %lld - 1) / %lld), per_res = tiles / %lld;\n",
+               n, D, B * D, B * D, D);
+    if (a > 0) out_printf(o, "    qt.u[%d] = t %% tiles;\n    t /= tiles;\n", a);
+    else out_printf(o, "    qt.u[%d] = t;\n", a);
+    out_printf(o, "    qt.res[%d] = (int)qt.u[%d] / per_res;\n", a, a);
+    out_printf(o, "    qt.tj[%d] = (int)qt.u[%d] %% per_res;\n", a, a);
+    out_printf(o, "    qt.lo[%d] = qt.res[%d] + %lldLL * qt.tj[%d] * %lld;\n", a, a, D, a, B);
+    out_printf(o, "    qt.hi[%d] = qt.res[%d] + %lldLL * attnc_min((i64)qt.tj[%d] * %lld + %lld, "
+                  "attnc_fdiv((i64)n - 1 - qt.res[%d], %lldLL));\n", a, a, D, a, B, B - 1, a, D);
+    out_printf(o, "    if (qt.hi[%d] < qt.lo[%d]) return false;\n  }\n", a, a);
+  }
+  /* variants by head */
+  if (ep->nvariants <= 1 || !ep->plan) {
+    out_puts(o, "  qt.variant = 0;\n");
+  } else {
+    out_puts(o, "  qt.variant = -1;   // no variant: no kv tile is visited\n");
+    for (int v = 0; v < ep->nvariants; v++) {
+      const PlanExpr *hp = ep->plan->variants[v].heads;
+      if (!hp) { out_printf(o, "  %sqt.variant = %d;\n", v ? "else " : "", v); break; }
+      out_printf(o, "  %sif (", v ? "else " : "");
+      plan_c(o, hp);
+      out_printf(o, ") qt.variant = %d;\n", v);
+    }
+  }
+  out_puts(o, "  return true;\n}\n");
+
+  out_puts(o, "ATTNC_DEVICE int q_token(const QTile &qt, int pos) {\n  int tok = 0;\n");
+  for (int a = R - 1; a >= 0; a--) {
+    char n[32];
+    axis_n(n, sizeof n, q, a, "qt.seq_q");
+    long long B = (long long)q->box[a], D = (long long)q->dil[a];
+    out_printf(o, "  {  // axis %d\n", a);
+    if (a > 0) out_printf(o, "    const int i = pos %% %lld;\n    pos /= %lld;\n", B, B);
+    else out_puts(o, "    const int i = pos;\n");
+    out_printf(o, "    const int c = qt.res[%d] + %lld * (qt.tj[%d] * %lld + i);\n", a, D, a, B);
+    out_printf(o, "    if (c >= %s) return -1;\n", n);
+    long long st = (long long)axis_stride(q, a);
+    if (st == 1) out_puts(o, "    tok += c;\n  }\n");
+    else out_printf(o, "    tok += c * %lld;\n  }\n", st);
+  }
+  out_puts(o, "  return tok;\n}\n");
+}
+
+static void emit_kv_order(Out *o, const CudaOrder *k) {
+  int R = k->rank;
+  emit_order_comment(o, "kv", k);
+  out_printf(o, "static constexpr int kKvRank = %d;\n", R);
+  /* tiles per axis */
+  out_puts(o, "ATTNC_DEVICE int kv_axis_tiles(int a, int seq_k) {\n  switch (a) {\n");
+  for (int a = 0; a < R; a++) {
+    char n[32];
+    axis_n(n, sizeof n, k, a, "seq_k");
+    long long B = (long long)k->box[a], D = (long long)k->dil[a];
+    out_printf(o, "  case %d: return %lld * ((%s + %lld - 1) / %lld);\n", a, D, n, B * D, B * D);
+  }
+  out_puts(o, "  default: return 1;\n  }\n}\n");
+  out_puts(o, "ATTNC_DEVICE int kv_tiles(int seq_k) {\n  int t = 1;\n"
+              "#pragma unroll\n  for (int a = 0; a < kKvRank; ++a) t *= kv_axis_tiles(a, seq_k);\n"
+              "  return t;\n}\n");
+  out_puts(o, "// the kv tile index of per-axis tile coordinates (row-major)\n"
+              "ATTNC_DEVICE int kv_tile_index(const int (&u)[kKvRank], int seq_k) {\n  int t = 0;\n"
+              "#pragma unroll\n  for (int a = 0; a < kKvRank; ++a) t = t * kv_axis_tiles(a, seq_k) + u[a];\n"
+              "  return t;\n}\n");
+  out_puts(o, "ATTNC_DEVICE int kv_token(int u, int pos, int seq_k) {\n  int tok = 0;\n");
+  for (int a = R - 1; a >= 0; a--) {
+    char n[32];
+    axis_n(n, sizeof n, k, a, "seq_k");
+    long long B = (long long)k->box[a], D = (long long)k->dil[a];
+    out_printf(o, "  {  // axis %d\n", a);
+    if (a > 0) out_printf(o, "    const int tiles = kv_axis_tiles(%d, seq_k), ua = u %% tiles;\n"
+                             "    u /= tiles;\n", a);
+    else out_puts(o, "    const int ua = u;\n");
+    if (a > 0) out_printf(o, "    const int i = pos %% %lld;\n    pos /= %lld;\n", B, B);
+    else out_puts(o, "    const int i = pos;\n");
+    if (D == 1)
+      out_printf(o, "    const int c = ua * %lld + i;\n", B);
+    else {
+      if (a == 0) out_printf(o, "    const int tiles = kv_axis_tiles(%d, seq_k);\n", a);
+      out_printf(o, "    const int per_res = tiles / %lld;\n"
+                    "    const int c = ua / per_res + %lld * ((ua %% per_res) * %lld + i);\n", D, D, B);
+    }
+    out_printf(o, "    if (c >= %s) return -1;\n", n);
+    long long st = (long long)axis_stride(k, a);
+    if (st == 1) out_puts(o, "    tok += c;\n  }\n");
+    else out_printf(o, "    tok += c * %lld;\n  }\n", st);
+  }
+  out_puts(o, "  return tok;\n}\n");
+}
+
+/* --------------------------------------------------------- iterators */
+
+static void emit_dense_iter(Out *o, int v, bool no_plan) {
+  out_printf(o, "struct KvIter%d { int next, count; };\n", v);
+  out_printf(o, "ATTNC_DEVICE void kv_begin%d(KvIter%d &it, const Params &p, const QTile &qt, int b, int h) {\n"
+                "  it.next = 0;\n  it.count = kv_tiles((int)p.seq_k);\n}\n", v, v);
+  out_printf(o, "ATTNC_DEVICE bool kv_next%d(KvIter%d &it, const Params &p, const QTile &qt, int b, int h, KvTile &t) {\n"
+                "  if (it.next >= it.count) return false;\n"
+                "  t.tile = it.next++;\n", v, v);
+  if (no_plan)
+    out_printf(o, "  t.full = %s && (t.tile + 1) * kBlockN <= (int)p.seq_k;   // no mask: only a ragged tile is partial\n",
+               "kNoMask");
+  else
+    out_puts(o, "  t.full = false;\n");
+  out_puts(o, "  return true;\n}\n");
+}
+
+static void emit_empty_iter(Out *o, int v) {
+  out_printf(o, "struct KvIter%d { int unused; };\n", v);
+  out_printf(o, "ATTNC_DEVICE void kv_begin%d(KvIter%d &it, const Params &p, const QTile &qt, int b, int h) { it.unused = 0; }\n", v, v);
+  out_printf(o, "ATTNC_DEVICE bool kv_next%d(KvIter%d &it, const Params &p, const QTile &qt, int b, int h, KvTile &t) { return false; }\n", v, v);
+}
+
+/*
+** Boxes (and 1-D ranges, boxes of rank 1): bounds per box computed once per
+** CTA; kv_next walks box after box row-major, skips tiles an earlier box
+** visited, and calls a tile full when any box's full range holds it.
+*/
+static void emit_box_iter(Out *o, int v, const PlanIter *it, int rank) {
+  int nb = it->nboxes;
+  out_printf(o, "static constexpr int kBoxes%d = %d;\n", v, nb);
+  out_printf(o, "struct KvIter%d {\n"
+                "  int box;                              // the box being walked\n"
+                "  bool fresh;                           // box not started yet\n"
+                "  int u[kKvRank];                       // current tile coordinates\n"
+                "  int lo[kBoxes%d][kKvRank], hi[kBoxes%d][kKvRank];     // visited tiles per box\n"
+                "  int flo[kBoxes%d][kKvRank], fhi[kBoxes%d][kKvRank];   // full tiles per box\n"
+                "  bool full_ok[kBoxes%d];\n"
+                "};\n", v, v, v, v, v, v);
+  out_printf(o, "ATTNC_DEVICE void kv_begin%d(KvIter%d &it, const Params &p, const QTile &qt, int b, int h) {\n"
+                "  const int seq_q = (int)p.seq_q, seq_k = (int)p.seq_k;\n"
+                "  (void)seq_q; (void)seq_k;\n"
+                "  it.box = 0;\n  it.fresh = true;\n", v, v);
+  for (int j = 0; j < nb; j++) {
+    const PlanBox *bx = &it->boxes[j];
+    out_printf(o, "  {  // box %d (term %d)\n    const bool may = ", j, bx->term);
+    if (bx->may) { out_puts(o, "("); plan_c(o, bx->may); out_puts(o, ") != 0"); }
+    else out_puts(o, "true");
+    out_puts(o, ";\n    const bool must = ");
+    if (bx->must) { out_puts(o, "("); plan_c(o, bx->must); out_puts(o, ") != 0"); }
+    else out_puts(o, "true");
+    out_puts(o, ";\n");
+    /* rank of the iterator = the kv order's rank */
+    for (int a = 0; a < rank; a++) {
+      const PlanRange *r = &bx->ax[a];
+      out_printf(o, "    it.lo[%d][%d] = (int)", j, a); plan_c(o, r->lo); out_puts(o, ";\n");
+      out_printf(o, "    it.hi[%d][%d] = may ? (int)", j, a); plan_c(o, r->hi);
+      out_printf(o, " : it.lo[%d][%d] - 1;\n", j, a);
+      out_printf(o, "    it.flo[%d][%d] = (int)", j, a);
+      if (r->flo) plan_c(o, r->flo); else out_puts(o, "1LL");
+      out_puts(o, ";\n");
+      out_printf(o, "    it.fhi[%d][%d] = (int)", j, a);
+      if (r->fhi) plan_c(o, r->fhi); else out_puts(o, "0LL");
+      out_puts(o, ";\n");
+    }
+    out_printf(o, "    it.full_ok[%d] = may && must;\n  }\n", j);
+  }
+  out_puts(o, "}\n");
+  out_printf(o, "ATTNC_DEVICE bool kv_next%d(KvIter%d &it, const Params &p, const QTile &qt, int b, int h, KvTile &t) {\n"
+                "  const int seq_k = (int)p.seq_k;\n"
+                "  for (;;) {\n"
+                "    bool ok;\n"
+                "    switch (it.box) {\n", v, v);
+  for (int j = 0; j < nb; j++)
+    out_printf(o, "    case %d: ok = box_step(it.u, it.lo[%d], it.hi[%d], it.fresh); break;\n", j, j, j);
+  out_printf(o, "    default: return false;\n"
+                "    }\n"
+                "    if (!ok) { ++it.box; it.fresh = true; continue; }\n"
+                "    bool seen = false;                  // visited in an earlier box?\n"
+                "#pragma unroll\n"
+                "    for (int j = 0; j < kBoxes%d; ++j)\n"
+                "      if (j < it.box && in_box(it.u, it.lo[j], it.hi[j])) seen = true;\n"
+                "    if (seen) continue;\n"
+                "    t.tile = kv_tile_index(it.u, seq_k);\n"
+                "    t.full = false;\n"
+                "#pragma unroll\n"
+                "    for (int j = 0; j < kBoxes%d; ++j)\n"
+                "      if (it.full_ok[j] && in_box(it.u, it.flo[j], it.fhi[j])) t.full = true;\n"
+                "    return true;\n"
+                "  }\n"
+                "}\n", v, v);
+}
+
+static const char *const box_helpers =
+  "// step u through the box lo..hi row-major (last axis fastest); false when done\n"
+  "ATTNC_DEVICE bool box_step(int (&u)[kKvRank], const int (&lo)[kKvRank], const int (&hi)[kKvRank], bool &fresh) {\n"
+  "  if (fresh) {\n"
+  "    fresh = false;\n"
+  "#pragma unroll\n"
+  "    for (int a = 0; a < kKvRank; ++a) if (lo[a] > hi[a]) return false;\n"
+  "#pragma unroll\n"
+  "    for (int a = 0; a < kKvRank; ++a) u[a] = lo[a];\n"
+  "    return true;\n"
+  "  }\n"
+  "#pragma unroll\n"
+  "  for (int a = kKvRank - 1; a >= 0; --a) {\n"
+  "    if (u[a] < hi[a]) { ++u[a]; return true; }\n"
+  "    u[a] = lo[a];\n"
+  "  }\n"
+  "  return false;\n"
+  "}\n"
+  "ATTNC_DEVICE bool in_box(const int (&u)[kKvRank], const int (&lo)[kKvRank], const int (&hi)[kKvRank]) {\n"
+  "  bool in = true;\n"
+  "#pragma unroll\n"
+  "  for (int a = 0; a < kKvRank; ++a) in = in && lo[a] <= u[a] && u[a] <= hi[a];\n"
+  "  return in;\n"
+  "}\n";
+
+attnc_status emit_plan_order_iter(Out *o, const EmitPlan *ep, Diag *d) {
+  const CudaConfig *cfg = ep->cfg;
+  emit_q_order(o, &cfg->qord, ep);
+  emit_kv_order(o, &cfg->kord);
+
+  out_puts(o, "\n// ---- kv iteration: the kv tiles each q tile visits, each full (no mask code) or partial\n");
+  out_printf(o, "static constexpr bool kNoMask = %s;\n",
+             ep->nvariants == 1 && ep->masks[0] < 0 ? "true" : "false");
+  out_puts(o, "struct KvTile { int tile; bool full; };\n");
+  out_puts(o, box_helpers);
+  for (int v = 0; v < ep->nvariants; v++) {
+    if (!ep->plan) {
+      out_puts(o, "// variant 0: dense, every kv tile (no plan)\n");
+      emit_dense_iter(o, v, true);
+      continue;
+    }
+    const PlanIter *it = &ep->plan->variants[v].it;
+    out_printf(o, "// variant %d: %s", v, iter_kind_name(it->kind));
+    if (it->reason) out_printf(o, " (%s)", it->reason);
+    out_puts(o, "\n");
+    switch (it->kind) {
+    case ITER_RANGES: case ITER_BOXES:
+      emit_box_iter(o, v, it, cfg->kord.rank);
+      break;
+    case ITER_EMPTY:
+      emit_empty_iter(o, v);
+      break;
+    default:   /* dense, and list / data until their walkers land: every tile, masked */
+      if (it->kind != ITER_DENSE)
+        out_puts(o, "// (walked densely by this backend for now: every kv tile, the mask on each)\n");
+      emit_dense_iter(o, v, false);
+      break;
+    }
+  }
+  /* dispatch over variants */
+  out_puts(o, "struct KvIter {\n");
+  for (int v = 0; v < ep->nvariants; v++) out_printf(o, "  KvIter%d v%d;\n", v, v);
+  out_puts(o, "};\n");
+  out_puts(o, "ATTNC_DEVICE void kv_begin(KvIter &it, const Params &p, const QTile &qt, int b, int h) {\n");
+  if (ep->nvariants == 1) out_puts(o, "  kv_begin0(it.v0, p, qt, b, h);\n");
+  else
+    for (int v = 0; v < ep->nvariants; v++)
+      out_printf(o, "  if (qt.variant == %d) kv_begin%d(it.v%d, p, qt, b, h);\n", v, v, v);
+  out_puts(o, "}\n");
+  out_puts(o, "ATTNC_DEVICE bool kv_next(KvIter &it, const Params &p, const QTile &qt, int b, int h, KvTile &t) {\n");
+  if (ep->nvariants == 1) out_puts(o, "  return kv_next0(it.v0, p, qt, b, h, t);\n");
+  else {
+    for (int v = 0; v < ep->nvariants; v++)
+      out_printf(o, "  if (qt.variant == %d) return kv_next%d(it.v%d, p, qt, b, h, t);\n", v, v, v);
+    out_puts(o, "  return false;\n");
+  }
+  out_puts(o, "}\n");
+  (void)d;
+  return ATTNC_OK;
+}

@@ -1,0 +1,193 @@
+/*
+** tile.c -- the tile pass: tile sizes, grid boxes, warps and stages.
+**
+** Pinned fields (PlanOptions.pin) are kept. Otherwise bm = 128 and bn in
+** {128, 64}; on grids every power-of-two box of those sizes that fits
+** the grid. Each candidate is scored by walking its iterator on the
+** nominal shape (the hint, the grid, or S = 4096) with a simple cost:
+**   per q tile CTA_COST, per visited kv tile bm*bn (x PARTIAL_COST when
+**   partial) + TILE_COST
+** and the cheapest wins (ties: the earlier candidate). Patterns that read
+** runtime data can't be walked without it: they take the largest bn that
+** divides their list block (or 128).
+*/
+#include <string.h>
+
+#include "passes/passes.h"
+
+enum { CTA_COST = 16384, TILE_COST = 2048, MAX_CAND = 2048 };
+#define PARTIAL_COST 1.25
+
+typedef struct Cand { int64_t bm, bn, qbox[IR_MAXGRID], kbox[IR_MAXGRID]; } Cand;
+
+/* all power-of-two boxes with product `size` over `rank` axes that fit */
+static int boxes(const IrPattern *p, int rank, int64_t size, int64_t out[][IR_MAXGRID], int max) {
+  int n = 0;
+  int64_t b[IR_MAXGRID] = { 1, 1, 1 };
+  int64_t lim[IR_MAXGRID];
+  for (int a = 0; a < rank; a++) {
+    lim[a] = 1;
+    while (lim[a] < p->grid[a]) lim[a] *= 2;
+  }
+  /* enumerate b[0..rank-2]; the last axis takes the rest */
+  for (b[0] = 1; b[0] <= size; b[0] *= 2)
+    for (b[1] = 1; b[1] <= (rank > 2 ? size : 1); b[1] *= 2) {
+      int64_t prod = 1;
+      for (int a = 0; a < rank - 1; a++) prod *= b[a];
+      if (size % prod) continue;
+      int64_t last = size / prod;
+      int64_t c[IR_MAXGRID] = { 1, 1, 1 };
+      bool ok = true;
+      for (int a = 0; a < rank - 1; a++) c[a] = b[a];
+      c[rank - 1] = last;
+      for (int a = 0; a < rank; a++) ok = ok && c[a] <= lim[a];
+      if (!ok || n == max) continue;
+      memcpy(out[n++], c, sizeof c);
+    }
+  return n;
+}
+
+typedef struct CostCtx { int64_t partial, full; } CostCtx;
+static void cost_fn(void *ud, int64_t u, bool full) {
+  CostCtx *c = ud;
+  (void)u;
+  if (full) c->full++;
+  else c->partial++;
+}
+
+static bool reads_runtime_data(const Plan *pl) {
+  for (int v = 0; v < pl->nvariants; v++)
+    for (int t = 0; t < pl->dnf[v].nterms; t++)
+      for (int i = 0; i < pl->dnf[v].terms[t].natoms; i++) {
+        AtomKind k = pl->dnf[v].terms[t].atoms[i].kind;
+        if (k == ATOM_LIST || k == ATOM_DATA) return true;
+      }
+  return false;
+}
+
+static int64_t list_unit(const Plan *pl) {
+  for (int v = 0; v < pl->nvariants; v++)
+    for (int t = 0; t < pl->dnf[v].nterms; t++)
+      for (int i = 0; i < pl->dnf[v].terms[t].natoms; i++)
+        if (pl->dnf[v].terms[t].atoms[i].kind == ATOM_LIST) return pl->dnf[v].terms[t].atoms[i].unit;
+  return 0;
+}
+
+static void apply(Plan *pl, const Cand *c) {
+  Schedule *s = &pl->sched;
+  s->bm = c->bm;
+  s->bn = c->bn;
+  memcpy(s->qbox, c->qbox, sizeof s->qbox);
+  memcpy(s->kbox, c->kbox, sizeof s->kbox);
+}
+
+/* the cost of the current schedule on the nominal shape; <0 on error */
+static double score(Plan *pl, const PlanRun *r, const int64_t *heads, Diag *d) {
+  plan_interval_reset(pl);
+  if (plan_make_orders(pl, d) != ATTNC_OK) return -1;
+  for (int v = 0; v < pl->nvariants; v++)
+    if (plan_make_iter(pl, v, &pl->variants[v].it, d) != ATTNC_OK) return -1;
+  int64_t nqt = plan_order_ntiles(&pl->qord, r->Sq);
+  double cost = 0;
+  for (int v = 0; v < pl->nvariants; v++) {
+    CostCtx cc = { 0, 0 };
+    for (int64_t t = 0; t < nqt; t++)
+      if (plan_visit(pl, r, 0, heads[v], t, cost_fn, &cc, d) != ATTNC_OK) return -1;
+    double area = (double)(pl->sched.bm * pl->sched.bn);
+    cost += (double)nqt * CTA_COST + (double)cc.full * (area + TILE_COST) +
+            (double)cc.partial * (area * PARTIAL_COST + TILE_COST);
+  }
+  return cost;
+}
+
+attnc_status pass_tile(PassCtx *pc) {
+  Plan *pl = pc->plan;
+  Schedule *s = &pl->sched;
+  const PlanOptions *o = &pl->opt;
+  const IrPattern *p = pl->pat;
+  Diag *d = pc->d;
+  bool gpu = o->target == ATTNC_TARGET_CUDA;
+
+  if (!s->pin_warps) s->warps = gpu || o->target == ATTNC_TARGET_REF ? 4 : 1;
+  if (!s->pin_stages) s->stages = gpu || o->target == ATTNC_TARGET_REF ? 2 : 1;
+
+  int64_t bms[2] = { 128, 0 }, bns[3] = { 128, 64, 0 };
+  if (s->pin_tile) {
+    if (s->bm < 1 || s->bn < 1)
+      return diag_error(d, ATTNC_ERR_ARG, ir_loc(p, 0), "tile %lldx%lld is not positive",
+                        (long long)s->bm, (long long)s->bn);
+    bms[0] = s->bm;
+    bns[0] = s->bn;
+    bns[1] = 0;
+  }
+  if (reads_runtime_data(pl) && !s->pin_tile) {
+    int64_t unit = list_unit(pl);
+    if (unit > 0)
+      for (int i = 0; bns[i]; i++)
+        if (unit % bns[i] == 0) { bns[0] = bns[i]; bns[1] = 0; break; }
+    bns[1] = 0;
+  }
+
+  /* candidates */
+  static _Thread_local Cand cand[MAX_CAND];
+  int ncand = 0;
+  int rank = s->rank;
+  for (int i = 0; bms[i]; i++)
+    for (int j = 0; bns[j]; j++) {
+      int64_t qb[64][IR_MAXGRID], kb[64][IR_MAXGRID];
+      int nq = 1, nk = 1;
+      memset(qb, 0, sizeof qb);
+      memset(kb, 0, sizeof kb);
+      if (s->pin_box && s->grid) {
+        memcpy(qb[0], s->qbox, sizeof qb[0]);
+        memcpy(kb[0], s->kbox, sizeof kb[0]);
+      } else if (s->grid) {
+        nq = boxes(p, rank, bms[i], qb, 64);
+        nk = boxes(p, rank, bns[j], kb, 64);
+      } else {
+        qb[0][0] = bms[i];
+        kb[0][0] = bns[j];
+      }
+      for (int a = 0; a < nq; a++)
+        for (int b = 0; b < nk && ncand < MAX_CAND; b++) {
+          Cand *c = &cand[ncand++];
+          memset(c, 0, sizeof *c);
+          c->bm = bms[i];
+          c->bn = bns[j];
+          for (int x = 0; x < IR_MAXGRID; x++) {
+            c->qbox[x] = x < rank ? qb[a][x] : 1;
+            c->kbox[x] = x < rank ? kb[b][x] : 1;
+          }
+          if (!s->grid) { c->qbox[0] = c->bm; c->kbox[0] = c->bn; }
+        }
+    }
+  if (ncand == 0)
+    return diag_error(d, ATTNC_ERR_ARG, ir_loc(p, 0), "no tile box of %lldx%lld fits the grid",
+                      (long long)bms[0], (long long)bns[0]);
+
+  int best = 0;
+  if (ncand > 1 && !reads_runtime_data(pl)) {
+    PlanRun r = { .B = 1, .H = o->H > 0 ? o->H : 16, .Sq = o->Sq, .Sk = o->Sk };
+    int64_t total = 1;
+    for (int a = 0; a < p->grid_rank; a++) total *= p->grid[a];
+    if (p->grid_rank > 0) r.Sq = r.Sk = total;
+    if (r.Sq <= 0) r.Sq = 4096;
+    if (r.Sk <= 0) r.Sk = r.Sq;
+    int64_t heads[64];
+    for (int v = 0; v < pl->nvariants && v < 64; v++) {
+      heads[v] = 0;
+      for (int64_t h = 0; h < 1024; h++)
+        if (plan_variant_of(pl, h) == v) { heads[v] = h; break; }
+    }
+    double bestc = -1;
+    for (int i = 0; i < ncand; i++) {
+      apply(pl, &cand[i]);
+      double c = score(pl, &r, heads, d);
+      if (c < 0) return d->status ? d->status : ATTNC_ERR_INTERNAL;
+      if (bestc < 0 || c < bestc) { bestc = c; best = i; }
+    }
+  }
+  apply(pl, &cand[best]);
+  plan_interval_reset(pl);
+  return plan_make_orders(pl, d);
+}

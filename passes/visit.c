@@ -1,0 +1,569 @@
+/*
+** visit.c -- the reference iterator (what a backend must visit, executed
+** on the host), the data pre-pass, and the statistics of explain.
+**
+** plan_visit is the executable form of the rules in passes.h; tests run
+** it against brute force over every pair, and the tile pass uses it to
+** compare schedules.
+*/
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "passes/passes.h"
+
+/* ------------------------------------------------------------ helpers */
+
+int plan_variant_of(const Plan *pl, int64_t h) {
+  PlanEnv e;
+  memset(&e, 0, sizeof e);
+  e.v[PV_H][0] = h;
+  for (int v = 0; v < pl->nvariants; v++)
+    if (!pl->variants[v].heads || plan_expr_eval(pl->variants[v].heads, &e)) return v;
+  return pl->nvariants - 1;
+}
+
+static int64_t ev(const PlanExpr *e, const PlanEnv *env) { return plan_expr_eval(e, env); }
+
+/* env of (b, h, q tile); false when the q tile is all padding */
+static bool qtile_env(const Plan *pl, const PlanRun *r, int64_t b, int64_t h, int64_t qt, PlanEnv *e) {
+  memset(e, 0, sizeof *e);
+  e->v[PV_B][0] = b;
+  e->v[PV_H][0] = h;
+  e->v[PV_SQ][0] = r->Sq;
+  e->v[PV_SK][0] = r->Sk;
+  const PlanOrder *o = &pl->qord;
+  for (int a = o->rank - 1; a >= 0; a--) {
+    int64_t T = ev(o->ax[a].ntiles, e);
+    e->v[PV_QT][a] = qt % T;
+    qt /= T;
+  }
+  bool any = true;
+  for (int a = 0; a < o->rank; a++) {
+    e->v[PV_QLO][a] = ev(o->ax[a].qlo, e);
+    e->v[PV_QHI][a] = ev(o->ax[a].qhi, e);
+    e->v[PV_QRES][a] = ev(o->ax[a].qres, e);
+    if (e->v[PV_QHI][a] < e->v[PV_QLO][a]) any = false;
+  }
+  return any;
+}
+
+typedef struct BoxV {
+  bool may, must;
+  int64_t lo[IR_MAXGRID], hi[IR_MAXGRID], flo[IR_MAXGRID], fhi[IR_MAXGRID];
+} BoxV;
+
+static void box_eval(const PlanBox *b, int rank, const PlanEnv *e, BoxV *o) {
+  o->may = !b->may || ev(b->may, e);
+  o->must = !b->must || ev(b->must, e);
+  for (int a = 0; a < rank; a++) {
+    o->lo[a] = ev(b->ax[a].lo, e);
+    o->hi[a] = ev(b->ax[a].hi, e);
+    o->flo[a] = ev(b->ax[a].flo, e);
+    o->fhi[a] = ev(b->ax[a].fhi, e);
+  }
+}
+
+static bool box_has(const BoxV *b, int rank, const int64_t *u) {
+  if (!b->may) return false;
+  for (int a = 0; a < rank; a++)
+    if (u[a] < b->lo[a] || u[a] > b->hi[a]) return false;
+  return true;
+}
+
+static bool box_full(const BoxV *b, int rank, const int64_t *u) {
+  if (!b->may || !b->must) return false;
+  for (int a = 0; a < rank; a++)
+    if (u[a] < b->flo[a] || u[a] > b->fhi[a]) return false;
+  return true;
+}
+
+/* element of a runtime input as int64 (floats truncated toward -inf) */
+static bool view_get(const IrTensorView *v, const int64_t *idx, double *out) {
+  int64_t off = 0;
+  for (int i = 0; i < v->rank; i++) {
+    if (idx[i] < 0 || idx[i] >= v->shape[i]) return false;
+    off += idx[i] * v->strides[i];
+  }
+  switch (v->dtype) {
+  case DT_I32: *out = ((const int32_t *)v->data)[off]; return true;
+  case DT_F32: *out = ((const float *)v->data)[off]; return true;
+  case DT_F64: *out = ((const double *)v->data)[off]; return true;
+  default: return false;
+  }
+}
+
+static bool cmp_holds(IrOp op, double x, double y) {
+  switch (op) {
+  case IR_LT: return x < y; case IR_LE: return x <= y; case IR_GT: return x > y;
+  case IR_GE: return x >= y; case IR_EQ: return x == y; case IR_NE: return x != y;
+  default: return false;
+  }
+}
+
+/* per-slice metadata length (int32 words) of a data variant */
+static int64_t data_words(const Plan *pl, const PlanRun *r) {
+  int64_t nqt = plan_order_ntiles(&pl->qord, r->Sq), nkt = plan_order_ntiles(&pl->kord, r->Sk);
+  return 4 * nqt + 2 * nkt;
+}
+
+static int64_t data_slices(const PlanData *D, const PlanRun *r) {
+  return (D->per_b ? r->B : 1) * (D->per_h ? r->H : 1);
+}
+
+static int64_t data_offset(const Plan *pl, const PlanRun *r, int variant, int64_t b, int64_t h) {
+  int64_t off = 0;
+  for (int v = 0; v < variant; v++)
+    if (pl->variants[v].it.data) off += data_slices(pl->variants[v].it.data, r) * data_words(pl, r);
+  const PlanData *D = pl->variants[variant].it.data;
+  int64_t slice = (D->per_b ? b : 0) * (D->per_h ? r->H : 1) + (D->per_h ? h : 0);
+  return off + slice * data_words(pl, r);
+}
+
+int64_t plan_metadata_bytes(const Plan *pl, const PlanRun *r) {
+  int64_t words = 0;
+  for (int v = 0; v < pl->nvariants; v++)
+    if (pl->variants[v].it.data) words += data_slices(pl->variants[v].it.data, r) * data_words(pl, r);
+  return words * 4;
+}
+
+/* ----------------------------------------------------------- visiting */
+
+enum { MAXBOXES = 64 };
+
+attnc_status plan_visit(const Plan *pl, const PlanRun *r, int64_t b, int64_t h, int64_t qt,
+                        PlanVisitFn fn, void *ud, Diag *d) {
+  int vi = plan_variant_of(pl, h);
+  const PlanIter *it = &pl->variants[vi].it;
+  const PlanOrder *ko = &pl->kord;
+  int rank = ko->rank;
+  PlanEnv e;
+  if (!qtile_env(pl, r, b, h, qt, &e)) return ATTNC_OK;
+  int64_t T[IR_MAXGRID], nkt = 1;
+  for (int a = 0; a < rank; a++) {
+    T[a] = ev(ko->ax[a].ntiles, &e);
+    nkt *= T[a];
+  }
+  if (it->kind == ITER_EMPTY) return ATTNC_OK;
+  if (it->kind == ITER_DENSE) {
+    for (int64_t u = 0; u < nkt; u++) fn(ud, u, false);
+    return ATTNC_OK;
+  }
+  if (it->nboxes > MAXBOXES)
+    return diag_error(d, ATTNC_ERR_INTERNAL, ir_loc(pl->pat, 0), "%d boxes", it->nboxes);
+  BoxV bv[MAXBOXES];
+  for (int i = 0; i < it->nboxes; i++) box_eval(&it->boxes[i], rank, &e, &bv[i]);
+
+  /* the static boxes, in order; a tile of an earlier box is not repeated */
+  for (int i = 0; i < it->nboxes; i++) {
+    const BoxV *B = &bv[i];
+    if (!B->may) continue;
+    int64_t lo[IR_MAXGRID], hi[IR_MAXGRID], u[IR_MAXGRID];
+    bool empty = false;
+    for (int a = 0; a < rank; a++) {
+      lo[a] = B->lo[a] < 0 ? 0 : B->lo[a];
+      hi[a] = B->hi[a] > T[a] - 1 ? T[a] - 1 : B->hi[a];
+      if (lo[a] > hi[a]) empty = true;
+      u[a] = lo[a];
+    }
+    if (empty) continue;
+    for (;;) {
+      bool dup = false;
+      for (int j = 0; j < i && !dup; j++) dup = box_has(&bv[j], rank, u);
+      if (!dup) {
+        bool full = false;
+        for (int j = 0; j < it->nboxes && !full; j++) full = box_full(&bv[j], rank, u);
+        int64_t lin = 0;
+        for (int a = 0; a < rank; a++) lin = lin * T[a] + u[a];
+        fn(ud, lin, full);
+      }
+      int a = rank - 1;
+      while (a >= 0 && ++u[a] > hi[a]) { u[a] = lo[a]; a--; }
+      if (a < 0) break;
+    }
+  }
+
+  /* the dynamic part: 1-D kv orders only */
+  bool inbox;
+  if (it->list) {
+    const PlanList *L = it->list;
+    const IrTensorView *X = r->inputs ? &r->inputs[L->input] : NULL;
+    if (!X || !X->data)
+      return diag_error(d, ATTNC_ERR_ARG, ir_loc(pl->pat, 0), "input '%s' is needed to iterate",
+                        pl->pat->inputs[L->input].name);
+    BoxV clip;
+    box_eval(&L->clip, 1, &e, &clip);
+    if (!clip.may) return ATTNC_OK;
+    int64_t idx[IR_MAXDIMS] = { 0 };
+    for (int i = 0; i < X->rank; i++)
+      if (i != L->dim && L->row[i]) idx[i] = ev(L->row[i], &e);
+    int64_t rlo = L->vdim >= 0 ? idx[L->vdim] : 0, rhi = L->vdim >= 0 ? ev(L->row_hi, &e) : 0;
+    int64_t len = ev(L->len, &e), nvals = ev(L->nvals, &e);
+    unsigned char *seen = calloc((size_t)(nvals > 0 ? nvals : 1), 1);
+    if (!seen) return diag_error(d, ATTNC_ERR_NOMEM, ir_loc(pl->pat, 0), "out of memory");
+    for (int64_t row = rlo; row <= rhi; row++) {
+      if (L->vdim >= 0) idx[L->vdim] = row;
+      for (int64_t j = 0; j < len; j++) {
+        double x;
+        idx[L->dim] = j;
+        if (!view_get(X, idx, &x)) continue;
+        int64_t v;
+        if (L->kind == LIST_VALUES) v = (int64_t)x;
+        else if (cmp_holds((IrOp)L->cmp, x, (double)L->cmpval)) v = j;
+        else continue;
+        if (v < 0 || v >= nvals || seen[v]) continue;
+        seen[v] = 1;
+      }
+    }
+    for (int64_t v = 0; v < nvals; v++) {
+      if (!seen[v]) continue;
+      int64_t t0 = v * L->unit / pl->sched.bn, t1 = (v * L->unit + L->unit - 1) / pl->sched.bn;
+      if (t1 > nkt - 1) t1 = nkt - 1;
+      for (int64_t u = t0; u <= t1; u++) {
+        inbox = false;
+        for (int j = 0; j < it->nboxes && !inbox; j++) inbox = box_has(&bv[j], 1, &u);
+        if (inbox || !box_has(&clip, 1, &u)) continue;
+        bool full = L->full && rlo == rhi && box_full(&clip, 1, &u) && (u + 1) * pl->sched.bn <= r->Sk;
+        fn(ud, u, full);
+      }
+    }
+    free(seen);
+  }
+  if (it->data) {
+    const PlanData *D = it->data;
+    if (!r->meta)
+      return diag_error(d, ATTNC_ERR_ARG, ir_loc(pl->pat, 0), "the iterator needs the pre-pass metadata");
+    int64_t nqt = plan_order_ntiles(&pl->qord, r->Sq);
+    const int32_t *m = r->meta + data_offset(pl, r, vi, b, h);
+    const int32_t *qmin = m, *qmax = m + nqt, *kmin = m + 2 * nqt, *kmax = kmin + nkt;
+    const int32_t *first = kmax + nkt, *last = first + nqt;
+    BoxV clip;
+    box_eval(&D->clip, 1, &e, &clip);
+    if (!clip.may) return ATTNC_OK;
+    for (int64_t u = first[qt]; u <= last[qt]; u++) {
+      inbox = false;
+      for (int j = 0; j < it->nboxes && !inbox; j++) inbox = box_has(&bv[j], 1, &u);
+      if (inbox || !box_has(&clip, 1, &u)) continue;
+      int32_t a0 = qmin[qt], a1 = qmax[qt], b0 = kmin[u], b1 = kmax[u];
+      bool vis, full;
+      switch (D->cmp) {
+      case IR_EQ: vis = b0 <= a1 && b1 >= a0; full = a0 == a1 && b0 == b1 && a0 == b0; break;
+      case IR_GE: vis = b0 <= a1; full = b1 <= a0; break;   /* key_q >= key_k */
+      case IR_GT: vis = b0 < a1; full = b1 < a0; break;
+      case IR_LE: vis = b1 >= a0; full = b0 >= a1; break;   /* key_q <= key_k */
+      case IR_LT: vis = b1 > a0; full = b0 > a1; break;
+      default: vis = true; full = false;
+      }
+      if (!vis) continue;
+      full = full && box_full(&clip, 1, &u) && (u + 1) * pl->sched.bn <= r->Sk;
+      fn(ud, u, full);
+    }
+  }
+  return ATTNC_OK;
+}
+
+/* --------------------------------------------------------- the pre-pass */
+
+static bool eval_key(const Plan *pl, const PlanRun *r, int node, int64_t b, int64_t h, int64_t q,
+                     int64_t k, double *vals, int64_t *out, Diag *d) {
+  IrEnv env;
+  memset(&env, 0, sizeof env);
+  env.b = b; env.h = h; env.q = q; env.k = k; env.sq = r->Sq; env.sk = r->Sk;
+  env.inputs = r->inputs;
+  ir_env_coords(pl->pat, &env);
+  double x = ir_eval(pl->pat, node, &env, vals, d);
+  if (!diag_ok(d)) return false;
+  *out = (int64_t)x;
+  return true;
+}
+
+attnc_status plan_prepass(const Plan *pl, const PlanRun *r, int32_t *meta, Diag *d) {
+  int64_t nqt = plan_order_ntiles(&pl->qord, r->Sq), nkt = plan_order_ntiles(&pl->kord, r->Sk);
+  double *vals = malloc(sizeof(double) * (size_t)(pl->pat->nnodes + 1));
+  if (!vals) return diag_error(d, ATTNC_ERR_NOMEM, ir_loc(pl->pat, 0), "out of memory");
+  for (int v = 0; v < pl->nvariants; v++) {
+    const PlanData *D = pl->variants[v].it.data;
+    if (!D) continue;
+    for (int64_t b = 0; b < (D->per_b ? r->B : 1); b++)
+      for (int64_t h = 0; h < (D->per_h ? r->H : 1); h++) {
+        int32_t *m = meta + data_offset(pl, r, v, b, h);
+        int32_t *qmin = m, *qmax = m + nqt, *kmin = m + 2 * nqt, *kmax = kmin + nkt;
+        int32_t *first = kmax + nkt, *last = first + nqt;
+        for (int side = 0; side < 2; side++) {
+          const PlanOrder *o = side ? &pl->kord : &pl->qord;
+          int64_t n = side ? nkt : nqt, S = side ? r->Sk : r->Sq;
+          int32_t *mn = side ? kmin : qmin, *mx = side ? kmax : qmax;
+          for (int64_t t = 0; t < n; t++) {
+            int64_t lo = INT32_MAX, hi = INT32_MIN;
+            for (int64_t p = 0; p < o->tile; p++) {
+              int64_t tok = plan_order_token(o, S, t, p), key;
+              if (tok < 0) continue;
+              if (!eval_key(pl, r, side ? D->kkey : D->qkey, b, h, side ? 0 : tok, side ? tok : 0,
+                            vals, &key, d)) { free(vals); return d->status; }
+              if (key < lo) lo = key;
+              if (key > hi) hi = key;
+            }
+            mn[t] = (int32_t)lo;
+            mx[t] = (int32_t)hi;
+          }
+        }
+        for (int64_t t = 0; t < nqt; t++) {
+          int64_t f = 0, l = -1;
+          for (int64_t u = 0; u < nkt; u++) {
+            bool vis;
+            switch (D->cmp) {
+            case IR_EQ: vis = kmin[u] <= qmax[t] && kmax[u] >= qmin[t]; break;
+            case IR_GE: vis = kmin[u] <= qmax[t]; break;
+            case IR_GT: vis = kmin[u] < qmax[t]; break;
+            case IR_LE: vis = kmax[u] >= qmin[t]; break;
+            case IR_LT: vis = kmax[u] > qmin[t]; break;
+            default: vis = true;
+            }
+            if (vis && qmin[t] <= qmax[t] && kmin[u] <= kmax[u]) {
+              if (l < 0) f = u;
+              l = u;
+            }
+          }
+          first[t] = (int32_t)f;
+          last[t] = (int32_t)l;
+        }
+      }
+  }
+  free(vals);
+  return ATTNC_OK;
+}
+
+/* ------------------------------------------------------------- tile maps */
+
+typedef struct MapCtx { uint8_t *row; int64_t n, count; bool dup; } MapCtx;
+
+static void map_fn(void *ud, int64_t u, bool full) {
+  MapCtx *m = ud;
+  if (u < 0 || u >= m->n) { m->dup = true; return; }
+  if (m->row[u]) m->dup = true;
+  m->row[u] = full ? 2 : 1;
+  m->count++;
+}
+
+attnc_status plan_tile_map(const Plan *pl, const PlanRun *r, int64_t b, int64_t h, uint8_t *cls,
+                           Diag *d) {
+  int64_t nqt = plan_order_ntiles(&pl->qord, r->Sq), nkt = plan_order_ntiles(&pl->kord, r->Sk);
+  memset(cls, 0, (size_t)(nqt * nkt));
+  for (int64_t t = 0; t < nqt; t++) {
+    MapCtx m = { cls + t * nkt, nkt, 0, false };
+    if (plan_visit(pl, r, b, h, t, map_fn, &m, d) != ATTNC_OK) return d->status;
+    if (m.dup)
+      return diag_error(d, ATTNC_ERR_INTERNAL, ir_loc(pl->pat, 0),
+                        "q tile %lld visits a kv tile twice or out of range", (long long)t);
+  }
+  return ATTNC_OK;
+}
+
+/* ------------------------------------------------------- fast masks */
+
+/*
+** Brute force evaluates the mask at millions of pairs; ir_eval re-marks
+** the DAG at every call. For masks made only of integer and boolean ops
+** (no loads, no floats) this evaluator runs the needed nodes straight,
+** with ir_eval's semantics (wrapping int64, floor // and %); a division
+** by zero returns -1 so the caller asks ir_eval for the error.
+*/
+typedef struct Fast { int n; int *nodes; int64_t *v; } Fast;
+
+static bool fast_init(const IrPattern *p, int root, Fast *f) {
+  memset(f, 0, sizeof *f);
+  if (root < 0) return false;
+  char *need = calloc((size_t)root + 1, 1);
+  f->nodes = malloc(sizeof(int) * ((size_t)root + 1));
+  f->v = malloc(sizeof(int64_t) * ((size_t)root + 1));
+  if (!need || !f->nodes || !f->v) { free(need); return false; }
+  need[root] = 1;
+  bool ok = true;
+  for (int i = root; i >= 0 && ok; i--) {
+    if (!need[i]) continue;
+    const IrNode *nd = &p->nodes[i];
+    if (nd->type == IR_FLOAT) ok = false;
+    switch (nd->op) {
+    case IR_LOAD: case IR_CONTAINS: case IR_SCORE: case IR_DIV: case IR_POW: case IR_EXP:
+    case IR_LOG: case IR_TANH: case IR_SQRT: case IR_TOFLOAT: ok = false; break;
+    default: break;
+    }
+    for (int j = 0; j < nd->nargs; j++) need[nd->args[j]] = 1;
+  }
+  for (int i = 0; i <= root && ok; i++)
+    if (need[i]) f->nodes[f->n++] = i;
+  free(need);
+  if (!ok) { free(f->nodes); free(f->v); memset(f, 0, sizeof *f); }
+  return ok;
+}
+
+static void fast_free(Fast *f) { free(f->nodes); free(f->v); }
+
+/* 0/1, or -1 when ir_eval must decide (a fault) */
+static int fast_eval(const IrPattern *p, const Fast *f, const IrEnv *e) {
+  int64_t *v = f->v;
+  int last = 0;
+  for (int t = 0; t < f->n; t++) {
+    int i = f->nodes[t];
+    const IrNode *nd = &p->nodes[i];
+    int64_t x = nd->nargs > 0 ? v[nd->args[0]] : 0, y = nd->nargs > 1 ? v[nd->args[1]] : 0, r;
+    switch (nd->op) {
+    case IR_CONST: r = nd->imm.i; break;
+    case IR_BATCH: r = e->b; break;
+    case IR_HEAD: r = e->h; break;
+    case IR_Q: r = e->q; break;
+    case IR_K: r = e->k; break;
+    case IR_QC: r = nd->imm.i >= 0 && nd->imm.i < IR_MAXGRID ? e->qc[nd->imm.i] : 0; break;
+    case IR_KC: r = nd->imm.i >= 0 && nd->imm.i < IR_MAXGRID ? e->kc[nd->imm.i] : 0; break;
+    case IR_SEQQ: r = e->sq; break;
+    case IR_SEQK: r = e->sk; break;
+    case IR_ADD: r = (int64_t)((uint64_t)x + (uint64_t)y); break;
+    case IR_SUB: r = (int64_t)((uint64_t)x - (uint64_t)y); break;
+    case IR_MUL: r = (int64_t)((uint64_t)x * (uint64_t)y); break;
+    case IR_NEG: r = (int64_t)(0 - (uint64_t)x); break;
+    case IR_IDIV: if (y == 0) return -1; r = ir_floordiv(x, y); break;
+    case IR_MOD: if (y == 0) return -1; r = ir_floormod(x, y); break;
+    case IR_ABS: r = x < 0 ? (int64_t)(0 - (uint64_t)x) : x; break;
+    case IR_MIN: r = x < y ? x : y; break;
+    case IR_MAX: r = x > y ? x : y; break;
+    case IR_LT: r = x < y; break;
+    case IR_LE: r = x <= y; break;
+    case IR_GT: r = x > y; break;
+    case IR_GE: r = x >= y; break;
+    case IR_EQ: r = x == y; break;
+    case IR_NE: r = x != y; break;
+    case IR_AND: r = x && y; break;
+    case IR_OR: r = x || y; break;
+    case IR_NOT: r = !x; break;
+    case IR_SELECT: r = x ? y : v[nd->args[2]]; break;
+    default: return -1;
+    }
+    v[i] = r;
+    last = i;
+  }
+  return v[last] != 0;
+}
+
+/* --------------------------------------------------------------- stats */
+
+static bool plan_depends_bh(Plan *pl) {
+  if (pl->nvariants > 1 || pl->inputs_iter || pl->inputs_mask) return true;
+  const uint16_t *dep = plan_deps(pl);
+  if (pl->pat->mask >= 0 && (dep[pl->pat->mask] & (DEP_B | DEP_H))) return true;
+  return false;
+}
+
+attnc_status plan_stats(const Plan *cpl, const PlanRun *r, PlanCount how, PlanStats *st, Diag *d) {
+  Plan *pl = (Plan *)cpl;        /* only the deps cache is written */
+  const IrPattern *p = pl->pat;
+  memset(st, 0, sizeof *st);
+  int64_t nqt = plan_order_ntiles(&pl->qord, r->Sq), nkt = plan_order_ntiles(&pl->kord, r->Sk);
+  int64_t bm = pl->qord.tile, bn = pl->kord.tile;
+  bool bh = plan_depends_bh(pl);
+  int64_t nb = bh ? r->B : 1, nh = bh ? r->H : 1, mult = bh ? 1 : r->B * r->H;
+  st->metadata_bytes = plan_metadata_bytes(pl, r);
+  PlanRun run = *r;
+  int32_t *meta = NULL;
+  if (st->metadata_bytes > 0 && !r->meta) {
+    meta = malloc((size_t)st->metadata_bytes);
+    if (!meta) return diag_error(d, ATTNC_ERR_NOMEM, ir_loc(p, 0), "out of memory");
+    if (plan_prepass(pl, r, meta, d) != ATTNC_OK) { free(meta); return d->status; }
+    run.meta = meta;
+  }
+  Fast fm;
+  bool fast = fast_init(p, p->mask, &fm);
+  uint8_t *row = malloc((size_t)nkt);
+  int64_t *qtok = malloc(sizeof(int64_t) * (size_t)bm), *ktok = malloc(sizeof(int64_t) * (size_t)(bn * nkt));
+  double *vals = malloc(sizeof(double) * (size_t)(p->nnodes + 1));
+  int64_t *kvalid = malloc(sizeof(int64_t) * (size_t)nkt);
+  if (!row || !qtok || !ktok || !vals || !kvalid) {
+    diag_error(d, ATTNC_ERR_NOMEM, ir_loc(p, 0), "out of memory");
+    goto done;
+  }
+  for (int64_t u = 0; u < nkt; u++) {
+    kvalid[u] = 0;
+    for (int64_t j = 0; j < bn; j++) {
+      ktok[u * bn + j] = plan_order_token(&pl->kord, r->Sk, u, j);
+      if (ktok[u * bn + j] >= 0) kvalid[u]++;
+    }
+  }
+  st->pairs_total = r->B * r->H * r->Sq * r->Sk;
+  st->tiles_total = r->B * r->H * nqt * nkt;
+  int64_t allowed = 0, visited_pairs = 0;
+  IrEnv env;
+  memset(&env, 0, sizeof env);
+  env.sq = r->Sq;
+  env.sk = r->Sk;
+  env.inputs = r->inputs;
+  for (int64_t b = 0; b < nb; b++)
+    for (int64_t h = 0; h < nh; h++)
+      for (int64_t t = 0; t < nqt; t += r->qstride > 1 ? r->qstride : 1) {
+        MapCtx m = { row, nkt, 0, false };
+        memset(row, 0, (size_t)nkt);
+        if (plan_visit(pl, &run, b, h, t, map_fn, &m, d) != ATTNC_OK) goto done;
+        if (m.dup) {
+          diag_error(d, ATTNC_ERR_INTERNAL, ir_loc(p, 0), "q tile %lld visits a kv tile twice", (long long)t);
+          goto done;
+        }
+        if (m.count > st->kv_tiles_per_q_tile_max) st->kv_tiles_per_q_tile_max = m.count;
+        int64_t nq = 0;
+        for (int64_t i = 0; i < bm; i++) {
+          qtok[i] = plan_order_token(&pl->qord, r->Sq, t, i);
+          if (qtok[i] >= 0) nq++;
+        }
+        for (int64_t u = 0; u < nkt; u++) {
+          if (row[u]) {
+            st->tiles_visited += mult;
+            if (row[u] == 2) st->tiles_full += mult;
+            else st->tiles_partial += mult;
+            visited_pairs += mult * nq * kvalid[u];
+          }
+          bool eval = how == COUNT_ALL || (how == COUNT_VISITED && row[u] == 1);
+          if (!eval) {
+            if (row[u] == 2) allowed += mult * nq * kvalid[u];
+            continue;
+          }
+          int64_t here = 0;
+          bool bad_full = row[u] == 2 && kvalid[u] != bn;
+          for (int64_t i = 0; i < bm; i++) {
+            if (qtok[i] < 0) continue;
+            for (int64_t j = 0; j < bn; j++) {
+              int64_t k = ktok[u * bn + j];
+              if (k < 0) continue;
+              bool ok = true;
+              if (p->mask >= 0) {
+                env.b = b; env.h = h; env.q = qtok[i]; env.k = k;
+                ir_env_coords(p, &env);
+                int fv = fast ? fast_eval(p, &fm, &env) : -1;
+                if (fv < 0) {
+                  double x = ir_eval(p, p->mask, &env, vals, d);
+                  if (!diag_ok(d)) goto done;
+                  fv = x != 0;
+                }
+                ok = fv != 0;
+              }
+              if (ok) here++;
+              else if (row[u] == 2) bad_full = true;
+            }
+          }
+          allowed += mult * here;
+          if (here > 0) st->tiles_with_allowed += mult;
+          if (!row[u]) st->skipped_allowed += mult * here;
+          if (bad_full) st->full_violations += mult;
+        }
+      }
+  st->pairs_visited = visited_pairs;
+  if (how == COUNT_TILES) {
+    st->pairs_allowed = -1;
+    st->density = st->visited_allowed_fraction = -1;
+  } else {
+    st->pairs_allowed = allowed;
+    st->density = st->pairs_total ? (double)allowed / (double)st->pairs_total : 0;
+    st->visited_allowed_fraction = visited_pairs ? (double)allowed / (double)visited_pairs : 0;
+  }
+done:
+  free(row); free(qtok); free(ktok); free(vals); free(kvalid); free(meta);
+  if (fast) fast_free(&fm);
+  return d->status;
+}

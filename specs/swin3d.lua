@@ -1,0 +1,17 @@
+-- swin3d.lua: Swin window attention on a 3-D grid (volumes), with a cyclic
+-- shift: a token sees the tokens of its own window x window x window box.
+-- Used by: Swin UNETR (3-D medical segmentation, window 7), Video Swin.
+-- Params: depth, height, width (default 4 x 4 x 4), window (default 2), shift
+-- (default 1).
+local a = require "attnc"
+
+local depth = a.param("depth", 4, { min = 1 })
+local height = a.param("height", 4, { min = 1 })
+local width = a.param("width", 4, { min = 1 })
+local window = a.param("window", 2, { min = 1 })
+local shift = a.param("shift", 1, { min = 0 })
+
+return a.pattern {
+  grid = { depth, height, width },
+  mask = a.swin { window = window, shift = shift },
+}

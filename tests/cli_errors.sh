@@ -1,0 +1,163 @@
+#!/usr/bin/env bash
+# cli_errors.sh -- the attnc command line fed bad input: every case must
+# exit with status 2 and print exactly one line on stderr, "attnc: ...",
+# holding the expected text; none may crash. Also checks --help/--version.
+#   bash tests/cli_errors.sh path/to/attnc      (cwd: the source root)
+set -u
+ATTNC=${1:?usage: cli_errors.sh path/to/attnc}
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+fails=0 n=0
+
+# expect STATUS TEXT -- CMD...: run CMD, check its status and that stderr
+# is one line starting "attnc: " and containing TEXT (for status 2)
+expect() {
+  local want=$1 text=$2
+  shift 3
+  n=$((n + 1))
+  "$@" >"$T/out" 2>"$T/err"
+  local st=$? lines
+  lines=$(wc -l <"$T/err")
+  if [ "$st" -ne "$want" ]; then
+    echo "FAIL: exit $st (want $want): $*"; sed 's/^/    /' "$T/err"; fails=$((fails + 1)); return
+  fi
+  if [ "$want" -eq 2 ]; then
+    if [ "$lines" -ne 1 ] || ! head -c 7 "$T/err" | grep -q '^attnc: ' || ! grep -qF -- "$text" "$T/err"; then
+      echo "FAIL: want one line 'attnc: ...$text...': $*"; sed 's/^/    /' "$T/err"; fails=$((fails + 1))
+    fi
+  elif [ -n "$text" ] && ! grep -qF -- "$text" "$T/out"; then
+    echo "FAIL: stdout lacks '$text': $*"; fails=$((fails + 1))
+  fi
+}
+
+# mknpy FILE DESCR SHAPE NBYTES [VERSION] [FORTRAN]: a .npy file of zeros
+mknpy() {
+  local f=$1 descr=$2 shape=$3 nbytes=$4 ver=${5:-1} fortran=${6:-False}
+  local h="{'descr': '$descr', 'fortran_order': $fortran, 'shape': $shape, }"
+  local pre=10
+  [ "$ver" -ne 1 ] && pre=12
+  local pad=$(( (64 - (pre + ${#h} + 1) % 64) % 64 ))
+  h="$h$(printf '%*s' "$pad" '')"$'\n'
+  local len=${#h}
+  {
+    printf '\x93NUMPY'
+    printf "\\x$(printf %02x "$ver")\\x00"
+    printf "\\x$(printf %02x $((len & 255)))\\x$(printf %02x $((len >> 8)))"
+    [ "$ver" -ne 1 ] && printf '\x00\x00'
+    printf '%s' "$h"
+    head -c "$nbytes" /dev/zero
+  } >"$f"
+}
+
+CAUSAL=specs/causal.lua DOC=specs/document.lua NB2=specs/neighborhood2d.lua
+mknpy "$T/q.npy" '<f4' '(1, 2, 16, 8)' $((2 * 16 * 8 * 4))
+mknpy "$T/k1.npy" '<f4' '(1, 1, 16, 8)' $((16 * 8 * 4))
+mknpy "$T/q3.npy" '<f4' '(1, 3, 16, 8)' $((3 * 16 * 8 * 4))
+mknpy "$T/k2.npy" '<f4' '(1, 2, 16, 4)' $((2 * 16 * 4 * 4))
+mknpy "$T/rank3.npy" '<f4' '(2, 16, 8)' $((2 * 16 * 8 * 4))
+mknpy "$T/q64.npy" '<f8' '(1, 2, 16, 8)' $((2 * 16 * 8 * 8))
+mknpy "$T/f16.npy" '<f2' '(1, 2, 16, 8)' $((2 * 16 * 8 * 2))
+mknpy "$T/be.npy" '>f4' '(1, 2, 16, 8)' $((2 * 16 * 8 * 4))
+mknpy "$T/short.npy" '<f4' '(1, 2, 16, 8)' 100
+mknpy "$T/long.npy" '<f4' '(1, 2, 16, 8)' $((2 * 16 * 8 * 4 + 4))
+mknpy "$T/fort.npy" '<f4' '(1, 2, 16, 8)' $((2 * 16 * 8 * 4)) 1 True
+mknpy "$T/v2.npy" '<f4' '(1, 2, 16, 8)' $((2 * 16 * 8 * 4)) 2
+mknpy "$T/v4.npy" '<f4' '(1, 2, 16, 8)' $((2 * 16 * 8 * 4)) 4
+mknpy "$T/doc.npy" '<i4' '(16,)' 64
+mknpy "$T/doc15.npy" '<i4' '(15,)' 60
+mknpy "$T/docf.npy" '<f4' '(16,)' 64
+mknpy "$T/doc64.npy" '<i8' '(16,)' 128
+mknpy "$T/q60.npy" '<f4' '(1, 1, 60, 8)' $((60 * 8 * 4))
+printf 'not a tensor\n' >"$T/text.npy"
+: >"$T/empty.npy"
+printf '\x93NUMPY\x01\x00\x20\x00{"descr": "<f4", oops }          \n' >"$T/badhdr.npy"
+printf '\x93NUMPY\x01\x00\xff\x00{' >"$T/shorthdr.npy"
+mkdir "$T/dir.npy"
+
+R=(run "$CAUSAL" --target ref)
+QKV=(--q "$T/q.npy" --k "$T/q.npy" --v "$T/q.npy")
+
+# ---- the command line itself
+expect 2 "no command given" -- "$ATTNC"
+expect 2 "unknown command 'frobnicate'" -- "$ATTNC" frobnicate
+expect 2 "unknown option '--frob'" -- "$ATTNC" --frob
+expect 2 "unknown option '--qq'" -- "$ATTNC" "${R[@]}" --qq x
+expect 2 "unknown option '-x'" -- "$ATTNC" "${R[@]}" -x
+expect 2 "option '--q' needs a value" -- "$ATTNC" "${R[@]}" --q
+expect 2 "option '--q' given twice" -- "$ATTNC" "${R[@]}" --q a --q b
+expect 2 "missing SPEC" -- "$ATTNC" compile
+expect 2 "missing SPEC" -- "$ATTNC" run --target ref "${QKV[@]}" -o "$T/o.npy"
+expect 2 "unexpected argument 'extra.lua'" -- "$ATTNC" compile "$CAUSAL" extra.lua
+expect 2 "missing --q Q.npy" -- "$ATTNC" "${R[@]}" -o "$T/o.npy"
+expect 2 "missing -o O.npy" -- "$ATTNC" "${R[@]}" "${QKV[@]}"
+expect 2 "-D expects NAME=VALUE (got 'window')" -- "$ATTNC" compile "$CAUSAL" -D window
+expect 2 "target 'cuda' is not available in this build" -- "$ATTNC" compile "$CAUSAL" --target cuda --emit ir
+expect 2 "target 'cpu' is not available in this build" -- "$ATTNC" run "$CAUSAL" --target cpu "${QKV[@]}" -o "$T/o.npy"
+expect 2 "unknown target 'tpu'" -- "$ATTNC" compile "$CAUSAL" --target tpu
+expect 2 "unknown --emit 'ptx'" -- "$ATTNC" compile "$CAUSAL" --emit ptx
+expect 2 "option '--help' takes no value" -- "$ATTNC" compile "$CAUSAL" --emit=ir --help=x
+expect 2 "--scale expects a finite number (got 'abc')" -- "$ATTNC" "${R[@]}" "${QKV[@]}" -o "$T/o.npy" --scale abc
+expect 2 "--scale must not be 0" -- "$ATTNC" "${R[@]}" "${QKV[@]}" -o "$T/o.npy" --scale 0
+expect 2 "--input expects NAME=FILE.npy" -- "$ATTNC" run "$DOC" "${QKV[@]}" -o "$T/o.npy" --input doc
+expect 2 "--input 'doc' given twice" -- "$ATTNC" run "$DOC" "${QKV[@]}" -o "$T/o.npy" --input doc=a --input doc=b
+
+# ---- specs
+expect 2 "nonexistent.lua" -- "$ATTNC" compile "$T/nonexistent.lua"
+printf 'return {\n' >"$T/syntax.lua"
+expect 2 "syntax.lua:" -- "$ATTNC" compile "$T/syntax.lua"
+expect 2 "nosuchparam" -- "$ATTNC" compile specs/sliding_window.lua -D nosuchparam=3
+expect 2 "window" -- "$ATTNC" compile specs/sliding_window.lua -D window=abc
+
+# ---- .npy files
+expect 2 "$T/none.npy: cannot open: No such file or directory" -- "$ATTNC" "${R[@]}" --q "$T/none.npy" --k "$T/q.npy" --v "$T/q.npy" -o "$T/o.npy"
+expect 2 "$T/dir.npy: is a directory" -- "$ATTNC" "${R[@]}" --q "$T/dir.npy" --k "$T/q.npy" --v "$T/q.npy" -o "$T/o.npy"
+expect 2 "$T/text.npy: not a .npy file" -- "$ATTNC" "${R[@]}" --q "$T/text.npy" --k "$T/q.npy" --v "$T/q.npy" -o "$T/o.npy"
+expect 2 "$T/empty.npy: not a .npy file" -- "$ATTNC" "${R[@]}" --q "$T/q.npy" --k "$T/empty.npy" --v "$T/q.npy" -o "$T/o.npy"
+expect 2 "dtype '<f2' not supported (need float32 or float64)" -- "$ATTNC" "${R[@]}" --q "$T/f16.npy" --k "$T/q.npy" --v "$T/q.npy" -o "$T/o.npy"
+expect 2 "dtype '>f4' not supported" -- "$ATTNC" "${R[@]}" --q "$T/be.npy" --k "$T/q.npy" --v "$T/q.npy" -o "$T/o.npy"
+expect 2 "$T/short.npy: truncated data" -- "$ATTNC" "${R[@]}" --q "$T/q.npy" --k "$T/q.npy" --v "$T/short.npy" -o "$T/o.npy"
+expect 2 "4 unexpected bytes after the data" -- "$ATTNC" "${R[@]}" --q "$T/long.npy" --k "$T/q.npy" --v "$T/q.npy" -o "$T/o.npy"
+expect 2 "fortran_order True not supported" -- "$ATTNC" "${R[@]}" --q "$T/fort.npy" --k "$T/q.npy" --v "$T/q.npy" -o "$T/o.npy"
+expect 2 "version 4.0 not supported" -- "$ATTNC" "${R[@]}" --q "$T/v4.npy" --k "$T/q.npy" --v "$T/q.npy" -o "$T/o.npy"
+expect 2 "$T/badhdr.npy: bad header" -- "$ATTNC" "${R[@]}" --q "$T/badhdr.npy" --k "$T/q.npy" --v "$T/q.npy" -o "$T/o.npy"
+expect 2 "$T/shorthdr.npy: truncated header" -- "$ATTNC" "${R[@]}" --q "$T/shorthdr.npy" --k "$T/q.npy" --v "$T/q.npy" -o "$T/o.npy"
+
+# ---- shapes
+expect 2 "q must have 4 dims [B, Hq, Sq, D] (got 3: [2, 16, 8])" -- "$ATTNC" "${R[@]}" --q "$T/rank3.npy" --k "$T/q.npy" --v "$T/q.npy" -o "$T/o.npy"
+expect 2 "k has D = 4 (dim 3) but q has D = 8" -- "$ATTNC" "${R[@]}" --q "$T/q.npy" --k "$T/k2.npy" --v "$T/q.npy" -o "$T/o.npy"
+expect 2 "q has 3 heads, not a multiple of the 2 heads of k and v" -- "$ATTNC" "${R[@]}" --q "$T/q3.npy" --k "$T/q.npy" --v "$T/q.npy" -o "$T/o.npy"
+expect 2 "v has Hkv = 2 (dim 1) but k has Hkv = 1" -- "$ATTNC" "${R[@]}" --q "$T/q.npy" --k "$T/k1.npy" --v "$T/q.npy" -o "$T/o.npy"
+expect 2 "spec grid 8x8 has 64 tokens but Sq = 60" -- "$ATTNC" run "$NB2" -D height=8 -D width=8 -D kernel=3 --q "$T/q60.npy" --k "$T/q60.npy" --v "$T/q60.npy" -o "$T/o.npy"
+
+# ---- runtime inputs
+expect 2 "missing runtime input 'doc'" -- "$ATTNC" run "$DOC" "${QKV[@]}" -o "$T/o.npy"
+expect 2 "unknown runtime input 'route'" -- "$ATTNC" run "$DOC" "${QKV[@]}" -o "$T/o.npy" --input doc="$T/doc.npy" --input route="$T/doc.npy"
+expect 2 "unknown runtime input 'doc' (the spec declares no inputs)" -- "$ATTNC" "${R[@]}" "${QKV[@]}" -o "$T/o.npy" --input doc="$T/doc.npy"
+expect 2 "runtime input 'doc' has dtype float32 but the spec declares i32" -- "$ATTNC" run "$DOC" "${QKV[@]}" -o "$T/o.npy" --input doc="$T/docf.npy"
+expect 2 "dtype '<i8' not supported (need float32, float64 or int32)" -- "$ATTNC" run "$DOC" "${QKV[@]}" -o "$T/o.npy" --input doc="$T/doc64.npy"
+expect 2 "runtime input 'doc' has shape [15]" -- "$ATTNC" run "$DOC" "${QKV[@]}" -o "$T/o.npy" --input doc="$T/doc15.npy"
+
+# ---- output files
+expect 2 "$T/nodir/o.npy: cannot write: No such file or directory" -- "$ATTNC" "${R[@]}" "${QKV[@]}" -o "$T/nodir/o.npy"
+expect 2 "$T/dir.npy: cannot write: is a directory" -- "$ATTNC" "${R[@]}" "${QKV[@]}" -o "$T/dir.npy"
+if [ -w /dev/full ]; then
+  expect 2 "/dev/full: cannot write: No space left on device" -- "$ATTNC" "${R[@]}" "${QKV[@]}" -o /dev/full
+  expect 2 "/dev/full: cannot write: No space left on device" -- "$ATTNC" compile "$CAUSAL" --emit ir -o /dev/full
+fi
+
+# ---- what must work
+expect 0 "usage: attnc COMMAND" -- "$ATTNC" --help
+expect 0 "attnc " -- "$ATTNC" --version
+for verb in compile run; do
+  expect 0 "usage: attnc $verb" -- "$ATTNC" "$verb" --help
+  expect 0 "usage: attnc $verb" -- "$ATTNC" help "$verb"
+done
+expect 0 "" -- "$ATTNC" "${R[@]}" "${QKV[@]}" -o "$T/o.npy" --lse "$T/lse.npy"
+expect 0 "" -- "$ATTNC" "${R[@]}" --q "$T/q64.npy" --k "$T/v2.npy" --v "$T/q.npy" -o "$T/o.npy"
+expect 0 "" -- "$ATTNC" run "$DOC" "${QKV[@]}" -o "$T/o.npy" --input doc="$T/doc.npy"
+expect 0 "" -- "$ATTNC" compile "$CAUSAL" --emit ir -o "$T/causal.ir"
+[ -s "$T/causal.ir" ] || { echo "FAIL: compile -o wrote nothing"; fails=$((fails + 1)); }
+ls "$T" | grep -q '\.tmp\.' && { echo "FAIL: temporary files left behind"; fails=$((fails + 1)); }
+
+echo "cli_errors: $((n - fails)) of $n cases pass"
+[ "$fails" -eq 0 ]

@@ -1,0 +1,271 @@
+/*
+** test_passes.c -- the sparsity analysis against brute force.
+**
+** Every case traces a small spec, builds a plan and walks its iterator
+** (plan_visit) over every q tile, evaluating the mask at every pair
+** (plan_stats, COUNT_ALL): no kv tile holding an allowed pair may be
+** skipped, no tile tagged full may hold a masked or padded pair, and for
+** static patterns the visited tiles must be those that hold an allowed
+** pair (within 5%). Then the Done-when numbers of issue 3 at full size,
+** and the golden text of the plan after each pass for every spec.
+*/
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tests/unit/testutil.h"
+#include "frontend/frontend.h"
+#include "passes/passes.h"
+
+static IrPattern *trace(Arena *a, const char *name, const char *src, const attnc_define *defs,
+                        int ndefs) {
+  Diag d = { 0 };
+  IrPattern *p = NULL;
+  attnc_status st = fe_trace(a, name, src, strlen(src), defs, ndefs, NULL, &p, &d);
+  ck_assert_msg(st == ATTNC_OK, "%s: %s", name, d.msg);
+  return p;
+}
+
+typedef struct Case {
+  int64_t bm, bn;          /* 0: the tile pass chooses */
+  int64_t B, H, S;         /* S = 0: the grid's size */
+  double slack;            /* allowed excess of visited over needed tiles */
+} Case;
+
+/* random contents for every declared input (ints in [0, span)) */
+typedef struct Inputs { IrTensorView v[8]; void *data[8]; int n; } Inputs;
+
+static void make_inputs(const IrPattern *p, int64_t B, int64_t H, int64_t S, unsigned seed, Inputs *in) {
+  memset(in, 0, sizeof *in);
+  srand(seed);
+  for (int i = 0; i < p->ninputs && i < 8; i++) {
+    const IrInput *d = &p->inputs[i];
+    IrTensorView *v = &in->v[i];
+    int64_t n = 1;
+    v->rank = d->rank;
+    v->dtype = d->dtype;
+    for (int j = 0; j < d->rank; j++) {
+      int64_t sz = d->dims[j].value;
+      switch (d->dims[j].sym) {
+      case DIM_B: sz = B; break;
+      case DIM_H: sz = H; break;
+      case DIM_HKV: sz = H; break;
+      case DIM_SQ: case DIM_SK: sz = (S + d->dims[j].value - 1) / d->dims[j].value; break;
+      default: break;
+      }
+      v->shape[j] = sz;
+      n *= sz;
+    }
+    for (int j = d->rank - 1, st = 1; j >= 0; j--) { v->strides[j] = st; st *= (int)v->shape[j]; }
+    int64_t last = d->rank ? v->shape[d->rank - 1] : 1;
+    bool sorted = d->rank >= 1 && (d->dims[d->rank - 1].sym == DIM_SQ || d->dims[d->rank - 1].sym == DIM_SK) &&
+                  d->dims[d->rank - 1].value == 1;
+    if (d->dtype == DT_I32) {
+      int32_t *x = calloc((size_t)n, sizeof *x);
+      for (int64_t e = 0; e < n; e++) {
+        if (sorted) {            /* non-decreasing ids: documents */
+          int64_t pos = e % last;
+          x[e] = pos == 0 ? 0 : x[e - 1] + (rand() % 23 == 0);
+        } else
+          x[e] = (int32_t)(rand() % (last > 1 ? last + 1 : 4)) - (rand() % 17 == 0);
+      }
+      v->data = x;
+    } else {
+      float *x = calloc((size_t)n, sizeof *x);
+      for (int64_t e = 0; e < n; e++) x[e] = (float)(rand() % 5 == 0);
+      v->data = x;
+    }
+    in->data[i] = (void *)v->data;
+    in->n++;
+  }
+}
+
+static void free_inputs(Inputs *in) {
+  for (int i = 0; i < in->n; i++) free(in->data[i]);
+}
+
+/* build, walk, compare with brute force; returns the stats */
+static PlanStats check_case(const IrPattern *p, const Case *c, const char *what) {
+  Arena a;
+  arena_init(&a);
+  Diag d = { 0 };
+  PlanOptions opt = { .target = ATTNC_TARGET_CUDA, .B = c->B, .H = c->H };
+  int64_t S = c->S;
+  if (!S) {
+    S = 1;
+    for (int i = 0; i < p->grid_rank; i++) S *= p->grid[i];
+  }
+  opt.Sq = opt.Sk = S;
+  if (c->bm) {
+    opt.pin.pin_tile = true;
+    opt.pin.bm = c->bm;
+    opt.pin.bn = c->bn;
+  }
+  Plan *pl = NULL;
+  attnc_status st = plan_build(&a, p, &opt, NULL, &pl, &d);
+  ck_assert_msg(st == ATTNC_OK, "%s: %s", what, d.msg);
+  Inputs in;
+  make_inputs(p, c->B, c->H, S, 7, &in);
+  PlanRun r = { .B = c->B, .H = c->H, .Sq = S, .Sk = S, .inputs = in.v };
+  PlanStats s;
+  st = plan_stats(pl, &r, COUNT_ALL, &s, &d);
+  ck_assert_msg(st == ATTNC_OK, "%s: %s", what, d.msg);
+  bool dynamic = pl->inputs_iter != 0;
+  char *text = plan_print(pl, &a);
+  ck_assert_msg(s.skipped_allowed == 0, "%s: %lld allowed pairs in skipped tiles\n%s", what,
+                (long long)s.skipped_allowed, text);
+  ck_assert_msg(s.full_violations == 0, "%s: %lld tiles tagged full are not\n%s", what,
+                (long long)s.full_violations, text);
+  if (!dynamic && pl->variants[0].it.kind != ITER_DENSE) {
+    double slack = c->slack > 0 ? c->slack : 0.05;
+    ck_assert_msg(s.tiles_visited <= (int64_t)((1 + slack) * (double)s.tiles_with_allowed) + 1,
+                  "%s: visits %lld tiles, %lld hold allowed pairs\n%s", what, (long long)s.tiles_visited,
+                  (long long)s.tiles_with_allowed, text);
+  }
+  free_inputs(&in);
+  arena_free(&a);
+  return s;
+}
+
+static void check_src(const char *src, const attnc_define *defs, int ndefs, const Case *cases, int n) {
+  Arena a;
+  arena_init(&a);
+  IrPattern *p = trace(&a, "test.lua", src, defs, ndefs);
+  for (int i = 0; i < n; i++) {
+    char what[256];
+    snprintf(what, sizeof what, "%.60s... case %d (S=%lld tile %lldx%lld)", src, i, (long long)cases[i].S,
+             (long long)cases[i].bm, (long long)cases[i].bn);
+    check_case(p, &cases[i], what);
+  }
+  arena_free(&a);
+}
+
+static const Case SEQ[] = {
+  { 64, 64, 1, 2, 256, 0 }, { 128, 64, 1, 1, 1000, 0 }, { 32, 128, 1, 1, 300, 0 },
+  { 64, 32, 1, 1, 517, 0 }, { 0, 0, 1, 2, 640, 0 },
+};
+#define NSEQ ((int)(sizeof SEQ / sizeof SEQ[0]))
+
+#define SPEC(body) "local a = require 'attnc'\n" body
+
+START_TEST(seq_patterns) {
+  static const char *srcs[] = {
+    SPEC("return a.pattern { mask = a.causal() }"),
+    SPEC("return a.pattern { mask = a.sliding_window(100) }"),
+    SPEC("return a.pattern { mask = a.window(37) }"),
+    SPEC("return a.pattern { mask = a.causal() & (a.sliding_window(50) | a.sinks(4)) }"),
+    SPEC("return a.pattern { mask = a.sliding_window(64) | a.global_tokens(10) }"),
+    SPEC("return a.pattern { mask = a.prefix(70) | a.causal() }"),
+    SPEC("return a.pattern { mask = a.dilated(16, 4) }"),
+    SPEC("return a.pattern { mask = a.dilated(8, 3) & a.causal() }"),
+    SPEC("return a.pattern { mask = a.neighborhood { kernel = 9 } }"),
+    SPEC("return a.pattern { mask = a.neighborhood { kernel = 5, dilation = 2 } }"),
+    SPEC("return a.pattern { mask = a.swin { window = 48 } }"),
+    SPEC("return a.pattern { }"),
+    SPEC("return a.pattern { mask = a.mask(function(b, h, q, k) return ((q * k) % 3):eq(0) end) }"),
+    SPEC("return a.pattern { mask = a.mask(function(b, h, q, k) return k:le(q) & ((q + k) % 2):eq(0) end) }"),
+    SPEC("return a.pattern { mask = a.per_head(1, a.causal(), a.window(20)) }"),
+    SPEC("return a.pattern { mask = a.mask(function(b, h, q, k) return a.abs(q - k):ge(100) end) }"),
+  };
+  for (size_t i = 0; i < sizeof srcs / sizeof srcs[0]; i++) check_src(srcs[i], NULL, 0, SEQ, NSEQ);
+}
+END_TEST
+
+static const Case GRID[] = {
+  { 64, 64, 1, 1, 0, 0 }, { 32, 64, 1, 1, 0, 0 }, { 0, 0, 1, 1, 0, 0 },
+};
+#define NGRID ((int)(sizeof GRID / sizeof GRID[0]))
+
+START_TEST(grid_patterns) {
+  static const char *srcs[] = {
+    SPEC("return a.pattern { grid = {16, 16}, mask = a.neighborhood { kernel = 5 } }"),
+    SPEC("return a.pattern { grid = {12, 20}, mask = a.neighborhood { kernel = {3, 7} } }"),
+    SPEC("return a.pattern { grid = {16, 24}, mask = a.neighborhood { kernel = 3, dilation = {2, 3} } }"),
+    SPEC("return a.pattern { grid = {13, 17}, mask = a.neighborhood { kernel = 5, dilation = 2 } }"),
+    SPEC("return a.pattern { grid = {16, 16}, mask = a.swin { window = 8 } }"),
+    SPEC("return a.pattern { grid = {16, 16}, mask = a.swin { window = 8, shift = 4 } }"),
+    SPEC("return a.pattern { grid = {12, 18}, mask = a.swin { window = {4, 6}, shift = {2, 3} } }"),
+    SPEC("return a.pattern { grid = {16, 16}, mask = a.overlapping { window = 4 } }"),
+    SPEC("return a.pattern { grid = {6, 8, 8}, mask = a.temporal { radius = 1 } }"),
+    SPEC("return a.pattern { grid = {4, 8, 8}, mask = a.neighborhood { kernel = 3 } }"),
+    SPEC("return a.pattern { grid = {16, 16}, mask = a.per_head(1, a.swin { window = 8 }, a.swin { window = 8, shift = 4 }) }"),
+    SPEC("return a.pattern { grid = {16, 16}, mask = a.causal() }"),
+  };
+  for (size_t i = 0; i < sizeof srcs / sizeof srcs[0]; i++) check_src(srcs[i], NULL, 0, GRID, NGRID);
+}
+END_TEST
+
+static const Case DYN[] = {
+  { 64, 64, 2, 2, 512, 0 }, { 32, 64, 1, 2, 300, 0 }, { 0, 0, 1, 1, 512, 0 },
+};
+#define NDYN ((int)(sizeof DYN / sizeof DYN[0]))
+
+START_TEST(runtime_patterns) {
+  static const char *srcs[] = {
+    SPEC("local doc = a.input('doc', 'i32', {'S'})\n"
+         "return a.pattern { mask = a.documents(doc) }"),
+    SPEC("local doc = a.input('doc', 'i32', {'B', 'S'})\n"
+         "return a.pattern { mask = a.documents(doc, { causal = true }) }"),
+    SPEC("local route = a.input('route', 'i32', {'B', 'H', 'S/64', 3})\n"
+         "return a.pattern { mask = a.routed { route = route, region = 64 } }"),
+    SPEC("local route = a.input('route', 'i32', {'B', 'H', 'S/64', 2})\n"
+         "return a.pattern { mask = a.routed { route = route, region = 64 } & a.causal() }"),
+    SPEC("local blocks = a.input('blocks', 'i32', {'B', 'H', 'S/64', 'S/64'})\n"
+         "return a.pattern { mask = a.block_bitmap(blocks, 64) | a.sliding_window(32) }"),
+  };
+  for (size_t i = 0; i < sizeof srcs / sizeof srcs[0]; i++) check_src(srcs[i], NULL, 0, DYN, NDYN);
+}
+END_TEST
+
+/* explain's numbers at full size: iterator walk + mask inside partial tiles */
+static PlanStats big(const char *src, int64_t S, int64_t bm, int64_t bn, Plan **plo, Arena *a) {
+  Diag d = { 0 };
+  IrPattern *p = trace(a, "big.lua", src, NULL, 0);
+  PlanOptions opt = { .target = ATTNC_TARGET_CUDA, .B = 1, .H = 1, .Sq = S, .Sk = S };
+  if (bm) { opt.pin.pin_tile = true; opt.pin.bm = bm; opt.pin.bn = bn; }
+  Plan *pl = NULL;
+  ck_assert_msg(plan_build(a, p, &opt, NULL, &pl, &d) == ATTNC_OK, "%s", d.msg);
+  PlanRun r = { .B = 1, .H = 1, .Sq = S, .Sk = S };
+  PlanStats s;
+  ck_assert_msg(plan_stats(pl, &r, COUNT_VISITED, &s, &d) == ATTNC_OK, "%s", d.msg);
+  fprintf(stderr, "%-60.60s S=%lld tile %lldx%lld: visited %lld (full %lld) of %lld, kv/q max %lld, "
+          "density %.4f, visited_allowed %.3f, meta %lld\n", src + 26, (long long)S, (long long)pl->sched.bm,
+          (long long)pl->sched.bn, (long long)s.tiles_visited, (long long)s.tiles_full, (long long)s.tiles_total,
+          (long long)s.kv_tiles_per_q_tile_max, s.density, s.visited_allowed_fraction, (long long)s.metadata_bytes);
+  *plo = pl;
+  return s;
+}
+
+START_TEST(done_when) {
+  Arena a;
+  arena_init(&a);
+  Plan *pl;
+  PlanStats s = big(SPEC("return a.pattern { mask = a.sliding_window(1024) }"), 8192, 128, 128, &pl, &a);
+  ck_assert_int_le(s.kv_tiles_per_q_tile_max, 9);
+  ck_assert_int_eq(s.metadata_bytes, 0);
+  s = big(SPEC("return a.pattern { grid = {128, 128}, mask = a.neighborhood { kernel = 13 } }"), 0, 0, 0, &pl, &a);
+  ck_assert_msg(s.visited_allowed_fraction >= 0.20, "neighborhood2d %.3f", s.visited_allowed_fraction);
+  ck_assert_int_eq(s.metadata_bytes, 0);
+  s = big(SPEC("return a.pattern { grid = {128, 128}, mask = a.swin { window = 16 } }"), 0, 0, 0, &pl, &a);
+  ck_assert_msg(s.visited_allowed_fraction >= 0.95, "swin2d %.3f", s.visited_allowed_fraction);
+  ck_assert_int_eq(s.tiles_partial, 0);
+  s = big(SPEC("return a.pattern { mask = a.dilated(256, 4) }"), 8192, 0, 0, &pl, &a);
+  ck_assert_msg(s.visited_allowed_fraction >= 0.40, "dilated %.3f", s.visited_allowed_fraction);
+  arena_free(&a);
+}
+END_TEST
+
+Suite *passes_suite(void) {
+  Suite *s = suite_create("passes");
+  TCase *tc = tcase_create("brute");
+  tcase_set_timeout(tc, 300);
+  tcase_add_test(tc, seq_patterns);
+  tcase_add_test(tc, grid_patterns);
+  tcase_add_test(tc, runtime_patterns);
+  tcase_add_test(tc, done_when);
+  suite_add_tcase(s, tc);
+  return s;
+}
+
+int main(void) { return tu_run(passes_suite()); }

@@ -1,0 +1,159 @@
+/*
+** cli.h -- the attnc command line: verbs, option tables and the helpers
+** they share (spec loading with -D, targets, runtime inputs, errors).
+**
+** Each verb lives in its own file tools/cmd_NAME.c and defines
+**   const CliVerb cli_verb_NAME = { "NAME", summary, usage, about, opts, main };
+** and is listed once in CLI_VERBS below; nothing else needs to change to
+** add one. A verb's main parses its arguments with cli_next over its option
+** table, prints at most one error line ("attnc: what is wrong") and returns
+** an exit status:
+**   0  success              1  a check failed (verify: FAIL)
+**   2  a user error (bad spec, bad flag, bad or missing file, wrong shape)
+**   3  an internal error (a bug in attnc, a backend compiler or device failure)
+*/
+#ifndef ATTNC_CLI_H
+#define ATTNC_CLI_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "attnc.h"
+#include "tools/npy.h"
+
+/* the verbs, in the order attnc --help lists them */
+#define CLI_VERBS(X) \
+  X(compile)         \
+  X(run)
+
+enum { CLI_EXIT_OK = 0, CLI_EXIT_FAIL = 1, CLI_EXIT_USAGE = 2, CLI_EXIT_BUG = 3 };
+
+/*
+** An option: --name VALUE (or --name=VALUE), and -L VALUE (or -LVALUE)
+** when letter is set. arg is the value's placeholder in the help, NULL for
+** a flag without a value. ids are the verb's own; the shared ones below
+** keep one meaning in every verb.
+*/
+typedef struct CliOpt {
+  const char *name;
+  char letter;
+  const char *arg;
+  const char *help;
+  int id;
+} CliOpt;
+
+enum {
+  OPT_DEFINE = 1, OPT_TARGET, OPT_ARCH, OPT_EMIT, OPT_OUTPUT, OPT_Q, OPT_K, OPT_V, OPT_LSE,
+  OPT_INPUT, OPT_SCALE, OPT_SHAPE, OPT_DTYPE, OPT_SEED, OPT_JSON,
+  OPT_VERB = 100         /* a verb's own options start here */
+};
+
+/* the options several verbs share, for their tables */
+#define CLI_OPT_DEFINE { "define", 'D', "NAME=VALUE", "set a spec param (repeatable)", OPT_DEFINE }
+#define CLI_OPT_TARGET { "target", 0, "T", "ref, cpu or cuda (default ref)", OPT_TARGET }
+#define CLI_OPT_INPUT  { "input", 0, "NAME=FILE.npy", "a runtime input the spec declares (repeatable)", OPT_INPUT }
+#define CLI_OPT_END    { NULL, 0, NULL, NULL, 0 }
+
+typedef struct CliVerb {
+  const char *name;
+  const char *summary;   /* one line for attnc --help */
+  const char *usage;     /* what follows "attnc NAME", e.g. "SPEC [options]" */
+  const char *about;     /* a paragraph for attnc NAME --help */
+  const CliOpt *opts;    /* ends with CLI_OPT_END; -h/--help is implied */
+  int (*main)(const struct CliVerb *verb, int argc, char **argv);   /* argv[0] = NAME */
+} CliVerb;
+
+#define CLI_DECLARE(name) extern const CliVerb cli_verb_##name;
+CLI_VERBS(CLI_DECLARE)
+#undef CLI_DECLARE
+
+/* ------------------------------------------------------------ parsing */
+
+typedef struct CliParser {
+  const CliVerb *verb;
+  int argc;
+  char **argv;
+  int i;                 /* next argument */
+  bool dashdash;         /* after "--": only positionals */
+  unsigned long long seen[4];   /* option ids given, to refuse repeats */
+} CliParser;
+
+enum { CLI_POSITIONAL = -1, CLI_DONE = -2, CLI_ERROR = -3, CLI_HELP = -4 };
+
+void cli_init(CliParser *ps, const CliVerb *verb, int argc, char **argv);
+/*
+** The next argument: an option id with its value in *val (NULL for a
+** flag), CLI_POSITIONAL with the argument in *val, CLI_DONE at the end,
+** CLI_HELP after printing the verb's help to stdout, or CLI_ERROR after
+** printing the error. An option given twice is an error unless repeat.
+*/
+int cli_next(CliParser *ps, const char **val, bool (*repeat)(int id));
+/* the usual repeatable options: -D and --input */
+bool cli_repeatable(int id);
+void cli_help(const CliVerb *verb, FILE *to);
+
+/* ------------------------------------------------------------ errors */
+
+/* print "attnc: <message>" on stderr; returns CLI_EXIT_USAGE */
+int cli_error(const char *fmt, ...)
+#if defined(__GNUC__)
+  __attribute__((format(printf, 1, 2)))
+#endif
+  ;
+/* print a library error; returns the exit status for its status */
+int cli_fail(const attnc_error *err);
+int cli_exit_status(attnc_status st);
+
+/* ------------------------------------------------------------ helpers */
+
+/* a spec file and its -D overrides */
+typedef struct CliSpec {
+  const char *path;
+  attnc_define defs[64];
+  int ndefs;
+} CliSpec;
+
+/* -D NAME=VALUE; prints an error and returns false when malformed */
+bool cli_add_define(CliSpec *cs, const char *arg);
+void cli_free_spec(CliSpec *cs);
+/* the one SPEC positional; false (error printed) on a second */
+bool cli_set_spec(CliSpec *cs, const CliVerb *verb, const char *arg);
+/* load it; returns 0 or the exit status after printing the error */
+int cli_load_spec(attnc_ctx *ctx, const CliSpec *cs, const CliVerb *verb, attnc_spec **out);
+
+/*
+** --target NAME: parsed and checked against this build. Returns false
+** after printing "unknown target" or "target 'cuda' is not available in
+** this build".
+*/
+bool cli_parse_target(const char *name, attnc_target *t);
+
+/* strict numbers: the whole text, in range; false with an error printed */
+bool cli_parse_double(const char *opt, const char *text, double *out);
+bool cli_parse_int(const char *opt, const char *text, long long lo, long long hi, long long *out);
+
+/* runtime inputs given with --input NAME=FILE.npy */
+typedef struct CliInputs {
+  int n;
+  const char *names[32];
+  const char *paths[32];
+  NpyArray arrays[32];
+  DLTensor tensors[32];
+  attnc_named_tensor named[32];
+} CliInputs;
+
+bool cli_add_input(CliInputs *in, const char *arg);
+/* read the files (int32, float32 or float64); 0 or the exit status */
+int cli_load_inputs(CliInputs *in);
+void cli_free_inputs(CliInputs *in);
+
+/* a DLTensor over a host array (shape points into a) */
+void cli_tensor(NpyArray *a, DLTensor *t);
+
+/* read a .npy file of one of the allowed dtypes; 0 or the exit status */
+int cli_read_npy(const char *path, unsigned allowed, NpyArray *a);
+
+/* write text to path atomically, or to stdout when path is NULL */
+int cli_write_text(const char *path, const char *text);
+
+#endif

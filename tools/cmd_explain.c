@@ -1,0 +1,360 @@
+/*
+** cmd_explain.c -- `attnc explain SPEC [-D NAME=VALUE]... [--shape B,H,S,D]
+** [--tile BMxBN] [--target T] [--json] [--png FILE] [--input NAME=FILE]...
+** [--check] [--plan]`: what the passes make of a pattern.
+**
+** Prints the schedule, the iterator kind of each head variant (and why, if
+** dense), the tiles total / visited / full / partial, the exact density of
+** allowed pairs, the fraction of visited pairs that are allowed, the
+** run-time metadata bytes and the most kv tiles a q tile visits. The
+** numbers come from plan_stats (passes/); this file only prints them and
+** draws the picture.
+*/
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef ATTNC_HAVE_PNG
+#include <png.h>
+#endif
+
+#include "tools/cli.h"
+#include "passes/passes.h"
+#include "runtime/runtime.h"
+
+enum { OPT_TILE = OPT_VERB, OPT_PNG, OPT_CHECK, OPT_PLAN };
+
+static const CliOpt opts[] = {
+  CLI_OPT_DEFINE,
+  CLI_OPT_TARGET,
+  { "shape", 0, "B,H,S,D", "the call's sizes (default 1,1,grid or 4096,64)", OPT_SHAPE },
+  { "tile", 0, "BMxBN", "pin the q and kv tile sizes (e.g. 128x64)", OPT_TILE },
+  { "json", 0, NULL, "print one JSON object", OPT_JSON },
+  { "png", 0, "FILE", "draw the mask and the visited tiles", OPT_PNG },
+  CLI_OPT_INPUT,
+  { "check", 0, NULL, "evaluate every pair: fail if a skipped tile holds an allowed pair", OPT_CHECK },
+  { "plan", 0, NULL, "also print the plan (the scheduled kernel IR)", OPT_PLAN },
+  CLI_OPT_END
+};
+
+/* ------------------------------------------------------------- inputs */
+
+static bool views_from(const IrPattern *p, CliInputs *in, IrTensorView *views) {
+  for (int i = 0; i < p->ninputs; i++) {
+    int j = 0;
+    while (j < in->n && strcmp(in->names[j], p->inputs[i].name) != 0) j++;
+    if (j == in->n) {
+      cli_error("'%s' reads the runtime input '%s': give it with --input %s=FILE.npy", p->name,
+                p->inputs[i].name, p->inputs[i].name);
+      return false;
+    }
+    NpyArray *a = &in->arrays[j];
+    IrTensorView *v = &views[i];
+    v->data = a->data;
+    v->dtype = a->dtype == NPY_I32 ? DT_I32 : a->dtype == NPY_F32 ? DT_F32 : DT_F64;
+    v->rank = a->ndim < IR_MAXDIMS ? a->ndim : IR_MAXDIMS;
+    int64_t st = 1;
+    for (int k = v->rank - 1; k >= 0; k--) {
+      v->shape[k] = a->shape[k];
+      v->strides[k] = st;
+      st *= a->shape[k];
+    }
+  }
+  return true;
+}
+
+/* ------------------------------------------------------------ picture */
+
+enum { PNG_MAX = 1024 };
+
+typedef struct Rgb { uint8_t r, g, b; } Rgb;
+static const Rgb C_SKIP = { 255, 255, 255 };
+static const Rgb C_PART = { 253, 236, 180 }, C_PART_ON = { 214, 120, 20 };
+static const Rgb C_FULL = { 200, 0, 200 }, C_FULL_ON = { 20, 120, 70 };
+
+#ifdef ATTNC_HAVE_PNG
+static int write_png(const char *path, int w, int h, const uint8_t *rgb) {
+  FILE *f = fopen(path, "wb");
+  if (!f) return cli_error("cannot write %s", path);
+  png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
+  png_infop info = png ? png_create_info_struct(png) : NULL;
+  if (!png || !info || setjmp(png_jmpbuf(png))) {
+    png_destroy_write_struct(&png, &info);
+    fclose(f);
+    return cli_error("cannot write %s (libpng failed)", path);
+  }
+  png_init_io(png, f);
+  png_set_IHDR(png, info, (png_uint_32)w, (png_uint_32)h, 8, PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE,
+               PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+  png_write_info(png, info);
+  for (int y = 0; y < h; y++) png_write_row(png, (png_const_bytep)(rgb + (size_t)y * w * 3));
+  png_write_end(png, NULL);
+  png_destroy_write_struct(&png, &info);
+  if (fclose(f) != 0) return cli_error("cannot write %s", path);
+  return CLI_EXIT_OK;
+}
+#endif
+
+/*
+** The mask of (b = 0, h = 0) in the kernel's token order: row y is q slot
+** y (q tile y / bm, position y % bm), column x kv slot x, so the tiles are
+** the blocks of the picture (for a 1-D raster order, slots are tokens).
+** One pixel per pair up to PNG_MAX slots, else per block of slots, drawn
+** allowed if any of its samples is. Colours: skipped tiles white; partial
+** tiles light yellow with allowed pairs orange; full tiles green; padding
+** grey. Skipped tiles are not evaluated (--check does that).
+*/
+static const Rgb C_PAD = { 190, 190, 190 };
+
+static int draw(const Plan *pl, const PlanRun *r, const char *path) {
+#ifndef ATTNC_HAVE_PNG
+  (void)pl; (void)r; (void)C_PAD;
+  return cli_error("this build has no libpng: --png %s is not available", path);
+#else
+  const IrPattern *p = pl->pat;
+  int64_t nqt = plan_order_ntiles(&pl->qord, r->Sq), nkt = plan_order_ntiles(&pl->kord, r->Sk);
+  int64_t bm = pl->qord.tile, bn = pl->kord.tile;
+  int64_t nq = nqt * bm, nk = nkt * bn;
+  int64_t fq = (nq + PNG_MAX - 1) / PNG_MAX, fk = (nk + PNG_MAX - 1) / PNG_MAX;
+  int w = (int)((nk + fk - 1) / fk), h = (int)((nq + fq - 1) / fq);
+  int sq = fq < 4 ? (int)fq : 4, sk = fk < 4 ? (int)fk : 4;
+  uint8_t *cls = malloc((size_t)(nqt * nkt));
+  uint8_t *rgb = malloc((size_t)w * h * 3);
+  double *vals = malloc(sizeof(double) * (size_t)(p->nnodes + 1));
+  Diag d = { 0 };
+  int rc = CLI_EXIT_OK;
+  if (!cls || !rgb || !vals) { rc = cli_error("out of memory drawing %s", path); goto done; }
+  if (plan_tile_map(pl, r, 0, 0, cls, &d) != ATTNC_OK) { rc = cli_error("%s", d.msg); goto done; }
+  IrEnv env;
+  memset(&env, 0, sizeof env);
+  env.sq = r->Sq;
+  env.sk = r->Sk;
+  env.inputs = r->inputs;
+  for (int y = 0; y < h; y++)
+    for (int x = 0; x < w; x++) {
+      int64_t qs = y * fq, ks = x * fk;
+      uint8_t c = cls[(qs / bm) * nkt + ks / bn];
+      int on = -1;                                  /* -1: padding only */
+      for (int i = 0; i < sq && on != 1; i++)
+        for (int j = 0; j < sk && on != 1; j++) {
+          int64_t a = qs + i * fq / sq, b = ks + j * fk / sk;
+          if (a >= nq || b >= nk) continue;
+          int64_t q = plan_order_token(&pl->qord, r->Sq, a / bm, a % bm);
+          int64_t k = plan_order_token(&pl->kord, r->Sk, b / bn, b % bn);
+          if (q < 0 || k < 0) continue;
+          if (c == 2 || p->mask < 0) { on = 1; break; }
+          if (c == 0) { on = 0; continue; }         /* skipped: --check looks there */
+          env.q = q;
+          env.k = k;
+          ir_env_coords(p, &env);
+          double v = ir_eval(p, p->mask, &env, vals, &d);
+          if (!diag_ok(&d)) { rc = cli_error("%s", d.msg); goto done; }
+          on = v != 0;
+        }
+      Rgb px = on < 0 ? C_PAD : c == 0 ? C_SKIP : c == 1 ? (on ? C_PART_ON : C_PART)
+             : (on ? C_FULL_ON : C_FULL);
+      uint8_t *o = rgb + ((size_t)y * w + x) * 3;
+      o[0] = px.r; o[1] = px.g; o[2] = px.b;
+    }
+  rc = write_png(path, w, h, rgb);
+done:
+  free(cls); free(rgb); free(vals);
+  return rc;
+#endif
+}
+
+/* --------------------------------------------------------------- main */
+
+static void json_str(FILE *f, const char *s) {
+  fputc('"', f);
+  for (; s && *s; s++) {
+    if (*s == '"' || *s == '\\') fprintf(f, "\\%c", *s);
+    else if ((unsigned char)*s < 0x20) fprintf(f, "\\u%04x", *s);
+    else fputc(*s, f);
+  }
+  fputc('"', f);
+}
+
+static int explain_main(const CliVerb *verb, int argc, char **argv) {
+  CliParser ps;
+  CliSpec cs = { 0 };
+  CliInputs in = { 0 };
+  attnc_target target = ATTNC_TARGET_CUDA;
+  const char *val, *png = NULL, *shape = NULL, *tile = NULL;
+  bool json = false, check = false, show_plan = false;
+  attnc_ctx *ctx = NULL;
+  attnc_spec *spec = NULL;
+  Arena arena;
+  arena_init(&arena);
+  int rc = CLI_EXIT_OK, id;
+  cli_init(&ps, verb, argc, argv);
+  while (rc == CLI_EXIT_OK && (id = cli_next(&ps, &val, cli_repeatable)) != CLI_DONE) {
+    switch (id) {
+    case CLI_HELP: goto done;
+    case CLI_ERROR: rc = CLI_EXIT_USAGE; break;
+    case CLI_POSITIONAL: if (!cli_set_spec(&cs, verb, val)) rc = CLI_EXIT_USAGE; break;
+    case OPT_DEFINE: if (!cli_add_define(&cs, val)) rc = CLI_EXIT_USAGE; break;
+    case OPT_TARGET: if (!cli_parse_target(val, &target)) rc = CLI_EXIT_USAGE; break;
+    case OPT_INPUT: if (!cli_add_input(&in, val)) rc = CLI_EXIT_USAGE; break;
+    case OPT_SHAPE: shape = val; break;
+    case OPT_TILE: tile = val; break;
+    case OPT_JSON: json = true; break;
+    case OPT_PNG: png = val; break;
+    case OPT_CHECK: check = true; break;
+    case OPT_PLAN: show_plan = true; break;
+    }
+  }
+  if (rc) goto done;
+  if (!cs.path) { rc = cli_error("explain needs a SPEC file (see attnc explain --help)"); goto done; }
+  long long B = 1, H = 1, S = 0, D = 64, bm = 0, bn = 0;
+  if (shape) {
+    char extra;
+    if (sscanf(shape, "%lld,%lld,%lld,%lld%c", &B, &H, &S, &D, &extra) != 4 || B < 1 || H < 1 || S < 1 ||
+        D < 1) {
+      rc = cli_error("--shape wants four positive sizes B,H,S,D (got '%s')", shape);
+      goto done;
+    }
+  }
+  if (tile) {
+    char extra;
+    if (sscanf(tile, "%lldx%lld%c", &bm, &bn, &extra) != 2 || bm < 1 || bn < 1 || bm > 4096 || bn > 4096) {
+      rc = cli_error("--tile wants BMxBN, e.g. 128x64 (got '%s')", tile);
+      goto done;
+    }
+  }
+  if (!(ctx = attnc_ctx_new())) { rc = cli_error("out of memory"); goto done; }
+  if ((rc = cli_load_spec(ctx, &cs, verb, &spec))) goto done;
+  if ((rc = cli_load_inputs(&in))) goto done;
+  const IrPattern *p = spec->pat;
+  int64_t grid = 0;
+  if (p->grid_rank > 0) {
+    grid = 1;
+    for (int i = 0; i < p->grid_rank; i++) grid *= p->grid[i];
+    if (S && S != grid) {
+      rc = cli_error("--shape: S is %lld but the spec's grid has %lld tokens", S, (long long)grid);
+      goto done;
+    }
+    S = grid;
+  }
+  if (!S) S = 4096;
+
+  PlanOptions opt = { .target = target, .B = B, .H = H, .Sq = S, .Sk = S, .D = D };
+  if (bm) { opt.pin.pin_tile = true; opt.pin.bm = bm; opt.pin.bn = bn; }
+  Diag d = { 0 };
+  Plan *pl = NULL;
+  if (plan_build(&arena, p, &opt, NULL, &pl, &d) != ATTNC_OK) {
+    attnc_error e;
+    diag_to_error(&d, &e);
+    rc = cli_fail(&e);
+    goto done;
+  }
+  IrTensorView views[32];
+  memset(views, 0, sizeof views);
+  if (p->ninputs && !views_from(p, &in, views)) { rc = CLI_EXIT_USAGE; goto done; }
+  PlanRun run = { .B = B, .H = H, .Sq = S, .Sk = S, .inputs = views };
+  PlanStats st;
+  if (plan_stats(pl, &run, check ? COUNT_ALL : COUNT_VISITED, &st, &d) != ATTNC_OK) {
+    attnc_error e;
+    diag_to_error(&d, &e);
+    rc = cli_fail(&e);
+    goto done;
+  }
+  const Schedule *s = &pl->sched;
+  const PlanIter *it0 = &pl->variants[0].it;
+  if (json) {
+    printf("{\"spec\": ");
+    json_str(stdout, p->name);
+    printf(", \"shape\": [%lld, %lld, %lld, %lld], \"schedule\": {\"bm\": %" PRId64 ", \"bn\": %" PRId64
+           ", \"order\": \"%s\", \"qbox\": [", B, H, S, D, s->bm, s->bn, s->grid ? "grid" : "raster");
+    for (int a = 0; a < s->rank; a++) printf("%s%" PRId64, a ? ", " : "", s->qbox[a]);
+    printf("], \"kbox\": [");
+    for (int a = 0; a < s->rank; a++) printf("%s%" PRId64, a ? ", " : "", s->kbox[a]);
+    printf("], \"dilation\": [");
+    for (int a = 0; a < s->rank; a++) printf("%s%" PRId64, a ? ", " : "", s->dil[a]);
+    printf("], \"warps\": %d, \"stages\": %d}, \"iterator\": \"%s\", \"reason\": ", s->warps, s->stages,
+           plan_iter_name(it0->kind));
+    if (it0->reason) json_str(stdout, it0->reason);
+    else printf("null");
+    printf(", \"variants\": [");
+    for (int v = 0; v < pl->nvariants; v++) {
+      printf("%s{\"heads\": ", v ? ", " : "");
+      if (pl->variants[v].heads) json_str(stdout, plan_expr_str(&arena, pl->variants[v].heads));
+      else printf("\"rest\"");
+      printf(", \"iterator\": \"%s\"}", plan_iter_name(pl->variants[v].it.kind));
+    }
+    printf("], \"tiles_total\": %" PRId64 ", \"tiles_visited\": %" PRId64 ", \"tiles_full\": %" PRId64
+           ", \"tiles_partial\": %" PRId64 ", \"density\": %.6f, \"visited_allowed_fraction\": %.6f"
+           ", \"kv_tiles_per_q_tile_max\": %" PRId64 ", \"metadata_bytes\": %" PRId64,
+           st.tiles_total, st.tiles_visited, st.tiles_full, st.tiles_partial, st.density,
+           st.visited_allowed_fraction, st.kv_tiles_per_q_tile_max, st.metadata_bytes);
+    if (check)
+      printf(", \"skipped_allowed\": %" PRId64 ", \"full_violations\": %" PRId64, st.skipped_allowed,
+             st.full_violations);
+    printf("}\n");
+  } else {
+    printf("pattern    %s (%s)\n", p->name, p->file);
+    printf("shape      B=%lld H=%lld S=%lld D=%lld\n", B, H, S, D);
+    printf("schedule   q tile %" PRId64 ", kv tile %" PRId64 ", %s order", s->bm, s->bn, s->grid ? "grid" : "raster");
+    if (s->grid || s->dil[0] > 1) {
+      printf(" (q box");
+      for (int a = 0; a < s->rank; a++) printf("%s%" PRId64, a ? "x" : " ", s->qbox[a]);
+      printf(", kv box");
+      for (int a = 0; a < s->rank; a++) printf("%s%" PRId64, a ? "x" : " ", s->kbox[a]);
+      bool dil = false;
+      for (int a = 0; a < s->rank; a++) dil = dil || s->dil[a] > 1;
+      if (dil) {
+        printf(", grouped by residue mod");
+        for (int a = 0; a < s->rank; a++) printf("%s%" PRId64, a ? "x" : " ", s->dil[a]);
+      }
+      printf(")");
+    }
+    printf(", %d warps, %d stages\n", s->warps, s->stages);
+    for (int v = 0; v < pl->nvariants; v++) {
+      const PlanIter *it = &pl->variants[v].it;
+      printf("iterator   %s", plan_iter_name(it->kind));
+      if (pl->nvariants > 1)
+        printf(" for heads %s", pl->variants[v].heads ? plan_expr_str(&arena, pl->variants[v].heads) : "(the rest)");
+      if (it->reason) printf(": %s", it->reason);
+      printf("\n");
+    }
+    printf("tiles      %" PRId64 " total, %" PRId64 " visited (%.1f%%): %" PRId64 " full, %" PRId64 " partial\n",
+           st.tiles_total, st.tiles_visited,
+           st.tiles_total ? 100.0 * (double)st.tiles_visited / (double)st.tiles_total : 0.0, st.tiles_full,
+           st.tiles_partial);
+    printf("kv tiles   at most %" PRId64 " per q tile\n", st.kv_tiles_per_q_tile_max);
+    printf("density    %.4f of all pairs allowed\n", st.density);
+    printf("visited    %.4f of the pairs in visited tiles allowed\n", st.visited_allowed_fraction);
+    printf("metadata   %" PRId64 " bytes at run time\n", st.metadata_bytes);
+    if (check)
+      printf("check      %s (%" PRId64 " allowed pairs skipped, %" PRId64 " tiles wrongly full)\n",
+             st.skipped_allowed || st.full_violations ? "FAIL" : "ok", st.skipped_allowed, st.full_violations);
+    if (show_plan) {
+      char *text = plan_print(pl, &arena);
+      if (text) fputs(text, stdout);
+    }
+  }
+  if (png && (rc = draw(pl, &run, png))) goto done;
+  if (check && (st.skipped_allowed || st.full_violations)) rc = CLI_EXIT_FAIL;
+done:
+  arena_free(&arena);
+  attnc_spec_free(spec);
+  attnc_ctx_free(ctx);
+  cli_free_inputs(&in);
+  cli_free_spec(&cs);
+  return rc;
+}
+
+const CliVerb cli_verb_explain = {
+  "explain", "show how a pattern is scheduled: iterator, tiles visited, density",
+  "SPEC [-D NAME=VALUE]... [--shape B,H,S,D] [--tile BMxBN] [--json] [--png FILE] "
+  "[--input NAME=FILE.npy]...",
+  "Build the plan of SPEC for one call shape and report it: the schedule\n"
+  "(tile sizes, token order), the kv iterator of each head variant (and why,\n"
+  "when it is dense), how many tiles are visited, full (no mask code) or\n"
+  "partial, the exact density of allowed pairs and the fraction of visited\n"
+  "pairs that are allowed, and the metadata a run needs. --png draws the\n"
+  "mask (white: skipped, orange/light: partial tiles, green: full tiles).\n"
+  "Specs that read runtime data need their inputs (--input NAME=FILE.npy).",
+  opts, explain_main
+};
