@@ -737,15 +737,26 @@ local function pattern(t)
   for key in pairs(PATTERN_FIELDS) do desc[key] = t[key] end
   return desc
 end
-local function pattern_at_line(t) return core.with_line(pattern_line, pattern, t) end
 
 -- ----------------------------------------------------------- the module
 
-return setmetatable(A, {
+-- What specs get: a read-only proxy. Functions go through C trampolines
+-- (core.wrap), so that a spec's `return a.f(...)`, a tail call, keeps the
+-- spec's frame and its line. Reading a.pattern notes the spec's line
+-- first: `return a.pattern{...}` leaves no spec frame for pattern to find.
+local exported = {}
+for key, v in pairs(A) do
+  if type(v) == "function" then exported[key] = core.wrap(v) else exported[key] = v end
+end
+local pattern_entry = core.wrap(function(t) return core.with_line(pattern_line, pattern, t) end)
+
+return setmetatable({}, {
   __index = function(_, key)
+    local v = exported[key]
+    if v ~= nil then return v end
     if key == "pattern" then
       pattern_line = line()
-      return pattern_at_line
+      return pattern_entry
     end
     if key == "Sq" then return core.leaf("seqq") end
     if key == "Sk" then return core.leaf("seqk") end

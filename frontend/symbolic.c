@@ -959,6 +959,25 @@ static int core_funcline(lua_State *L) {
   return 1;
 }
 
+/* the C trampoline around a library function: upvalue 1 is the function */
+static int wrapped_call(lua_State *L) {
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_insert(L, 1);
+  lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+  return lua_gettop(L);
+}
+
+/*
+** core.wrap(f) -> a C function calling f. The library hands specs its Lua
+** functions wrapped: `return a.min(x, y)` is a tail call, which would
+** drop the spec's frame (and line) for a Lua callee, but not for a C one.
+*/
+static int core_wrap(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TFUNCTION);
+  lua_pushcclosure(L, wrapped_call, 1);
+  return 1;
+}
+
 void fe_push_core(lua_State *L) {
   static const luaL_Reg fns[] = {
     { "leaf", core_leaf },           { "op", core_op },
@@ -972,6 +991,7 @@ void fe_push_core(lua_State *L) {
     { "set_mask", core_set_mask },   { "set_score", core_set_score },
     { "claim", core_claim },         { "describe", core_describe },
     { "fail", core_fail },           { "funcline", core_funcline },
+    { "wrap", core_wrap },
     { NULL, NULL }
   };
   new_sym_metatables(L);

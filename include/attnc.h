@@ -134,6 +134,55 @@ const char *attnc_target_name(attnc_target t);
 attnc_status attnc_run_reference(const attnc_spec *spec,
                                  const attnc_args *args, attnc_error *err);
 
+
+/* ----------------------------------------------------------- kernels */
+/*
+** A schedule: how the kernel runs, kept apart from what it computes.
+** Zero fields are chosen by attnc (heuristics, or the tuning database).
+*/
+typedef struct attnc_schedule {
+  int block_m, block_n;       /* q / kv tile in tokens */
+  int warps, stages;
+  int order;                  /* 0 auto, 1 raster (1-D), 2 tiled grid boxes */
+} attnc_schedule;
+
+typedef enum attnc_dtype {
+  ATTNC_DTYPE_AUTO = 0,       /* from the tensors of the first run */
+  ATTNC_DTYPE_F32, ATTNC_DTYPE_F16, ATTNC_DTYPE_BF16, ATTNC_DTYPE_F64
+} attnc_dtype;
+
+typedef struct attnc_compile_options {
+  attnc_target target;
+  const char *arch;           /* cuda: "sm_80", "sm_90a"; NULL = the device's */
+  attnc_schedule schedule;
+  attnc_dtype dtype;          /* AUTO: specialise at run time */
+  int head_dim, head_dim_v;   /* 0: specialise at run time (Dv 0 = D) */
+  int64_t seq_hint;           /* a typical Sq, for the tile choice (0 = none) */
+} attnc_compile_options;
+
+/* what a compile did, for tools (attnc compile --json) */
+typedef struct attnc_kernel_info {
+  int cached;                 /* 1: the last specialisation came from a cache */
+  double compile_ms;          /* time of the last specialisation */
+  int nspecialisations;
+} attnc_kernel_info;
+
+/*
+** Compile spec for a target. With dtype and head_dim given the kernel is
+** built now; otherwise on the first run with each new (dtype, D, Dv). The
+** kernel keeps the spec alive by reference: free the kernel first.
+*/
+attnc_status attnc_kernel_compile(attnc_ctx *ctx, const attnc_spec *spec,
+                                  const attnc_compile_options *opts,
+                                  attnc_kernel **out, attnc_error *err);
+attnc_status attnc_kernel_run(attnc_kernel *kernel, const attnc_args *args,
+                              attnc_error *err);
+void attnc_kernel_info_get(const attnc_kernel *kernel, attnc_kernel_info *info);
+void attnc_kernel_free(attnc_kernel *kernel);
+
+/* 1 when the target was built into this library (ref always is) */
+int attnc_target_available(attnc_target t);
+
 #ifdef __cplusplus
 }
 #endif

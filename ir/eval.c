@@ -266,6 +266,10 @@ double ir_eval(const IrPattern *p, int root, const IrEnv *env, double *vals, Dia
   for (int i = root; i >= 0; i--) {
     if (vals[i] == 0) continue;
     const IrNode *nd = &p->nodes[i];
+    if (nd->nargs > IR_MAXARGS) {
+      diag_error(d, ATTNC_ERR_INTERNAL, ir_node_loc(p, i), "node %d has %d arguments", i, nd->nargs);
+      return NAN;
+    }
     for (int j = 0; j < nd->nargs; j++) {
       int a = nd->args[j];
       if (a < 0 || a >= i) {

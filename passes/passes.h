@@ -252,12 +252,14 @@ typedef struct PlanList {
 **   qmin[nqt] qmax[nqt]  (min/max of key_q over the valid q of each q tile)
 **   kmin[nkt] kmax[nkt]  (min/max of key_k over each kv tile's valid k)
 **   first[nqt] last[nqt] (hull of kv tiles that pass the test below)
-** Kernel: for u in first..last (clipped by clip's range): visit u when
-**   EQ: kmin<=qmax && kmax>=qmin      LE (key_k <= key_q): kmin <= qmax
-**   LT: kmin < qmax                   GE: kmax >= qmin    GT: kmax > qmin
-** full when clip says full and (EQ: qmin==qmax==kmin==kmax; LE: kmax <=
-** qmin; LT: kmax < qmin; GE: kmin >= qmax; GT: kmin > qmax) and the kv tile
-** has no padding. qkey/kkey are pattern nodes over (b, h, q) / (b, h, k).
+** (first > last: none). Kernel: for u in first..last (clipped by clip's
+** range, skipping tiles of the static boxes): visit u when
+**   EQ: kmin <= qmax && kmax >= qmin    GE (key_q >= key_k): kmin <= qmax
+**   GT: kmin < qmax    LE (key_q <= key_k): kmax >= qmin    LT: kmax > qmin
+** and tag it full when clip says full, the kv tile has no padding
+** ((u + 1) * bn <= Sk) and EQ: qmin == qmax == kmin == kmax; GE: kmax <=
+** qmin; GT: kmax < qmin; LE: kmin >= qmax; LT: kmin > qmax. qkey/kkey are
+** pattern nodes over (b, h, q) / (b, h, k); plan_prepass is the reference.
 */
 typedef struct PlanData {
   int qkey, kkey;

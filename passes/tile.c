@@ -29,7 +29,9 @@ static int boxes(const IrPattern *p, int rank, int64_t size, int64_t out[][IR_MA
     lim[a] = 1;
     while (lim[a] < p->grid[a]) lim[a] *= 2;
   }
-  /* enumerate b[0..rank-2]; the last axis takes the rest */
+  /* enumerate b[0..rank-2]; the last axis takes the rest. A tile larger
+     than the grid (pinned) gets boxes that overhang it (padding). */
+  for (int relax = 0; relax < 2 && n == 0; relax++)
   for (b[0] = 1; b[0] <= size; b[0] *= 2)
     for (b[1] = 1; b[1] <= (rank > 2 ? size : 1); b[1] *= 2) {
       int64_t prod = 1;
@@ -40,7 +42,7 @@ static int boxes(const IrPattern *p, int rank, int64_t size, int64_t out[][IR_MA
       bool ok = true;
       for (int a = 0; a < rank - 1; a++) c[a] = b[a];
       c[rank - 1] = last;
-      for (int a = 0; a < rank; a++) ok = ok && c[a] <= lim[a];
+      for (int a = 0; a < rank; a++) ok = ok && (c[a] <= lim[a] || relax);
       if (!ok || n == max) continue;
       memcpy(out[n++], c, sizeof c);
     }
@@ -72,6 +74,8 @@ static int64_t list_unit(const Plan *pl) {
         if (pl->dnf[v].terms[t].atoms[i].kind == ATOM_LIST) return pl->dnf[v].terms[t].atoms[i].unit;
   return 0;
 }
+
+static int rank_of(const Schedule *s) { return s->rank; }
 
 static void apply(Plan *pl, const Cand *c) {
   Schedule *s = &pl->sched;
@@ -121,15 +125,28 @@ attnc_status pass_tile(PassCtx *pc) {
     bns[1] = 0;
   }
   if (reads_runtime_data(pl) && !s->pin_tile) {
-    int64_t unit = list_unit(pl);
-    if (unit > 0)
-      for (int i = 0; bns[i]; i++)
-        if (unit % bns[i] == 0) { bns[0] = bns[i]; bns[1] = 0; break; }
+    /* the largest power of two (16..128) that divides the list's block */
+    int64_t unit = list_unit(pl), b = 128;
+    while (unit > 0 && b > 16 && unit % b != 0) b /= 2;
+    bns[0] = unit > 0 && unit % b == 0 ? b : 128;
     bns[1] = 0;
+  }
+  /* small grids: no tile larger than the grid's power-of-two hull */
+  if (s->grid && !s->pin_tile) {
+    int64_t cap = 1;
+    for (int a = 0; a < rank_of(s); a++) {
+      int64_t l = 1;
+      while (l < p->grid[a]) l *= 2;
+      cap *= l;
+    }
+    for (int i = 0; bms[i]; i++) if (bms[i] > cap) bms[i] = cap;
+    for (int i = 0; bns[i]; i++) if (bns[i] > cap) bns[i] = cap;
+    if (bns[1] == bns[0]) bns[1] = 0;
   }
 
   /* candidates */
-  static _Thread_local Cand cand[MAX_CAND];
+  Cand *cand = arena_alloc(pl->arena, sizeof *cand * MAX_CAND);
+  if (!cand) return diag_error(d, ATTNC_ERR_NOMEM, ir_loc(p, 0), "out of memory");
   int ncand = 0;
   int rank = s->rank;
   for (int i = 0; bms[i]; i++)

@@ -385,7 +385,10 @@ static bool fast_init(const IrPattern *p, int root, Fast *f) {
     const IrNode *nd = &p->nodes[i];
     if (nd->type == IR_FLOAT) ok = false;
     switch (nd->op) {
-    case IR_LOAD: case IR_CONTAINS: case IR_SCORE: case IR_DIV: case IR_POW: case IR_EXP:
+    case IR_LOAD: case IR_CONTAINS:
+      if (p->inputs[nd->imm.i].dtype != DT_I32) ok = false;
+      break;
+    case IR_SCORE: case IR_DIV: case IR_POW: case IR_EXP:
     case IR_LOG: case IR_TANH: case IR_SQRT: case IR_TOFLOAT: ok = false; break;
     default: break;
     }
@@ -437,6 +440,24 @@ static int fast_eval(const IrPattern *p, const Fast *f, const IrEnv *e) {
     case IR_OR: r = x || y; break;
     case IR_NOT: r = !x; break;
     case IR_SELECT: r = x ? y : v[nd->args[2]]; break;
+    case IR_LOAD: case IR_CONTAINS: {
+      const IrTensorView *tv = e->inputs ? &e->inputs[nd->imm.i] : NULL;
+      int nidx = nd->op == IR_LOAD ? nd->nargs : nd->nargs - 1;
+      if (!tv || !tv->data || tv->dtype != DT_I32 || tv->rank != p->inputs[nd->imm.i].rank) return -1;
+      int64_t off = 0;
+      for (int j = 0; j < nidx; j++) {
+        int64_t ix = v[nd->args[j]];
+        if (ix < 0 || ix >= tv->shape[j]) return -1;
+        off += ix * tv->strides[j];
+      }
+      const int32_t *data = tv->data;
+      if (nd->op == IR_LOAD) { r = data[off]; break; }
+      int last = tv->rank - 1;
+      int64_t needle = v[nd->args[nd->nargs - 1]];
+      r = 0;
+      for (int64_t j = 0; j < tv->shape[last] && !r; j++) r = data[off + j * tv->strides[last]] == needle;
+      break;
+    }
     default: return -1;
     }
     v[i] = r;
@@ -447,8 +468,9 @@ static int fast_eval(const IrPattern *p, const Fast *f, const IrEnv *e) {
 
 /* --------------------------------------------------------------- stats */
 
+/* loads indexed by b or h carry DEP_B / DEP_H, so the mask's deps say it all */
 static bool plan_depends_bh(Plan *pl) {
-  if (pl->nvariants > 1 || pl->inputs_iter || pl->inputs_mask) return true;
+  if (pl->nvariants > 1) return true;
   const uint16_t *dep = plan_deps(pl);
   if (pl->pat->mask >= 0 && (dep[pl->pat->mask] & (DEP_B | DEP_H))) return true;
   return false;

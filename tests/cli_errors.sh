@@ -41,7 +41,9 @@ mknpy() {
   local len=${#h}
   {
     printf '\x93NUMPY'
+    # shellcheck disable=SC2059  # the format is the bytes themselves
     printf "\\x$(printf %02x "$ver")\\x00"
+    # shellcheck disable=SC2059
     printf "\\x$(printf %02x $((len & 255)))\\x$(printf %02x $((len >> 8)))"
     [ "$ver" -ne 1 ] && printf '\x00\x00'
     printf '%s' "$h"
@@ -157,7 +159,9 @@ expect 0 "" -- "$ATTNC" "${R[@]}" --q "$T/q64.npy" --k "$T/v2.npy" --v "$T/q.npy
 expect 0 "" -- "$ATTNC" run "$DOC" "${QKV[@]}" -o "$T/o.npy" --input doc="$T/doc.npy"
 expect 0 "" -- "$ATTNC" compile "$CAUSAL" --emit ir -o "$T/causal.ir"
 [ -s "$T/causal.ir" ] || { echo "FAIL: compile -o wrote nothing"; fails=$((fails + 1)); }
-ls "$T" | grep -q '\.tmp\.' && { echo "FAIL: temporary files left behind"; fails=$((fails + 1)); }
+for f in "$T"/*.tmp.* "$T"/dir.npy/*.tmp.*; do
+  [ -e "$f" ] && { echo "FAIL: temporary file left behind: $f"; fails=$((fails + 1)); }
+done
 
 echo "cli_errors: $((n - fails)) of $n cases pass"
 [ "$fails" -eq 0 ]

@@ -77,16 +77,25 @@ def dilated(rng):
             lambda ix: (np.abs(ix.q - ix.k) <= W * d) & ((ix.q - ix.k) % d == 0), None)
 
 
-def neighborhood2d(rng):
-    Hh, Ww, K = 6, 7, 3  # per axis: abs(k_i - clamp(q_i, r, N_i - 1 - r)) <= r
+def natten_axis(qi, ki, N, K, d):
+    """NATTEN on one axis: tokens with the same residue mod d form a group of
+    n = ceil((N - residue) / d); inside it, abs(k' - clamp(q', r, n-1-r)) <= r."""
     r = K // 2
+    n = (N - 1 - qi % d) // d + 1
+    qq, kk = qi // d, ki // d
+    return (qi % d == ki % d) & (np.abs(kk - np.clip(qq, r, n - 1 - r)) <= r)
 
+
+def neighborhood2d(rng, Hh=6, Ww=7, K=3, d=1):
     def mask(ix):
         qy, qx, ky, kx = ix.q // Ww, ix.q % Ww, ix.k // Ww, ix.k % Ww
-        cy, cx = np.clip(qy, r, Hh - 1 - r), np.clip(qx, r, Ww - 1 - r)
-        return (np.abs(ky - cy) <= r) & (np.abs(kx - cx) <= r)
-    return ({"height": Hh, "width": Ww, "kernel": K, "dilation": 1},
+        return natten_axis(qy, ky, Hh, K, d) & natten_axis(qx, kx, Ww, K, d)
+    return ({"height": Hh, "width": Ww, "kernel": K, "dilation": d},
             (1, 2, 1, Hh * Ww, 8, 8), {}, mask, None)
+
+
+def neighborhood2d_dilated(rng):
+    return neighborhood2d(rng, Hh=9, Ww=8, K=3, d=2)
 
 
 def swin2d(rng):
@@ -100,11 +109,18 @@ def swin2d(rng):
             (1, 2, 2, Hh * Ww, 8, 8), {}, mask, None)
 
 
-def document(rng):
-    S = 41  # segment ids, non-decreasing; same segment attends
+def document(rng, causal=1):
+    S = 41  # segment ids, non-decreasing; same segment attends (causally)
     doc = np.sort(rng.integers(0, 5, size=S)).astype(np.int32)
-    return ({}, (2, 2, 1, S, 8, 8), {"doc": doc},
-            lambda ix: ix.inputs["doc"][ix.q] == ix.inputs["doc"][ix.k], None)
+
+    def mask(ix):
+        m = doc[ix.q] == doc[ix.k]
+        return m & (ix.k <= ix.q) if causal else m
+    return {"causal": causal}, (2, 2, 1, S, 8, 8), {"doc": doc}, mask, None
+
+
+def document_full(rng):
+    return document(rng, causal=0)
 
 
 def routed(rng):
@@ -133,7 +149,7 @@ def alibi(rng):
     def score(s, ix):
         slope = 2.0 ** (-8.0 * (ix.h + 1) / H)
         return s + slope * (ix.k - ix.q)
-    return {}, (1, H, 2, 24, 8, 8), {}, lambda ix: ix.k <= ix.q, score
+    return {"heads": H}, (1, H, 2, 24, 8, 8), {}, lambda ix: ix.k <= ix.q, score
 
 
 def softcap(rng):
@@ -144,11 +160,15 @@ def softcap(rng):
     return {"cap": c}, (1, 2, 2, 27, 16, 8), {}, lambda ix: ix.k <= ix.q, score
 
 
-CASES = [causal, sliding_window, sinks, dilated, neighborhood2d, swin2d, document,
-         routed, block_sparse, alibi, softcap]
+# (spec, case): several cases may run one spec with other params
+CASES = [("causal", causal), ("sliding_window", sliding_window), ("sinks", sinks),
+         ("dilated", dilated), ("neighborhood2d", neighborhood2d),
+         ("neighborhood2d", neighborhood2d_dilated), ("swin2d", swin2d),
+         ("document", document), ("document", document_full), ("routed", routed),
+         ("block_sparse", block_sparse), ("alibi", alibi), ("softcap", softcap)]
 
 
-def run_case(attnc, case, tmp, dtype):
+def run_case(attnc, spec, case, tmp, dtype):
     name = case.__name__
     rng = np.random.default_rng(zlib.crc32(name.encode()))
     defs, (B, Hq, Hkv, S, D, Dv), inputs, mask, score = case(rng)
@@ -159,7 +179,7 @@ def run_case(attnc, case, tmp, dtype):
     for t, a in (("q", q), ("k", k), ("v", v)):
         files[t] = os.path.join(tmp, f"{name}.{t}.npy")
         np.save(files[t], a)
-    cmd = [attnc, "run", f"specs/{name}.lua", "--target", "ref",
+    cmd = [attnc, "run", f"specs/{spec}.lua", "--target", "ref",
            "--q", files["q"], "--k", files["k"], "--v", files["v"],
            "-o", os.path.join(tmp, f"{name}.o.npy"), "--lse", os.path.join(tmp, f"{name}.lse.npy")]
     for dn, dv in defs.items():
@@ -197,16 +217,16 @@ def main():
     only = set(sys.argv[2:])
     fails = 0
     with tempfile.TemporaryDirectory() as tmp:
-        for case in CASES:
-            if only and case.__name__ not in only:
+        for spec, case in CASES:
+            if only and spec not in only and case.__name__ not in only:
                 continue
             for dtype in (np.float32, np.float64):
-                if not os.path.exists(f"specs/{case.__name__}.lua"):
-                    ok, msg = False, f"specs/{case.__name__}.lua does not exist"
+                if not os.path.exists(f"specs/{spec}.lua"):
+                    ok, msg = False, f"specs/{spec}.lua does not exist"
                 else:
-                    ok, msg = run_case(attnc, case, tmp, dtype)
+                    ok, msg = run_case(attnc, spec, case, tmp, dtype)
                 tag = np.dtype(dtype).name
-                print(f"{'ok  ' if ok else 'FAIL'} {case.__name__:15s} {tag:8s} {msg}")
+                print(f"{'ok  ' if ok else 'FAIL'} {case.__name__:22s} {tag:8s} {msg}")
                 fails += not ok
     print(f"ref_numpy: {fails} failure(s)")
     return 1 if fails else 0

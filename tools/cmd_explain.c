@@ -40,10 +40,12 @@ static const CliOpt opts[] = {
 
 /* ------------------------------------------------------------- inputs */
 
-static bool views_from(const IrPattern *p, CliInputs *in, IrTensorView *views) {
+/* views of the --input files; those the mask and iterator read are required */
+static bool views_from(const IrPattern *p, uint32_t needed, CliInputs *in, IrTensorView *views) {
   for (int i = 0; i < p->ninputs; i++) {
     int j = 0;
     while (j < in->n && strcmp(in->names[j], p->inputs[i].name) != 0) j++;
+    if (j == in->n && !(i < 32 && (needed >> i & 1))) continue;
     if (j == in->n) {
       cli_error("'%s' reads the runtime input '%s': give it with --input %s=FILE.npy", p->name,
                 p->inputs[i].name, p->inputs[i].name);
@@ -251,7 +253,7 @@ static int explain_main(const CliVerb *verb, int argc, char **argv) {
   }
   IrTensorView views[32];
   memset(views, 0, sizeof views);
-  if (p->ninputs && !views_from(p, &in, views)) { rc = CLI_EXIT_USAGE; goto done; }
+  if (p->ninputs && !views_from(p, pl->inputs_mask | pl->inputs_iter, &in, views)) { rc = CLI_EXIT_USAGE; goto done; }
   PlanRun run = { .B = B, .H = H, .Sq = S, .Sk = S, .inputs = views };
   PlanStats st;
   if (plan_stats(pl, &run, check ? COUNT_ALL : COUNT_VISITED, &st, &d) != ATTNC_OK) {

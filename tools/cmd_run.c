@@ -5,6 +5,7 @@
 ** [B, H, S, D] float32 or float64; O is written in Q's dtype, LSE as
 ** float32 [B, H, S].
 */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -85,7 +86,15 @@ static int run_main(const CliVerb *verb, int argc, char **argv) {
   attnc_args args = { .q = &tq, .k = &tk, .v = &tv, .o = &to, .lse = lp ? &tl : NULL,
                       .inputs = in.named, .ninputs = in.n, .scale = scale };
   attnc_error err;
-  if (attnc_run_reference(spec, &args, &err) != ATTNC_OK) { rc = cli_fail(&err); goto done; }
+  attnc_status st = ATTNC_ERR_UNSUPPORTED;
+  switch (target) {              /* cli_parse_target admits only what this build has */
+  case ATTNC_TARGET_REF: st = attnc_run_reference(spec, &args, &err); break;
+  default:
+    snprintf(err.message, sizeof err.message, "target '%s' cannot run yet", attnc_target_name(target));
+    err.status = st;
+    break;
+  }
+  if (st != ATTNC_OK) { rc = cli_fail(&err); goto done; }
   char msg[512];
   if (!npy_write(op, &O, msg, sizeof msg) || (lp && !npy_write(lp, &L, msg, sizeof msg)))
     rc = cli_error("%s", msg);

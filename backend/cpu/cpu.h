@@ -82,6 +82,14 @@ typedef struct CpuKernel CpuKernel;
 /* the tile sizes a plan for the cpu target should pin (PlanOptions.pin) */
 void cpu_plan_pin(Schedule *pin, int64_t D);
 
+/*
+** Build the plan for the cpu target: the cpu's tile sizes pinned, or the
+** passes' own choice where those do not fit (a grid the box cannot tile).
+** Shape hints may be 0 (unknown). The plan lives in arena a.
+*/
+attnc_status cpu_plan(Arena *a, const IrPattern *p, int64_t B, int64_t H, int64_t Sq, int64_t Sk,
+                      int64_t D, Plan **out, Diag *d);
+
 /* the host target, detected once (thread-safe) */
 const CpuTarget *cpu_target(void);
 

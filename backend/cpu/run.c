@@ -89,6 +89,25 @@ attnc_status cpu_args_from(const IrPattern *p, const CpuOptions *o, const attnc_
   return ATTNC_OK;
 }
 
+attnc_status cpu_plan(Arena *a, const IrPattern *p, int64_t B, int64_t H, int64_t Sq, int64_t Sk,
+                      int64_t D, Plan **out, Diag *d) {
+  PlanOptions po = { .target = ATTNC_TARGET_CPU, .B = B, .H = H, .Sq = Sq, .Sk = Sk, .D = D };
+  cpu_plan_pin(&po.pin, D);
+  Diag first = { 0 };
+  if (plan_build(a, p, &po, NULL, out, &first) == ATTNC_OK) return ATTNC_OK;
+  memset(&po.pin, 0, sizeof po.pin);
+  Diag second = { 0 };
+  if (plan_build(a, p, &po, NULL, out, &second) == ATTNC_OK) return ATTNC_OK;
+  /* no schedule: the kernel walks every kv tile through the mask (correct,
+     not sparse); a spec error is still an error */
+  if (second.status == ATTNC_ERR_SPEC || second.status == ATTNC_ERR_NOMEM) {
+    *d = second;
+    return second.status;
+  }
+  *out = NULL;
+  return ATTNC_OK;
+}
+
 typedef struct Job { CpuWorkFn work; const CpuArgs *a; } Job;
 
 static void job_run(void *arg, int64_t begin, int64_t end) {

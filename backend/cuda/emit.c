@@ -924,16 +924,12 @@ static void emit_score_tile(Out *o, const IrPattern *p, const EmitPlan *ep) {
     "// modification: x = score(scale * <q, k>) (scale_log2 = log2 e); without:\n"
     "// x = <q, k> (scale_log2 = scale * log2 e, folded into the exponent). A partial\n"
     "// tile then sets x = -inf where the pair is padding or the mask is false; a\n"
-    "// full tile runs no mask code.\n"
+    "// full tile runs no mask code. The mask runs in a loop over this lane's\n"
+    "// columns (one copy of its code per row, not per element) into a bit set.\n"
     "ATTNC_DEVICE void score_tile(float (&s)[kAtomsM][kAtomsN][4], const Params &p, const QTile &qt,\n"
     "                             const KvTile &t, const int (&q_tok)[kAtomsM][2], int b, int h,\n"
     "                             int lane, float scale) {\n"
-    "  const int seq_q = (int)p.seq_q, seq_k = (int)p.seq_k;\n"
-    "  int k_tok[kAtomsN][2];   // this lane's columns: ni*8 + (lane%4)*2 + c\n"
-    "#pragma unroll\n"
-    "  for (int ni = 0; ni < kAtomsN; ++ni)\n"
-    "#pragma unroll\n"
-    "    for (int c = 0; c < 2; ++c) k_tok[ni][c] = kv_token(t.tile, ni * 8 + (lane % 4) * 2 + c, seq_k);\n");
+    "  const int seq_q = (int)p.seq_q, seq_k = (int)p.seq_k;\n");
   if (p->score >= 0)
     out_puts(o,
       "#pragma unroll\n"
@@ -941,28 +937,41 @@ static void emit_score_tile(Out *o, const IrPattern *p, const EmitPlan *ep) {
       "#pragma unroll\n"
       "    for (int ni = 0; ni < kAtomsN; ++ni)\n"
       "#pragma unroll\n"
-      "      for (int e = 0; e < 4; ++e)\n"
-      "        s[mi][ni][e] = pattern_score(p, s[mi][ni][e] * scale, b, h, q_tok[mi][e / 2], k_tok[ni][e % 2], seq_q, seq_k);\n");
+      "      for (int e = 0; e < 4; ++e) {   // column ni*8 + (lane%4)*2 + e%2\n"
+      "        const int k = kv_token(t.tile, ni * 8 + (lane % 4) * 2 + e % 2, seq_k);\n"
+      "        s[mi][ni][e] = pattern_score(p, s[mi][ni][e] * scale, b, h, q_tok[mi][e / 2], k, seq_q, seq_k);\n"
+      "      }\n");
   out_puts(o, "  if (t.full) return;\n");
   if (ep->nvariants > 1) out_puts(o, "  const int variant = qt.variant;\n");
   out_puts(o,
+    "  static_assert(kAtomsN * 2 <= 64, \"one bit per column of a row\");\n"
     "#pragma unroll\n"
     "  for (int mi = 0; mi < kAtomsM; ++mi)\n"
     "#pragma unroll\n"
-    "    for (int ni = 0; ni < kAtomsN; ++ni)\n"
-    "#pragma unroll\n"
-    "      for (int e = 0; e < 4; ++e) {\n"
-    "        const int q = q_tok[mi][e / 2], k = k_tok[ni][e % 2];\n");
+    "    for (int r = 0; r < 2; ++r) {\n"
+    "      const int q = q_tok[mi][r];\n"
+    "      u64 allowed = 0;                  // bit j: column (j/2)*8 + (lane%4)*2 + j%2\n"
+    "#pragma unroll 1\n"
+    "      for (int j = 0; j < kAtomsN * 2; ++j) {\n"
+    "        const int k = kv_token(t.tile, (j >> 1) * 8 + (lane % 4) * 2 + (j & 1), seq_k);\n");
   if (ep->nvariants == 1) {
-    out_puts(o, "        if (q < 0 || k < 0 || !pattern_mask0(p, b, h, q, k, seq_q, seq_k)) s[mi][ni][e] = -kInf;\n");
+    out_puts(o, "        if (q >= 0 && k >= 0 && pattern_mask0(p, b, h, q, k, seq_q, seq_k)) allowed |= 1ull << j;\n");
   } else {
     out_puts(o, "        bool ok = q >= 0 && k >= 0;\n");
     for (int v = 0; v < ep->nvariants; v++)
       out_printf(o, "        %sif (variant == %d) ok = ok && pattern_mask%d(p, b, h, q, k, seq_q, seq_k);\n",
                  v ? "else " : "", v, v);
-    out_puts(o, "        if (!ok) s[mi][ni][e] = -kInf;\n");
+    out_puts(o, "        if (ok) allowed |= 1ull << j;\n");
   }
-  out_puts(o, "      }\n}\n");
+  out_puts(o,
+    "      }\n"
+    "#pragma unroll\n"
+    "      for (int ni = 0; ni < kAtomsN; ++ni)\n"
+    "#pragma unroll\n"
+    "        for (int c = 0; c < 2; ++c)\n"
+    "          if (!((allowed >> (ni * 2 + c)) & 1)) s[mi][ni][2 * r + c] = -kInf;\n"
+    "    }\n"
+    "}\n");
 }
 
 /* ------------------------------------------------------------- driver */

@@ -1,14 +1,15 @@
 /*
 ** driver.c -- times attnc's CPU kernels for bench/cpu/bench.py.
 **
-**   driver PATTERN B H S D DTYPE THREADS REPS [DIR]
+**   driver PATTERN B H S D DTYPE THREADS REPS [DIR|-] [NAME=VALUE...]
 **
 ** PATTERN is dense, causal, window:W (sliding, causal, W keys) or a spec
-** file (.lua). With DIR, q, k, v are read from DIR/{q,k,v}.bin (float32,
-** BHSD) and O is written to DIR/o.bin; otherwise inputs are random.
-** Prints one JSON line: compile and per-call times, GFLOP/s (4*D per
-** allowed pair per head; allowed pairs counted from the mask formula for
-** the built-in patterns).
+** file (.lua) with params NAME=VALUE. With DIR, q, k, v are read from
+** DIR/{q,k,v}.bin (float32, BHSD) and O is written to DIR/o.bin; otherwise
+** (or "-") inputs are random. The kernel follows the cpu plan (passes/)
+** unless ATTNC_CPU_NOPLAN is set. Prints one JSON line: compile and
+** per-call times, and GFLOP/s (4*D per allowed pair per head) for the
+** built-in patterns, whose allowed pairs are known in closed form.
 */
 #include <math.h>
 #include <stdio.h>
@@ -61,7 +62,15 @@ int main(int argc, char **argv) {
   int64_t B = atoll(argv[2]), H = atoll(argv[3]), S = atoll(argv[4]), D = atoll(argv[5]);
   IrDtype dt = strcmp(argv[6], "bf16") == 0 ? DT_BF16 : DT_F32;
   int threads = atoi(argv[7]), reps = atoi(argv[8]);
-  const char *dir = argc > 9 ? argv[9] : NULL;
+  const char *dir = argc > 9 && strcmp(argv[9], "-") != 0 ? argv[9] : NULL;
+  attnc_define defs[16];
+  int ndefs = 0;
+  for (int i = 10; i < argc && ndefs < 16; i++) {
+    char *eq = strchr(argv[i], '=');
+    if (!eq) continue;
+    *eq = 0;
+    defs[ndefs++] = (attnc_define){ argv[i], eq + 1 };
+  }
 
   Arena arena;
   arena_init(&arena);
@@ -73,7 +82,7 @@ int main(int argc, char **argv) {
   if (strstr(pat, ".lua")) {
     ctx = attnc_ctx_new();
     attnc_error err;
-    if (attnc_spec_load_file(ctx, pat, NULL, 0, &spec, &err)) { fprintf(stderr, "driver: %s\n", err.message); return 2; }
+    if (attnc_spec_load_file(ctx, pat, defs, ndefs, &spec, &err)) { fprintf(stderr, "driver: %s\n", err.message); return 2; }
     p = spec->pat;
     pairs = -1;
   } else {
@@ -112,6 +121,12 @@ int main(int argc, char **argv) {
   attnc_args args = { .q = &tq, .k = &tk, .v = &tv, .o = &to };
 
   CpuOptions opt = { .dtype = dt, .D = (int)D, .Dv = (int)D };
+  Plan *plan = NULL;
+  if (!getenv("ATTNC_CPU_NOPLAN") && cpu_plan(&arena, p, B, H, S, S, D, &plan, &d)) {
+    fprintf(stderr, "driver: %s\n", d.msg);
+    return 3;
+  }
+  opt.plan = plan;
   CpuKernel *kern = NULL;
   if (cpu_compile(p, &opt, &kern, &d)) { fprintf(stderr, "driver: %s\n", d.msg); return 3; }
   Pool *pool = pool_new(threads);
@@ -143,9 +158,10 @@ int main(int argc, char **argv) {
   cpu_kernel_tiles(kern, &bm, &bn);
   printf("{\"pattern\": \"%s\", \"B\": %lld, \"H\": %lld, \"S\": %lld, \"D\": %lld, \"dtype\": \"%s\", "
          "\"threads\": %d, \"tile\": [%d, %d], \"compile_ms\": %.1f, \"best_ms\": %.3f, \"mean_ms\": %.3f, "
-         "\"gflops\": %.2f}\n",
+         "\"gflops\": %.2f, \"iterator\": \"%s\"}\n",
          pat, (long long)B, (long long)H, (long long)S, (long long)D, ir_dtype_name(dt), pool_size(pool), bm, bn,
-         cpu_kernel_compile_ms(kern), best * 1e3, total / reps * 1e3, flops > 0 ? flops / best * 1e-9 : -1.0);
+         cpu_kernel_compile_ms(kern), best * 1e3, total / reps * 1e3, flops > 0 ? flops / best * 1e-9 : -1.0,
+         plan ? plan_iter_name(plan->variants[0].it.kind) : "dense (no plan)");
   cpu_kernel_free(kern);
   pool_free(pool);
   arena_free(&arena);

@@ -183,9 +183,7 @@ static Result run_case(const IrPattern *p, const Case *c) {
   arena_init(&pa);
   Plan *plan = NULL;
   if (!c->dense) {
-    PlanOptions po = { .target = ATTNC_TARGET_CPU, .B = c->B, .H = c->Hq, .Sq = c->Sq, .Sk = c->Sk, .D = c->D };
-    cpu_plan_pin(&po.pin, c->D);
-    if ((r.st = plan_build(&pa, p, &po, NULL, &plan, &d))) {
+    if ((r.st = cpu_plan(&pa, p, c->B, c->Hq, c->Sq, c->Sk, c->D, &plan, &d))) {
       snprintf(r.msg, sizeof r.msg, "plan: %s", d.msg);
       arena_free(&pa);
       return r;
@@ -221,16 +219,18 @@ static Result run_case(const IrPattern *p, const Case *c) {
 }
 
 /* the default cases: ragged tails, GQA, both layouts, both dtypes */
+/* the cases every pattern runs: ragged tails, GQA, BSHD, Sq != Sk, bf16, threads */
 static const Case CASES[] = {
-  { 2, 4, 2, 77, 77, 32, 32, DT_F32, false, 0, false },
-  { 1, 2, 1, 70, 133, 64, 48, DT_F32, true, 2, false },
-  { 1, 4, 4, 45, 45, 16, 16, DT_BF16, true, 0, false },
-  { 1, 2, 2, 77, 77, 32, 32, DT_F32, false, 0, true },
+  { 2, 4, 2, 70, 133, 32, 48, DT_F32, true, 2, false },
+  { 1, 4, 2, 45, 45, 16, 16, DT_BF16, false, 0, false },
 };
+/* and builder patterns also without a plan */
+static const Case DENSE_CASE = { 1, 2, 2, 77, 77, 32, 32, DT_F32, false, 0, true };
 
-static void check_pattern(const IrPattern *p, const char *what) {
-  for (size_t i = 0; i < sizeof CASES / sizeof *CASES; i++) {
-    Case c = CASES[i];
+static void check_pattern(const IrPattern *p, const char *what, bool dense_too) {
+  size_t ncases = sizeof CASES / sizeof *CASES;
+  for (size_t i = 0; i < ncases + dense_too; i++) {
+    Case c = i < ncases ? CASES[i] : DENSE_CASE;
     if (p->grid_rank > 0) {                   /* the grid fixes the token count */
       int64_t n = 1;
       for (int a = 0; a < p->grid_rank; a++) n *= p->grid[a];
@@ -285,7 +285,7 @@ static int cf(PB *b, double v) { return ir_const_float(b->p, v, 1); }
 START_TEST(dense) {
   PB *b = pb_new("dense");
   b->p->mask = b->p->score = -1;
-  check_pattern(b->p, "dense");
+  check_pattern(b->p, "dense", true);
   pb_free(b);
 }
 END_TEST
@@ -294,7 +294,7 @@ START_TEST(causal) {
   PB *b = pb_new("causal");
   b->p->score = -1;
   b->p->mask = n2(b, IR_LE, leaf(b, IR_K), leaf(b, IR_Q));
-  check_pattern(b->p, "causal");
+  check_pattern(b->p, "causal", true);
   pb_free(b);
 }
 END_TEST
@@ -309,7 +309,7 @@ START_TEST(window_alibi) {
   int slope = n2(b, IR_DIV, cf(b, 1.0), n1(b, IR_TOFLOAT, n2(b, IR_ADD, leaf(b, IR_HEAD), ci(b, 1))));
   int bias = n2(b, IR_MUL, slope, n1(b, IR_TOFLOAT, n2(b, IR_IDIV, n2(b, IR_SUB, k, q), ci(b, 4))));
   b->p->score = n2(b, IR_ADD, leaf(b, IR_SCORE), bias);
-  check_pattern(b->p, "window_alibi");
+  check_pattern(b->p, "window_alibi", true);
   pb_free(b);
 }
 END_TEST
@@ -321,7 +321,7 @@ START_TEST(softcap_prefix) {
   b->p->mask = n2(b, IR_OR, n2(b, IR_LT, k, ci(b, 9)), n2(b, IR_LE, k, q));
   int c = cf(b, 0.5);
   b->p->score = n2(b, IR_MUL, c, n1(b, IR_TANH, n2(b, IR_DIV, leaf(b, IR_SCORE), c)));
-  check_pattern(b->p, "softcap");
+  check_pattern(b->p, "softcap", true);
   pb_free(b);
 }
 END_TEST
@@ -332,7 +332,7 @@ START_TEST(empty_rows) {
   int q = leaf(b, IR_Q), k = leaf(b, IR_K);
   b->p->mask = n2(b, IR_AND, n2(b, IR_GE, q, ci(b, 5)), n2(b, IR_LT, k, n2(b, IR_SUB, q, ci(b, 4))));
   b->p->score = -1;
-  check_pattern(b->p, "empty_rows");
+  check_pattern(b->p, "empty_rows", true);
   pb_free(b);
 }
 END_TEST
@@ -352,7 +352,7 @@ START_TEST(neighborhood2d) {
   }
   b->p->mask = m;
   b->p->score = -1;
-  check_pattern(b->p, "neighborhood2d");
+  check_pattern(b->p, "neighborhood2d", true);
   pb_free(b);
 }
 END_TEST
@@ -370,7 +370,7 @@ START_TEST(inputs) {
   int bl = ir_node(b->p, IR_LOAD, ix, 2, bi, 1, &b->d);
   ck_assert_int_ge(bl, 0);
   b->p->score = n2(b, IR_ADD, leaf(b, IR_SCORE), bl);
-  check_pattern(b->p, "docs_bias");
+  check_pattern(b->p, "docs_bias", true);
   pb_free(b);
 }
 END_TEST
@@ -385,7 +385,7 @@ START_TEST(routed) {
   b->p->mask = ir_node(b->p, IR_CONTAINS, args, 3, ri, 1, &b->d);
   ck_assert_msg(b->p->mask >= 0, "%s", b->d.msg);
   b->p->score = -1;
-  check_pattern(b->p, "routed");
+  check_pattern(b->p, "routed", true);
   pb_free(b);
 }
 END_TEST
@@ -407,7 +407,7 @@ START_TEST(specs) {
     attnc_error err = { 0 };
     attnc_status st = attnc_spec_load_file(ctx, tu_path(rel), NULL, 0, &spec, &err);
     ck_assert_msg(st == ATTNC_OK, "%s: %s", rel, err.message);
-    check_pattern(spec->pat, rel);
+    check_pattern(spec->pat, rel, false);
     attnc_spec_free(spec);
     n++;
   }

@@ -8,6 +8,10 @@
 ** ATTNC_TEST_SPECS=all compiles every spec in every test that loops over
 ** specs (default: every spec for both archs in compile_all_specs only).
 */
+/* built only when CMake found NVRTC (tests/CMakeLists.txt filters test_cuda*) */
+#ifndef ATTNC_HAVE_CUDA
+#define ATTNC_HAVE_CUDA 1
+#endif
 #include <dirent.h>
 #include <fcntl.h>
 #include <math.h>

@@ -1,5 +1,5 @@
 /*
-** test_errors.c -- tests/errors/*.lua: specs that must fail. Each file
+** test_errors.c -- the specs in tests/errors: specs that must fail. Each file
 ** opens with "-- error: <text>", a part of the one message it must
 ** produce (with its file:line), and may list "-- define: name=value"
 ** lines, passed as -D overrides. Every file is traced as

@@ -219,39 +219,159 @@ START_TEST(runtime_patterns) {
 END_TEST
 
 /* explain's numbers at full size: iterator walk + mask inside partial tiles */
-static PlanStats big(const char *src, int64_t S, int64_t bm, int64_t bn, Plan **plo, Arena *a) {
+static char *slurp(const char *path) {
+  FILE *f = fopen(path, "rb");
+  ck_assert_msg(f != NULL, "cannot read %s", path);
+  fseek(f, 0, SEEK_END);
+  long n = ftell(f);
+  fseek(f, 0, SEEK_SET);
+  char *s = malloc((size_t)n + 1);
+  ck_assert(fread(s, 1, (size_t)n, f) == (size_t)n);
+  s[n] = 0;
+  fclose(f);
+  return s;
+}
+
+static PlanStats big(const char *spec, const attnc_define *defs, int ndefs, int64_t S, int64_t bm,
+                     int64_t bn, Arena *a) {
   Diag d = { 0 };
-  IrPattern *p = trace(a, "big.lua", src, NULL, 0);
-  PlanOptions opt = { .target = ATTNC_TARGET_CUDA, .B = 1, .H = 1, .Sq = S, .Sk = S };
+  char rel[256];
+  snprintf(rel, sizeof rel, "specs/%s.lua", spec);
+  char *src = slurp(tu_path(rel));
+  IrPattern *p = trace(a, rel, src, defs, ndefs);
+  free(src);
+  int64_t g = 1;
+  for (int i = 0; i < p->grid_rank; i++) g *= p->grid[i];
+  if (p->grid_rank) S = g;
+  PlanOptions opt = { .target = ATTNC_TARGET_CUDA, .B = 1, .H = 1, .Sq = S, .Sk = S, .D = 128 };
   if (bm) { opt.pin.pin_tile = true; opt.pin.bm = bm; opt.pin.bn = bn; }
   Plan *pl = NULL;
   ck_assert_msg(plan_build(a, p, &opt, NULL, &pl, &d) == ATTNC_OK, "%s", d.msg);
   PlanRun r = { .B = 1, .H = 1, .Sq = S, .Sk = S };
   PlanStats s;
   ck_assert_msg(plan_stats(pl, &r, COUNT_VISITED, &s, &d) == ATTNC_OK, "%s", d.msg);
-  fprintf(stderr, "%-60.60s S=%lld tile %lldx%lld: visited %lld (full %lld) of %lld, kv/q max %lld, "
-          "density %.4f, visited_allowed %.3f, meta %lld\n", src + 26, (long long)S, (long long)pl->sched.bm,
+  fprintf(stderr, "%-16s S=%-6lld tile %lldx%lld: visited %lld (full %lld) of %lld, kv/q max %lld, "
+          "density %.4f, visited_allowed %.3f, meta %lld\n", spec, (long long)S, (long long)pl->sched.bm,
           (long long)pl->sched.bn, (long long)s.tiles_visited, (long long)s.tiles_full, (long long)s.tiles_total,
           (long long)s.kv_tiles_per_q_tile_max, s.density, s.visited_allowed_fraction, (long long)s.metadata_bytes);
-  *plo = pl;
   return s;
 }
 
 START_TEST(done_when) {
   Arena a;
   arena_init(&a);
-  Plan *pl;
-  PlanStats s = big(SPEC("return a.pattern { mask = a.sliding_window(1024) }"), 8192, 128, 128, &pl, &a);
+  attnc_define sw[] = { { "window", "1024" } };
+  PlanStats s = big("sliding_window", sw, 1, 8192, 128, 128, &a);
   ck_assert_int_le(s.kv_tiles_per_q_tile_max, 9);
   ck_assert_int_eq(s.metadata_bytes, 0);
-  s = big(SPEC("return a.pattern { grid = {128, 128}, mask = a.neighborhood { kernel = 13 } }"), 0, 0, 0, &pl, &a);
+  attnc_define na[] = { { "height", "128" }, { "width", "128" }, { "kernel", "13" } };
+  s = big("neighborhood2d", na, 3, 0, 0, 0, &a);
   ck_assert_msg(s.visited_allowed_fraction >= 0.20, "neighborhood2d %.3f", s.visited_allowed_fraction);
   ck_assert_int_eq(s.metadata_bytes, 0);
-  s = big(SPEC("return a.pattern { grid = {128, 128}, mask = a.swin { window = 16 } }"), 0, 0, 0, &pl, &a);
+  attnc_define sn[] = { { "height", "128" }, { "width", "128" }, { "window", "16" }, { "shift", "0" } };
+  s = big("swin2d", sn, 4, 0, 0, 0, &a);
   ck_assert_msg(s.visited_allowed_fraction >= 0.95, "swin2d %.3f", s.visited_allowed_fraction);
   ck_assert_int_eq(s.tiles_partial, 0);
-  s = big(SPEC("return a.pattern { mask = a.dilated(256, 4) }"), 8192, 0, 0, &pl, &a);
+  attnc_define dl[] = { { "window", "256" }, { "dilation", "4" } };
+  s = big("dilated", dl, 2, 8192, 0, 0, &a);
   ck_assert_msg(s.visited_allowed_fraction >= 0.40, "dilated %.3f", s.visited_allowed_fraction);
+  ck_assert_int_eq(s.metadata_bytes, 0);
+  arena_free(&a);
+}
+END_TEST
+
+/* PlanExpr: folding, floor semantics, C text */
+static const char *vname(void *ud, PlanVar v, int axis) {
+  (void)ud; (void)axis;
+  return v == PV_QT ? "qt" : v == PV_SK ? "Sk" : "x";
+}
+
+START_TEST(exprs) {
+  Arena a;
+  arena_init(&a);
+  const PlanExpr *qt = pe_var(&a, PV_QT, 0), *sk = pe_var(&a, PV_SK, 0);
+  const PlanExpr *lo = pe_op(&a, PE_FDIV, pe_op(&a, PE_SUB, pe_op(&a, PE_MUL, pe_const(&a, 128), qt, NULL),
+                                                pe_const(&a, 1023), NULL), pe_const(&a, 128), NULL);
+  ck_assert_str_eq(plan_expr_str(&a, lo), "qt0 - 8");
+  const PlanExpr *hi = pe_op(&a, PE_MIN, pe_op(&a, PE_CDIV, sk, pe_const(&a, 64), NULL), pe_const(&a, 7), NULL);
+  ck_assert_str_eq(plan_expr_c(&a, hi, vname, NULL), "attnc_min(attnc_cdiv(Sk, 64), 7)");
+  PlanEnv e;
+  memset(&e, 0, sizeof e);
+  e.v[PV_QT][0] = 0;
+  e.v[PV_SK][0] = 65;
+  ck_assert_int_eq(plan_expr_eval(lo, &e), -8);
+  ck_assert_int_eq(plan_expr_eval(hi, &e), 2);
+  const PlanExpr *m = pe_op(&a, PE_FMOD, pe_op(&a, PE_NEG, sk, NULL, NULL), pe_const(&a, 4), NULL);
+  ck_assert_int_eq(plan_expr_eval(m, &e), 3);    /* floor modulo: -65 % 4 == 3 */
+  ck_assert_ptr_nonnull(strstr(plan_c_helpers(), "attnc_fdiv"));
+  arena_free(&a);
+}
+END_TEST
+
+/* the order formulas: residue grouping with padding covers every token once */
+START_TEST(orders) {
+  static const char *srcs[] = {
+    SPEC("return a.pattern { mask = a.dilated(4, 3) }"),
+    SPEC("return a.pattern { grid = {13, 17}, mask = a.neighborhood { kernel = 3, dilation = {2, 3} } }"),
+  };
+  for (int i = 0; i < 2; i++) {
+    Arena a;
+    arena_init(&a);
+    IrPattern *p = trace(&a, "o.lua", srcs[i], NULL, 0);
+    Diag d = { 0 };
+    int64_t S = i == 0 ? 1000 : 13 * 17;
+    PlanOptions opt = { .target = ATTNC_TARGET_CUDA, .Sq = S, .Sk = S,
+                        .pin = { .pin_tile = true, .bm = 32, .bn = 16 } };
+    Plan *pl = NULL;
+    ck_assert_msg(plan_build(&a, p, &opt, NULL, &pl, &d) == ATTNC_OK, "%s", d.msg);
+    ck_assert_int_gt(pl->sched.dil[0], 1);
+    char *seen = calloc((size_t)S, 1);
+    int64_t nt = plan_order_ntiles(&pl->qord, S);
+    for (int64_t t = 0; t < nt; t++)
+      for (int64_t j = 0; j < pl->qord.tile; j++) {
+        int64_t tok = plan_order_token(&pl->qord, S, t, j);
+        if (tok < 0) continue;
+        ck_assert_int_lt(tok, S);
+        ck_assert_int_eq(seen[tok], 0);
+        seen[tok] = 1;
+      }
+    for (int64_t k = 0; k < S; k++) ck_assert_int_eq(seen[k], 1);
+    free(seen);
+    arena_free(&a);
+  }
+}
+END_TEST
+
+/* per-head masks become variants; documents need metadata, lists none */
+START_TEST(variants_and_metadata) {
+  Arena a;
+  arena_init(&a);
+  Diag d = { 0 };
+  IrPattern *p = trace(&a, "h.lua", SPEC("return a.pattern { mask = a.per_head(2, a.causal(), a.window(8)) }"),
+                       NULL, 0);
+  Plan *pl = NULL;
+  PlanOptions opt = { .target = ATTNC_TARGET_CUDA };
+  ck_assert_msg(plan_build(&a, p, &opt, NULL, &pl, &d) == ATTNC_OK, "%s", d.msg);
+  ck_assert_int_eq(pl->nvariants, 2);
+  ck_assert_int_eq(plan_variant_of(pl, 0), plan_variant_of(pl, 1));
+  ck_assert_int_ne(plan_variant_of(pl, 1), plan_variant_of(pl, 5));
+  ck_assert_int_eq(plan_variant_of(pl, 5), plan_variant_of(pl, 7));
+  p = trace(&a, "doc.lua", SPEC("local doc = a.input('doc', 'i32', {'S'})\n"
+                                "return a.pattern { mask = a.documents(doc) }"), NULL, 0);
+  ck_assert_msg(plan_build(&a, p, &opt, NULL, &pl, &d) == ATTNC_OK, "%s", d.msg);
+  ck_assert_int_eq(pl->variants[0].it.kind, ITER_DATA);
+  PlanRun r = { .B = 1, .H = 1, .Sq = 1024, .Sk = 1024 };
+  ck_assert_int_eq(plan_metadata_bytes(pl, &r), 4 * (4 * 8 + 2 * 8));
+  p = trace(&a, "r.lua", SPEC("local route = a.input('route', 'i32', {'B', 'H', 'S/256', 8})\n"
+                              "return a.pattern { mask = a.routed { route = route, region = 256 } }"), NULL, 0);
+  ck_assert_msg(plan_build(&a, p, &opt, NULL, &pl, &d) == ATTNC_OK, "%s", d.msg);
+  ck_assert_int_eq(pl->variants[0].it.kind, ITER_LIST);
+  ck_assert_int_eq(plan_metadata_bytes(pl, &r), 0);
+  p = trace(&a, "x.lua", SPEC("return a.pattern { mask = a.mask(function(b, h, q, k) return ((q * k) % 3):eq(0) end) }"),
+            NULL, 0);
+  ck_assert_msg(plan_build(&a, p, &opt, NULL, &pl, &d) == ATTNC_OK, "%s", d.msg);
+  ck_assert_int_eq(pl->variants[0].it.kind, ITER_DENSE);
+  ck_assert_ptr_nonnull(pl->variants[0].it.reason);
   arena_free(&a);
 }
 END_TEST
@@ -264,6 +384,9 @@ Suite *passes_suite(void) {
   tcase_add_test(tc, grid_patterns);
   tcase_add_test(tc, runtime_patterns);
   tcase_add_test(tc, done_when);
+  tcase_add_test(tc, exprs);
+  tcase_add_test(tc, orders);
+  tcase_add_test(tc, variants_and_metadata);
   suite_add_tcase(s, tc);
   return s;
 }

@@ -1,0 +1,15 @@
+/*
+** targets.c -- the table of targets built into this library. A backend
+** defines one TargetOps (runtime/runtime.h) and is listed here under the
+** CMake switch that builds it.
+*/
+#include "runtime/runtime.h"
+
+extern const TargetOps ref_target_ops;
+
+const TargetOps *target_ops(attnc_target t) {
+  switch (t) {
+  case ATTNC_TARGET_REF: return &ref_target_ops;
+  default: return NULL;
+  }
+}
