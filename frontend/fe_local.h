@@ -71,6 +71,5 @@ void fe_fmt_size(size_t n, char *buf, size_t len);  /* "16 MiB" */
 
 /* symbolic.c */
 void fe_push_core(lua_State *L);         /* the table attnc.lua receives */
-bool fe_valid_name(const char *s);
 
 #endif

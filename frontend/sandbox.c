@@ -219,7 +219,8 @@ int fe_msgh(lua_State *L) {
 static void fe_hook(lua_State *L, lua_Debug *ar) {
   FeCtx *c = fe_ctx(L);
   (void)ar;
-  if (c->mem_used > c->mem_limit && !c->in_handler) {
+  c->in_handler = false;                 /* Lua code runs: no handler does */
+  if (c->mem_used > c->mem_limit) {
     char sz[32];
     fe_fmt_size(c->mem_limit, sz, sizeof sz);
     c->mem_hit = true;

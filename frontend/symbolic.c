@@ -39,8 +39,10 @@ static const char *const sym_tname[] = {
 
 /* ------------------------------------------------------------- helpers */
 
-bool fe_valid_name(const char *s) {
-  if (!s || !(*s == '_' || (*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z'))) return false;
+/* an identifier of at most 64 characters (names reach file names and code) */
+static bool valid_name(const char *s) {
+  if (!s || strlen(s) > 64) return false;
+  if (!(*s == '_' || (*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z'))) return false;
   for (; *s; s++)
     if (!(*s == '_' || (*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
           (*s >= '0' && *s <= '9')))
@@ -288,7 +290,7 @@ static void new_sym_metatables(lua_State *L) {
   static const struct { const char *event, *what; } misuse[] = {
     { "__concat", "cannot concatenate" }, { "__len", "cannot take the length (#) of" },
     { "__call", "cannot call" }, { "__tostring", "cannot turn into a string" },
-    { "__newindex", "cannot assign fields of" }, { "__close", "cannot close" },
+    { "__newindex", "cannot assign fields of" },
   };
   static const IrOp cmps[] = { IR_LT, IR_LE, IR_GT, IR_GE, IR_EQ, IR_NE };
 
@@ -495,9 +497,9 @@ static bool opt_number(lua_State *L, int opts, const char *pname, const char *ke
 static int core_param(lua_State *L) {
   FeCtx *c = fe_ctx(L);
   IrPattern *p = c->pat;
-  if (lua_type(L, 1) != LUA_TSTRING || !fe_valid_name(lua_tostring(L, 1))) {
+  if (lua_type(L, 1) != LUA_TSTRING || !valid_name(lua_tostring(L, 1))) {
     const char *got = fe_describe(L, 1);
-    return fe_error(L, "attnc.param: the name must be an identifier string (got %s)", got);
+    return fe_error(L, "attnc.param: the name must be an identifier of up to 64 characters (got %s)", got);
   }
   const char *name = lua_tostring(L, 1);
   int prev = ir_find_param(p, name);
@@ -647,9 +649,9 @@ static void parse_dim(lua_State *L, FeCtx *c, const char *iname, int k, int idx,
 static int core_input(lua_State *L) {
   FeCtx *c = fe_ctx(L);
   IrPattern *p = c->pat;
-  if (lua_type(L, 1) != LUA_TSTRING || !fe_valid_name(lua_tostring(L, 1))) {
+  if (lua_type(L, 1) != LUA_TSTRING || !valid_name(lua_tostring(L, 1))) {
     const char *got = fe_describe(L, 1);
-    return fe_error(L, "attnc.input: the name must be an identifier string (got %s)", got);
+    return fe_error(L, "attnc.input: the name must be an identifier of up to 64 characters (got %s)", got);
   }
   const char *name = lua_tostring(L, 1);
   int prev = ir_find_input(p, name);
@@ -840,9 +842,9 @@ static int core_set_grid(lua_State *L) {
 static int core_set_name(lua_State *L) {
   FeCtx *c = fe_ctx(L);
   const char *s = lua_tostring(L, 1);
-  if (lua_type(L, 1) != LUA_TSTRING || !fe_valid_name(s)) {
+  if (lua_type(L, 1) != LUA_TSTRING || !valid_name(s)) {
     const char *got = fe_describe(L, 1);
-    return fe_error(L, "name must be an identifier string (got %s)", got);
+    return fe_error(L, "name must be an identifier of up to 64 characters (got %s)", got);
   }
   check_room(L, c);
   if (!(c->pat->name = arena_strdup(c->arena, s))) return nomem(L);

@@ -96,10 +96,9 @@ static attnc_status check_run(FeCtx *c, lua_State *L, Diag *d) {
     for (int j = 0; j < c->pat->nparams && n < sizeof list - 1; j++)
       n += (size_t)snprintf(list + n, sizeof list - n, "%s%s", j ? ", " : "", c->pat->params[j].name);
     if (n >= sizeof list) n = sizeof list - 1;
-    return diag_error(d, ATTNC_ERR_SPEC, file, "-D %s: the spec has no param named '%s' (%s%s%s)",
+    return diag_error(d, ATTNC_ERR_SPEC, file, "-D %s: the spec has no param named '%s' (%s%s)",
                       c->defs[i].name, c->defs[i].name,
-                      c->pat->nparams ? "its params: " : "it declares no params",
-                      c->pat->nparams ? list : "", "");
+                      c->pat->nparams ? "its params: " : "it declares no params", list);
   }
   return ATTNC_OK;
 }
@@ -197,7 +196,7 @@ attnc_status fe_trace(Arena *a, const char *chunkname, const char *src, size_t l
   return ATTNC_OK;
 }
 
-/* read a whole file into the arena, NUL-terminated */
+/* read a whole file into the arena, NUL-terminated; errors name the path */
 char *fe_read_file(Arena *a, const char *path, size_t *len, Diag *d) {
   Loc where = { path, 0 };
   if (len) *len = 0;
@@ -211,38 +210,29 @@ char *fe_read_file(Arena *a, const char *path, size_t *len, Diag *d) {
     return NULL;
   }
   size_t n = 0, cap = 4096;
-  char *buf = malloc(cap);
-  while (buf) {
-    if (n == cap) {
-      if (cap >= FE_MAX_FILE) { fclose(f); free(buf); 
-        diag_error(d, ATTNC_ERR_IO, where, "the spec is larger than %d MiB", FE_MAX_FILE >> 20);
-        return NULL; }
+  char *buf = malloc(cap), *s = NULL;
+  for (size_t got = 1; buf && got > 0 && n <= FE_MAX_FILE;) {
+    if (n == cap) {                              /* grow by doubling */
       char *nb = realloc(buf, cap * 2);
       if (!nb) { free(buf); buf = NULL; break; }
       buf = nb;
       cap *= 2;
     }
-    size_t got = fread(buf + n, 1, cap - n, f);
+    got = fread(buf + n, 1, cap - n, f);
     n += got;
-    if (got == 0) break;
   }
-  if (buf && ferror(f)) {
-    int e = errno;
-    fclose(f);
-    free(buf);
-    diag_error(d, ATTNC_ERR_IO, where, "cannot read the spec: %s", strerror(e));
-    return NULL;
-  }
+  int err = ferror(f) ? errno : 0;
   fclose(f);
-  char *s = buf ? arena_alloc(a, n + 1) : NULL;
-  if (!s) {
-    free(buf);
-    diag_error(d, ATTNC_ERR_NOMEM, where, "out of memory reading the spec");
-    return NULL;
+  if (!buf) diag_error(d, ATTNC_ERR_NOMEM, where, "out of memory reading the spec");
+  else if (err) diag_error(d, ATTNC_ERR_IO, where, "cannot read the spec: %s", strerror(err));
+  else if (n > FE_MAX_FILE) diag_error(d, ATTNC_ERR_IO, where, "the spec is larger than %d MiB",
+                                       FE_MAX_FILE >> 20);
+  else if (!(s = arena_alloc(a, n + 1))) diag_error(d, ATTNC_ERR_NOMEM, where, "out of memory");
+  else {
+    memcpy(s, buf, n);
+    s[n] = '\0';
+    if (len) *len = n;
   }
-  memcpy(s, buf, n);
-  s[n] = '\0';
   free(buf);
-  if (len) *len = n;
   return s;
 }

@@ -89,6 +89,8 @@ static void lin_collect(Lin *L, const PlanExpr *e, int64_t k) {
 
 static PlanExpr *raw(Arena *A, PlanExprOp op, const PlanExpr *a, const PlanExpr *b,
                      const PlanExpr *c) {
+  int ar = pe_info[op].arity;
+  if (!a || (ar > 1 && !b) || (ar > 2 && !c)) return NULL;   /* out of memory below */
   PlanExpr *e = mk(A, op);
   if (e) { e->a[0] = a; e->a[1] = b; e->a[2] = c; }
   return e;
@@ -106,6 +108,7 @@ static const PlanExpr *lin_build(Arena *A, const Lin *L) {
       if (mag != 1) t = raw(A, PE_MUL, pe_const(A, mag), t, NULL);
       if (!acc) acc = k > 0 ? t : raw(A, PE_NEG, t, NULL, NULL);
       else acc = raw(A, k > 0 ? PE_ADD : PE_SUB, acc, t, NULL);
+      if (!acc) return NULL;
     }
   if (!acc) return pe_const(A, L->c);
   if (L->c > 0) acc = raw(A, PE_ADD, acc, pe_const(A, L->c), NULL);

@@ -88,6 +88,19 @@ static PeIval leaf_qc(Ctx *c, int a) {
 
 static PeIval ival(Ctx *c, int n);
 
+/* the q-order axis a node is the plain coordinate of, or -1 */
+static int q_axis_of(Ctx *c, int n) {
+  const Plan *pl = c->pl;
+  const IrNode *nd = &pl->pat->nodes[n];
+  bool grid_pat = pl->pat->grid_rank > 1;
+  if (nd->op == IR_Q) return grid_pat && pl->sched.grid ? -1 : 0;
+  if (nd->op == IR_QC) {
+    if (!grid_pat) return nd->imm.i == 0 ? 0 : -1;
+    return pl->sched.grid && nd->imm.i < pl->qord.rank ? (int)nd->imm.i : -1;
+  }
+  return -1;
+}
+
 static PeIval bool_cmp(Ctx *c, IrOp op, PeIval x, PeIval y) {
   const PlanExpr *must = NULL, *may = NULL;
   switch (op) {
@@ -161,7 +174,11 @@ static PeIval ival_uncached(Ctx *c, int n) {
     if (pe_is_const(y.lo, &cv) && pe_same(y.lo, y.hi) && cv > 0) return iv_fdiv(c, x, cv);
     return none;
   case IR_MOD:
-    if (pe_is_const(y.lo, &cv) && pe_same(y.lo, y.hi) && cv > 0) return iv_mod(c, x, cv);
+    if (pe_is_const(y.lo, &cv) && pe_same(y.lo, y.hi) && cv > 0) {
+      int a = q_axis_of(c, nd->args[0]);      /* q % d on an axis grouped by d: the residue */
+      if (a >= 0 && c->pl->qord.ax[a].dil == cv) return (PeIval){ var(c, PV_QRES, a), var(c, PV_QRES, a) };
+      return iv_mod(c, x, cv);
+    }
     return none;
   case IR_MIN:
     return (PeIval){ op2(c, PE_MIN, x.lo, y.lo),

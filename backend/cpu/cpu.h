@@ -65,6 +65,17 @@ typedef struct CpuTarget {
   int nregs;                  /* vector registers: 32 or 16 */
 } CpuTarget;
 
+/*
+** A compiled-object cache the runtime may supply (runtime/cache.c): get
+** returns a malloc'd copy of the entry; put stores one. Keys say everything
+** the object depends on (cpu_cache_key).
+*/
+typedef struct CpuCache {
+  bool (*get)(void *ud, const void *key, size_t keylen, void **data, size_t *len);
+  void (*put)(void *ud, const void *key, size_t keylen, const void *data, size_t len);
+  void *ud;
+} CpuCache;
+
 typedef struct CpuOptions {
   IrDtype dtype;              /* DT_F32 or DT_BF16 (Q, K, V and O) */
   int D, Dv;                  /* head dims the kernel is specialised to */
@@ -74,7 +85,7 @@ typedef struct CpuOptions {
                                  evaluated on each (then the pattern given
                                  is used; with a plan, plan->pat) */
   const char *symbol;         /* entry-point prefix; NULL = "attnc_<name>" */
-  bool generic_cpu;           /* AOT: target generic x86-64-v2/v3 (unused) */
+  const CpuCache *cache;      /* NULL: always compile */
 } CpuOptions;
 
 typedef struct CpuKernel CpuKernel;
@@ -85,10 +96,13 @@ void cpu_plan_pin(Schedule *pin, int64_t D);
 /*
 ** Build the plan for the cpu target: the cpu's tile sizes pinned, or the
 ** passes' own choice where those do not fit (a grid the box cannot tile).
-** Shape hints may be 0 (unknown). The plan lives in arena a.
+** Shape hints may be 0 (unknown); user, when not NULL, is the schedule
+** the user pinned instead. The plan lives in arena a; *out is NULL (and
+** the status OK) when no schedule could be built: the kernel then walks
+** every kv tile through the mask.
 */
 attnc_status cpu_plan(Arena *a, const IrPattern *p, int64_t B, int64_t H, int64_t Sq, int64_t Sk,
-                      int64_t D, Plan **out, Diag *d);
+                      int64_t D, const Schedule *user, Plan **out, Diag *d);
 
 /* the host target, detected once (thread-safe) */
 const CpuTarget *cpu_target(void);
@@ -108,6 +122,10 @@ CpuWorkFn cpu_kernel_work(const CpuKernel *k);
 CpuNworkFn cpu_kernel_nwork(const CpuKernel *k);
 double cpu_kernel_compile_ms(const CpuKernel *k);
 const CpuOptions *cpu_kernel_options(const CpuKernel *k);
+bool cpu_kernel_cached(const CpuKernel *k);       /* the object came from the cache */
+
+/* the cache key of a compile (malloc'd, NUL-terminated text) */
+char *cpu_cache_key(const IrPattern *p, const CpuOptions *o);
 
 /*
 ** A parallel-for that cpu_run hands the work items to: call fn on

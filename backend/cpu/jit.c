@@ -33,6 +33,7 @@ struct CpuKernel {
   char symbol[200];
   int bm, bn;
   double compile_ms;
+  bool cached;
 };
 
 /* ------------------------------------------------------------ the target */
@@ -121,41 +122,131 @@ static double now_ms(void) {
 
 /* ------------------------------------------------------------------ JIT */
 
+/* append text to a malloc'd string */
+static char *cat(char *s, const char *t) {
+  size_t a = s ? strlen(s) : 0, b = strlen(t);
+  char *r = realloc(s, a + b + 1);
+  if (!r) { free(s); return NULL; }
+  memcpy(r + a, t, b + 1);
+  return r;
+}
+
+char *cpu_cache_key(const IrPattern *p, const CpuOptions *o) {
+  const CpuTarget *t = cpu_target();
+  char head[1024];
+  unsigned maj, min, pat;
+  LLVMGetVersion(&maj, &min, &pat);
+  int bm = 0, bn = 0;
+  if (t) cpu_tiles(t, o, &bm, &bn);
+  snprintf(head, sizeof head, "attnc-cpu-object 1\nattnc %s\nllvm %u.%u.%u\ntriple %s\ncpu %s\nwidth %d\n"
+           "dtype %s\nD %d\nDv %d\ntiles %d %d\nsymbol %s\nfeatures ",
+           attnc_version(), maj, min, pat, t ? t->triple : "?", t ? t->cpu : "?", t ? t->vec_width : 0,
+           ir_dtype_name(o->dtype), o->D, o->Dv, bm, bn, o->symbol ? o->symbol : "");
+  char *k = cat(NULL, head);
+  if (k && t) k = cat(k, t->features);
+  Arena a;
+  arena_init(&a);
+  char *body = o->plan ? plan_print(o->plan, &a) : ir_print(p, &a);
+  if (k) k = cat(k, o->plan ? "\nplan\n" : "\npattern\n");
+  if (k && body) k = cat(k, body);
+  if (k && p->nparams) {            /* params are folded in, but say them anyway */
+    for (int i = 0; i < p->nparams && k; i++) {
+      char prm[256];
+      snprintf(prm, sizeof prm, "\nparam %s %.17g", p->params[i].name, p->params[i].value);
+      k = cat(k, prm);
+    }
+  }
+  arena_free(&a);
+  return k;
+}
+
+/* the kernel as an object file in memory: from the cache, or compiled */
+static LLVMMemoryBufferRef object_of(const IrPattern *p, const CpuOptions *o, bool *cached, Diag *d) {
+  *cached = false;
+  char *key = o->cache ? cpu_cache_key(p, o) : NULL;
+  if (key && o->cache->get) {
+    void *data = NULL;
+    size_t len = 0;
+    if (o->cache->get(o->cache->ud, key, strlen(key), &data, &len) && data && len > 0) {
+      LLVMMemoryBufferRef mb = LLVMCreateMemoryBufferWithMemoryRangeCopy(data, len, "attnc-cpu-object");
+      free(data);
+      free(key);
+      *cached = true;
+      return mb;
+    }
+    free(data);
+  }
+  LLVMContextRef C = LLVMContextCreate();
+  LLVMModuleRef m = cpu_build_module(C, p, o, d);
+  LLVMTargetMachineRef tm = m ? make_tm(LLVMRelocPIC, LLVMCodeModelDefault, d) : NULL;
+  LLVMMemoryBufferRef mb = NULL;
+  if (m && tm && optimise(m, tm, d) == ATTNC_OK) {
+    if (getenv("ATTNC_CPU_DUMP")) {          /* the optimised IR, for tuning */
+      char *s = LLVMPrintModuleToString(m);
+      fputs(s, stderr);
+      LLVMDisposeMessage(s);
+    }
+    char *msg = NULL;
+    if (LLVMTargetMachineEmitToMemoryBuffer(tm, m, LLVMObjectFile, &msg, &mb)) {
+      diag_error(d, ATTNC_ERR_COMPILE, (Loc){ 0 }, "cpu: code generation failed: %s", msg ? msg : "?");
+      mb = NULL;
+    }
+    LLVMDisposeMessage(msg);
+  }
+  if (mb && key && o->cache->put)
+    o->cache->put(o->cache->ud, key, strlen(key), LLVMGetBufferStart(mb), LLVMGetBufferSize(mb));
+  if (m) LLVMDisposeModule(m);
+  if (tm) LLVMDisposeTargetMachine(tm);
+  LLVMContextDispose(C);
+  free(key);
+  return mb;
+}
+
+static attnc_status lookup(CpuKernel *k, const char *suffix, LLVMOrcExecutorAddress *addr, Diag *d) {
+  char name[256];
+  snprintf(name, sizeof name, "%s_%s", k->symbol, suffix);
+  LLVMErrorRef err = LLVMOrcLLJITLookup(k->jit, addr, name);
+  return err ? error_of(err, "looking up the kernel", d) : ATTNC_OK;
+}
+
+/*
+** Compile (or fetch from the cache) the kernel's object and link it into
+** a fresh LLJIT; look up the entry points. The plan is used only here.
+*/
 attnc_status cpu_compile(const IrPattern *p, const CpuOptions *o, CpuKernel **out, Diag *d) {
   *out = NULL;
   attnc_status st = check_options(p, o, d);
   if (st) return st;
+  if (!cpu_target())
+    return diag_error(d, ATTNC_ERR_UNSUPPORTED, (Loc){ 0 }, "cpu: the host target is not supported by LLVM");
   double t0 = now_ms();
   CpuKernel *k = calloc(1, sizeof *k);
   if (!k) return diag_error(d, ATTNC_ERR_NOMEM, (Loc){ 0 }, "out of memory");
   k->o = *o;
   cpu_symbol(p, o, k->symbol, sizeof k->symbol);
   k->o.symbol = k->symbol;
-  cpu_tiles(cpu_target() ? cpu_target() : &(CpuTarget){ .vec_width = 4 }, o, &k->bm, &k->bn);
-
-  LLVMOrcThreadSafeContextRef tsc = LLVMOrcCreateNewThreadSafeContext();
-  LLVMContextRef C = LLVMOrcThreadSafeContextGetContext(tsc);
-  LLVMModuleRef m = cpu_build_module(C, p, &k->o, d);
-  LLVMTargetMachineRef tm = m ? make_tm(LLVMRelocDefault, LLVMCodeModelJITDefault, d) : NULL;
-  if (!m || !tm || (st = optimise(m, tm, d))) {
-    if (m) LLVMDisposeModule(m);
-    if (tm) LLVMDisposeTargetMachine(tm);
-    LLVMOrcDisposeThreadSafeContext(tsc);
+  cpu_tiles(cpu_target(), &k->o, &k->bm, &k->bn);
+  bool cached;
+  LLVMMemoryBufferRef obj = object_of(p, &k->o, &cached, d);
+  k->o.plan = NULL;                  /* not kept: the code is self-contained */
+  k->o.cache = NULL;
+  k->cached = cached;
+  if (!obj) {
     free(k);
-    return d->status ? d->status : ATTNC_ERR_COMPILE;
+    return d->status ? d->status : diag_error(d, ATTNC_ERR_COMPILE, (Loc){ 0 }, "cpu: no object");
   }
-  if (getenv("ATTNC_CPU_DUMP")) {          /* the optimised IR, for tuning */
-    char *s = LLVMPrintModuleToString(m);
-    fputs(s, stderr);
-    LLVMDisposeMessage(s);
-  }
-
   LLVMOrcLLJITBuilderRef jb = LLVMOrcCreateLLJITBuilder();
-  LLVMOrcLLJITBuilderSetJITTargetMachineBuilder(jb, LLVMOrcJITTargetMachineBuilderCreateFromTargetMachine(tm));
-  LLVMErrorRef err = LLVMOrcCreateLLJIT(&k->jit, jb);
+  LLVMOrcJITTargetMachineBuilderRef jtmb;
+  LLVMErrorRef err = LLVMOrcJITTargetMachineBuilderDetectHost(&jtmb);
   if (err) {
-    LLVMDisposeModule(m);
-    LLVMOrcDisposeThreadSafeContext(tsc);
+    LLVMOrcDisposeLLJITBuilder(jb);
+    LLVMDisposeMemoryBuffer(obj);
+    free(k);
+    return error_of(err, "detecting the host", d);
+  }
+  LLVMOrcLLJITBuilderSetJITTargetMachineBuilder(jb, jtmb);
+  if ((err = LLVMOrcCreateLLJIT(&k->jit, jb))) {
+    LLVMDisposeMemoryBuffer(obj);
     free(k);
     return error_of(err, "creating the JIT", d);
   }
@@ -163,27 +254,17 @@ attnc_status cpu_compile(const IrPattern *p, const CpuOptions *o, CpuKernel **ou
   err = LLVMOrcCreateDynamicLibrarySearchGeneratorForProcess(&gen, LLVMOrcLLJITGetGlobalPrefix(k->jit), NULL, NULL);
   if (!err) LLVMOrcJITDylibAddGenerator(LLVMOrcLLJITGetMainJITDylib(k->jit), gen);
   else LLVMConsumeError(err);
-  LLVMOrcThreadSafeModuleRef tsm = LLVMOrcCreateNewThreadSafeModule(m, tsc);
-  LLVMOrcDisposeThreadSafeContext(tsc);
-  err = LLVMOrcLLJITAddLLVMIRModule(k->jit, LLVMOrcLLJITGetMainJITDylib(k->jit), tsm);
-  if (err) {
+  if ((err = LLVMOrcLLJITAddObjectFile(k->jit, LLVMOrcLLJITGetMainJITDylib(k->jit), obj))) {
     cpu_kernel_free(k);
-    return error_of(err, "adding the module", d);
+    return error_of(err, "adding the object", d);
   }
-  char name[256];
-  LLVMOrcExecutorAddress addr = 0;
-  snprintf(name, sizeof name, "%s_work", k->symbol);
-  if ((err = LLVMOrcLLJITLookup(k->jit, &addr, name))) {
+  LLVMOrcExecutorAddress w = 0, n = 0;
+  if ((st = lookup(k, "work", &w, d)) || (st = lookup(k, "nwork", &n, d))) {
     cpu_kernel_free(k);
-    return error_of(err, "looking up the kernel", d);
+    return st;
   }
-  k->work = (CpuWorkFn)(uintptr_t)addr;
-  snprintf(name, sizeof name, "%s_nwork", k->symbol);
-  if ((err = LLVMOrcLLJITLookup(k->jit, &addr, name))) {
-    cpu_kernel_free(k);
-    return error_of(err, "looking up the kernel", d);
-  }
-  k->nwork = (CpuNworkFn)(uintptr_t)addr;
+  k->work = (CpuWorkFn)(uintptr_t)w;
+  k->nwork = (CpuNworkFn)(uintptr_t)n;
   k->compile_ms = now_ms() - t0;
   *out = k;
   return ATTNC_OK;
@@ -201,6 +282,7 @@ CpuWorkFn cpu_kernel_work(const CpuKernel *k) { return k->work; }
 CpuNworkFn cpu_kernel_nwork(const CpuKernel *k) { return k->nwork; }
 double cpu_kernel_compile_ms(const CpuKernel *k) { return k->compile_ms; }
 const CpuOptions *cpu_kernel_options(const CpuKernel *k) { return &k->o; }
+bool cpu_kernel_cached(const CpuKernel *k) { return k->cached; }
 
 /* -------------------------------------------------------- ahead of time */
 

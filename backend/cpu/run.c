@@ -90,9 +90,10 @@ attnc_status cpu_args_from(const IrPattern *p, const CpuOptions *o, const attnc_
 }
 
 attnc_status cpu_plan(Arena *a, const IrPattern *p, int64_t B, int64_t H, int64_t Sq, int64_t Sk,
-                      int64_t D, Plan **out, Diag *d) {
+                      int64_t D, const Schedule *user, Plan **out, Diag *d) {
   PlanOptions po = { .target = ATTNC_TARGET_CPU, .B = B, .H = H, .Sq = Sq, .Sk = Sk, .D = D };
   cpu_plan_pin(&po.pin, D);
+  if (user) po.pin = *user;
   Diag first = { 0 };
   if (plan_build(a, p, &po, NULL, out, &first) == ATTNC_OK) return ATTNC_OK;
   memset(&po.pin, 0, sizeof po.pin);

@@ -122,7 +122,7 @@ int main(int argc, char **argv) {
 
   CpuOptions opt = { .dtype = dt, .D = (int)D, .Dv = (int)D };
   Plan *plan = NULL;
-  if (!getenv("ATTNC_CPU_NOPLAN") && cpu_plan(&arena, p, B, H, S, S, D, &plan, &d)) {
+  if (!getenv("ATTNC_CPU_NOPLAN") && cpu_plan(&arena, p, B, H, S, S, D, NULL, &plan, &d)) {
     fprintf(stderr, "driver: %s\n", d.msg);
     return 3;
   }

@@ -183,7 +183,7 @@ static Result run_case(const IrPattern *p, const Case *c) {
   arena_init(&pa);
   Plan *plan = NULL;
   if (!c->dense) {
-    if ((r.st = cpu_plan(&pa, p, c->B, c->Hq, c->Sq, c->Sk, c->D, &plan, &d))) {
+    if ((r.st = cpu_plan(&pa, p, c->B, c->Hq, c->Sq, c->Sk, c->D, NULL, &plan, &d))) {
       snprintf(r.msg, sizeof r.msg, "plan: %s", d.msg);
       arena_free(&pa);
       return r;

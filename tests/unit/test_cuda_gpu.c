@@ -113,7 +113,10 @@ static void add_case(SpecInfo *si, const IrPattern *p, Case c) {
 static void make_cases(attnc_ctx *ctx, SpecInfo *si) {
   attnc_spec *s;
   attnc_error err;
-  ck_assert_msg(load(ctx, si, 0, &s, &err) == ATTNC_OK, "%s: %s", si->path, err.message);
+  if (load(ctx, si, 0, &s, &err) != ATTNC_OK) {   /* verify_spec fails with no cases */
+    fprintf(stderr, "test_cuda_gpu: %s: %s\n", si->path, err.message);
+    return;
+  }
   const IrPattern *p = s->pat;
   if (p->grid_rank > 0) {
     int64_t n = grid_tokens(p);
@@ -515,6 +518,7 @@ START_TEST(verify_spec) {
   attnc_ctx_free(ctx);
   kcache_free(cache);
   cuda_driver_close(drv);
+  ck_assert_msg(si->ncases > 0, "%s: no cases (the spec does not load)", si->name);
   ck_assert_msg(failed == 0, "%s: %d of %d cases failed", si->name, failed, si->ncases);
 }
 END_TEST

@@ -774,7 +774,7 @@ START_TEST(params_and_defines) {
   fails_with(A "return a.pattern { mask = a.causal() }", unknown, 1, NULL, ATTNC_ERR_SPEC,
              "t.lua: -D windw: the spec has no param named 'windw' (it declares no params)");
   FAILS(A "local x = a.param('w', 1, { mni = 0 })", "t.lua:2: param w: unknown option 'mni' (known: min, max, doc)");
-  FAILS(A "local x = a.param('2w', 1)", "t.lua:2: attnc.param: the name must be an identifier string");
+  FAILS(A "local x = a.param('2w', 1)", "t.lua:2: attnc.param: the name must be an identifier of up to 64 characters");
   FAILS(A "local x = a.param('w', true)", "t.lua:2: param w: the default must be a number (got true)");
   FAILS(A "local x = a.param('w', 1.5, { min = 2 })", "t.lua:2: param w must be >= 2 (got 1.5)");
 }
@@ -887,7 +887,7 @@ START_TEST(pattern_fields) {
   FAILS(A "return a.pattern { scale = -1 }", "t.lua:2: scale must be a positive number (got -1)");
   FAILS(A "return a.pattern { dtypes = { 'i32' } }", "t.lua:2: dtypes: entry 1 must be");
   FAILS(A "return a.pattern { head_dims = { 0 } }", "t.lua:2: head_dims: entry 1 must be an integer from 1 to 1024");
-  FAILS(A "return a.pattern { name = 'a b' }", "t.lua:2: name must be an identifier string");
+  FAILS(A "return a.pattern { name = 'a b' }", "t.lua:2: name must be an identifier of up to 64 characters");
   FAILS(A "return a.pattern 'x'", "t.lua:2: attnc.pattern takes a table");
   FAILS(A "return a.pattern { mask = 3 }", "t.lua:2: mask: expected a mask");
   FAILS(A "return a.pattern { score = a.causal() }", "(a mask belongs in mask = ...)");

@@ -376,6 +376,146 @@ START_TEST(variants_and_metadata) {
 }
 END_TEST
 
+/* ---------------------------------------------------------- fuzzing */
+
+/*
+** Random masks over q, k (or grid coordinates), constants, + - * // %,
+** abs, min, max, comparisons and & | ~: whatever the analysis makes of
+** them, the iterator must stay conservative (no allowed pair skipped, no
+** wrong full tile). A tiny LCG keeps it deterministic.
+*/
+typedef struct Rng { uint64_t s; } Rng;
+static unsigned rnd(Rng *r, unsigned n) {
+  r->s = r->s * 6364136223846793005ULL + 1442695040888963407ULL;
+  return (unsigned)(r->s >> 33) % n;
+}
+
+static void gen_int(Rng *r, char *out, size_t n, int depth, bool grid) {
+  char a[512], b[512];
+  static const char *leaves[] = { "q", "k" };
+  static const char *gleaves[] = { "q:coord(0)", "k:coord(0)", "q:coord(1)", "k:coord(1)" };
+  unsigned pick = depth <= 0 ? rnd(r, 3) : rnd(r, 11);
+  switch (pick) {
+  case 0: case 1:
+    snprintf(out, n, "%s", grid ? gleaves[rnd(r, 4)] : leaves[rnd(r, 2)]);
+    return;
+  case 2: snprintf(out, n, "%d", (int)rnd(r, 60) - 20); return;
+  case 3: gen_int(r, a, sizeof a, depth - 1, grid); gen_int(r, b, sizeof b, depth - 1, grid);
+    snprintf(out, n, "(%s + %s)", a, b); return;
+  case 4: gen_int(r, a, sizeof a, depth - 1, grid); gen_int(r, b, sizeof b, depth - 1, grid);
+    snprintf(out, n, "(%s - %s)", a, b); return;
+  case 5: gen_int(r, a, sizeof a, depth - 1, grid);
+    snprintf(out, n, "(%s * %d)", a, (int)rnd(r, 7) - 3); return;
+  case 6: gen_int(r, a, sizeof a, depth - 1, grid);
+    snprintf(out, n, "(%s // %d)", a, (int)rnd(r, 9) + 1); return;
+  case 7: gen_int(r, a, sizeof a, depth - 1, grid);
+    snprintf(out, n, "(%s %% %d)", a, (int)rnd(r, 9) + 1); return;
+  case 8: gen_int(r, a, sizeof a, depth - 1, grid);
+    snprintf(out, n, "a.abs(%s)", a); return;
+  case 9: gen_int(r, a, sizeof a, depth - 1, grid); gen_int(r, b, sizeof b, depth - 1, grid);
+    snprintf(out, n, "a.min(%s, %s)", a, b); return;
+  default: gen_int(r, a, sizeof a, depth - 1, grid); gen_int(r, b, sizeof b, depth - 1, grid);
+    snprintf(out, n, "a.max(%s, %s)", a, b); return;
+  }
+}
+
+static void gen_bool(Rng *r, char *out, size_t n, int depth, bool grid) {
+  char a[1024], b[1024];
+  static const char *cmps[] = { "lt", "le", "gt", "ge", "eq", "ne" };
+  unsigned pick = depth <= 0 ? 0 : rnd(r, 5);
+  switch (pick) {
+  case 0: case 1:
+    gen_int(r, a, sizeof a, 2, grid);
+    gen_int(r, b, sizeof b, 2, grid);
+    snprintf(out, n, "(%s):%s(%s)", a, cmps[rnd(r, 6)], b);
+    return;
+  case 2: gen_bool(r, a, sizeof a, depth - 1, grid); gen_bool(r, b, sizeof b, depth - 1, grid);
+    snprintf(out, n, "(%s & %s)", a, b); return;
+  case 3: gen_bool(r, a, sizeof a, depth - 1, grid); gen_bool(r, b, sizeof b, depth - 1, grid);
+    snprintf(out, n, "(%s | %s)", a, b); return;
+  default: gen_bool(r, a, sizeof a, depth - 1, grid);
+    snprintf(out, n, "~(%s)", a); return;
+  }
+}
+
+START_TEST(fuzz_masks) {
+  Rng r = { getenv("ATTNC_FUZZ_SEED") ? strtoull(getenv("ATTNC_FUZZ_SEED"), NULL, 10) : 12345 };
+  int traced = 0, iters = getenv("ATTNC_FUZZ_N") ? atoi(getenv("ATTNC_FUZZ_N")) : 300;
+  static const Case fc[] = { { 16, 16, 1, 1, 100, 100 }, { 32, 64, 1, 1, 0, 100 } };
+  for (int i = 0; i < iters; i++) {
+    bool grid = i % 3 == 2;
+    char m[4096], src[4400];
+    gen_bool(&r, m, sizeof m, 2, grid);
+    snprintf(src, sizeof src, "local a = require 'attnc'\nreturn a.pattern { %s mask = a.mask(function(b, h, q, k) return %s end) }",
+             grid ? "grid = {9, 13}," : "", m);
+    Arena a;
+    arena_init(&a);
+    Diag d = { 0 };
+    IrPattern *p = NULL;
+    if (fe_trace(&a, "fuzz.lua", src, strlen(src), NULL, 0, NULL, &p, &d) != ATTNC_OK) {
+      arena_free(&a);     /* e.g. a constant mask the frontend refuses */
+      continue;
+    }
+    traced++;
+    for (int c = 0; c < 2; c++) {
+      Case cs = fc[c];
+      if (grid) cs.S = 0;
+      else if (c == 1) cs.S = 257;
+      /* static and correct; tightness is not asked of random masks */
+      Arena b;
+      arena_init(&b);
+      PlanOptions opt = { .target = ATTNC_TARGET_CUDA, .B = 1, .H = 1,
+                          .pin = { .pin_tile = true, .bm = cs.bm, .bn = cs.bn } };
+      int64_t S = cs.S ? cs.S : 9 * 13;
+      opt.Sq = opt.Sk = S;
+      Plan *pl = NULL;
+      ck_assert_msg(plan_build(&b, p, &opt, NULL, &pl, &d) == ATTNC_OK, "%s\n%s", src, d.msg);
+      PlanRun run = { .B = 1, .H = 1, .Sq = S, .Sk = S };
+      PlanStats st;
+      ck_assert_msg(plan_stats(pl, &run, COUNT_ALL, &st, &d) == ATTNC_OK, "%s\n%s", src, d.msg);
+      ck_assert_msg(st.skipped_allowed == 0 && st.full_violations == 0,
+                    "%s\nS=%lld tile %lldx%lld: %lld allowed pairs skipped, %lld wrong full tiles\n%s", src,
+                    (long long)S, (long long)cs.bm, (long long)cs.bn, (long long)st.skipped_allowed,
+                    (long long)st.full_violations, plan_print(pl, &b));
+      arena_free(&b);
+    }
+    arena_free(&a);
+  }
+  ck_assert_int_gt(traced, iters / 2);
+}
+END_TEST
+
+/* allocation failures anywhere in the passes give ATTNC_ERR_NOMEM, never a crash */
+START_TEST(alloc_failures) {
+  static const char *srcs[] = {
+    SPEC("return a.pattern { mask = a.causal() & (a.sliding_window(50) | a.sinks(4)) }"),
+    SPEC("return a.pattern { grid = {16, 16}, mask = a.per_head(1, a.swin { window = 8 }, a.neighborhood { kernel = 5 }) }"),
+    SPEC("local doc = a.input('doc', 'i32', {'S'})\nreturn a.pattern { mask = a.documents(doc, { causal = true }) }"),
+  };
+  for (int i = 0; i < 3; i++) {
+    Arena a;
+    arena_init(&a);
+    IrPattern *p = trace(&a, "oom.lua", srcs[i], NULL, 0);
+    bool ok = false;
+    for (long n = 0; n < 100000 && !ok; n += n < 200 ? 1 : 37) {
+      Arena b;
+      arena_init(&b);
+      Diag d = { 0 };
+      Plan *pl = NULL;
+      PlanOptions opt = { .target = ATTNC_TARGET_CUDA, .Sq = 512, .Sk = 512 };
+      arena_fail_after(n);
+      attnc_status st = plan_build(&b, p, &opt, NULL, &pl, &d);
+      arena_fail_after(-1);
+      ck_assert_msg(st == ATTNC_OK || st == ATTNC_ERR_NOMEM, "spec %d, failing allocation %ld: %s", i, n, d.msg);
+      ok = st == ATTNC_OK;
+      arena_free(&b);
+    }
+    ck_assert(ok);
+    arena_free(&a);
+  }
+}
+END_TEST
+
 Suite *passes_suite(void) {
   Suite *s = suite_create("passes");
   TCase *tc = tcase_create("brute");
@@ -385,6 +525,8 @@ Suite *passes_suite(void) {
   tcase_add_test(tc, runtime_patterns);
   tcase_add_test(tc, done_when);
   tcase_add_test(tc, exprs);
+  tcase_add_test(tc, fuzz_masks);
+  tcase_add_test(tc, alloc_failures);
   tcase_add_test(tc, orders);
   tcase_add_test(tc, variants_and_metadata);
   suite_add_tcase(s, tc);

@@ -1,0 +1,46 @@
+#!/bin/bash
+# tests/gpu/run.sh -- the GPU suite, ON THE GPU MACHINE (CUDA toolkit and
+# driver; no Lua, Check or LLVM, no network: .deps/ carried along, see
+# tools/gpu_build.sh). Builds into build-gpu/, then runs, logging to $OUT
+# (default /tmp/attnc-gpu):
+#   verify      test_cuda_gpu: every spec vs the reference, fp16 and bf16,
+#               with the passes' plan (table in $OUT/verify.md)
+#   dense       the same with ATTNC_CUDA_PLAN=0 (raster order, every tile
+#               masked): tells iterator bugs from kernel bugs
+#   sanitize    compute-sanitizer memcheck over the suite on small shapes
+#   unit        test_cuda (NVRTC, cache) on this machine
+# Default: verify sanitize. Exit status: non-zero when a step failed.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+OUT=${OUT:-/tmp/attnc-gpu}
+mkdir -p "$OUT"
+steps=("$@")
+[ ${#steps[@]} -eq 0 ] && steps=(verify sanitize)
+
+tools/gpu_build.sh > "$OUT/build.log" 2>&1 || { cat "$OUT/build.log"; exit 1; }
+export LD_LIBRARY_PATH=/opt/deps/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+export ATTNC_SOURCE_DIR=$PWD
+export ATTNC_CACHE_DIR=${ATTNC_CACHE_DIR:-/tmp/attnc-gpu-cache}
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader > "$OUT/gpu.txt" 2>&1
+echo "card: $(cat "$OUT/gpu.txt")"
+
+status=0
+for s in "${steps[@]}"; do
+  t0=$(date +%s)
+  case $s in
+    verify)
+      ATTNC_GPU_REPORT=$OUT/verify.md build-gpu/tests/test_cuda_gpu > "$OUT/verify.log" 2>&1 || status=1 ;;
+    dense)
+      ATTNC_CUDA_PLAN=0 ATTNC_GPU_REPORT=$OUT/dense.md build-gpu/tests/test_cuda_gpu > "$OUT/dense.log" 2>&1 || status=1 ;;
+    sanitize)
+      ATTNC_GPU_QUICK=1 CK_FORK=no ATTNC_GPU_REPORT=$OUT/sanitize.md \
+        compute-sanitizer --tool memcheck --error-exitcode 9 build-gpu/tests/test_cuda_gpu \
+        > "$OUT/sanitize.log" 2>&1 || status=1 ;;
+    unit)
+      build-gpu/tests/test_cuda > "$OUT/unit.log" 2>&1 || status=1 ;;
+    *) echo "run.sh: unknown step $s"; status=2 ;;
+  esac
+  echo "== $s: $(( $(date +%s) - t0 )) s, $(grep -E '^[0-9]+%: Checks' "$OUT/$s.log" 2>/dev/null | tail -1)"
+done
+grep -h -E "FAIL|ERROR SUMMARY|skipped" "$OUT"/*.log 2>/dev/null | head -40
+exit $status
