@@ -119,6 +119,7 @@ attnc_status pass_heads(PassCtx *pc) {
   }
   c.cfalse = ir_const_bool(p, false, 0);
   c.ctrue = ir_const_bool(p, true, 0);
+  if (c.cfalse < 0 || c.ctrue < 0) goto oom;
   unsigned nas = 1u << c.natoms;
   int owner[1 << MAX_ATOMS], nv = 0;
   int vroot[1 << MAX_ATOMS];
@@ -128,7 +129,10 @@ attnc_status pass_heads(PassCtx *pc) {
     if (!c.memo) goto oom;
     for (int i = 0; i < base; i++) c.memo[i] = -1;
     int r = subst(&c, mask, bits);
-    if (r < 0) return pc->d->status ? pc->d->status : ATTNC_ERR_NOMEM;
+    if (r < 0) {
+      if (diag_ok(pc->d)) goto oom;
+      return pc->d->status;
+    }
     owner[bits] = -1;
     for (int v = 0; v < nv; v++)
       if (same_expr(p, vroot[v], r, 0)) { owner[bits] = v; break; }

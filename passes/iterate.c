@@ -442,6 +442,7 @@ static const char *make_data(Ctx *c, const Term *t, int ai, PlanData *D) {
   if (pl->pat->nodes[at->qkey].type != IR_INT || pl->pat->nodes[at->kkey].type != IR_INT)
     return "data keys must be integers";
   const uint16_t *dep = plan_deps(pl);
+  if (!dep) return "out of memory";
   memset(D, 0, sizeof *D);
   D->qkey = at->qkey;
   D->kkey = at->kkey;

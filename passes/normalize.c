@@ -17,7 +17,7 @@ attnc_status pass_normalize(PassCtx *pc) {
   IrNode *nodes = arena_alloc(pl->arena, sizeof(IrNode) * (size_t)(src->nnodes + 1));
   if (!p || !nodes) return diag_error(pc->d, ATTNC_ERR_NOMEM, ir_loc(src, 0), "out of memory");
   *p = *src;
-  memcpy(nodes, src->nodes, sizeof(IrNode) * (size_t)src->nnodes);
+  if (src->nnodes) memcpy(nodes, src->nodes, sizeof(IrNode) * (size_t)src->nnodes);
   p->nodes = nodes;
   p->cap = src->nnodes + 1;
   p->arena = pl->arena;

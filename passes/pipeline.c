@@ -80,6 +80,7 @@ attnc_status plan_build(Arena *a, const IrPattern *p, const PlanOptions *opt, co
   PassCtx pc = { pl, d };
   for (const Pass *ps = plan_pipeline; ps->name; ps++) {
     if (ps->run(&pc) != ATTNC_OK) {
+      if (diag_ok(d) && a->failed) diag_error(d, ATTNC_ERR_NOMEM, ir_loc(p, 0), "out of memory");
       if (diag_ok(d)) diag_error(d, ATTNC_ERR_INTERNAL, ir_loc(p, 0), "pass %s failed silently", ps->name);
       return d->status;
     }

@@ -59,8 +59,8 @@ static TL tl_concat(Ctx *c, TL a, TL b) {
   if (a.n + b.n > DNF_MAX) { r.overflow = true; return r; }
   r.t = arena_alloc(c->pl->arena, sizeof *r.t * (size_t)(a.n + b.n + 1));
   if (!r.t) return r;
-  memcpy(r.t, a.t, sizeof *r.t * (size_t)a.n);
-  memcpy(r.t + a.n, b.t, sizeof *r.t * (size_t)b.n);
+  if (a.n) memcpy(r.t, a.t, sizeof *r.t * (size_t)a.n);
+  if (b.n) memcpy(r.t + a.n, b.t, sizeof *r.t * (size_t)b.n);
   r.n = a.n + b.n;
   return r;
 }
@@ -76,8 +76,9 @@ static TL tl_product(Ctx *c, TL a, TL b) {
       t->natoms = a.t[i].natoms + b.t[j].natoms;
       t->atoms = arena_alloc(c->pl->arena, sizeof(Atom) * (size_t)(t->natoms + 1));
       if (!t->atoms) { r.n = 0; return r; }
-      memcpy(t->atoms, a.t[i].atoms, sizeof(Atom) * (size_t)a.t[i].natoms);
-      memcpy(t->atoms + a.t[i].natoms, b.t[j].atoms, sizeof(Atom) * (size_t)b.t[j].natoms);
+      if (a.t[i].natoms) memcpy(t->atoms, a.t[i].atoms, sizeof(Atom) * (size_t)a.t[i].natoms);
+      if (b.t[j].natoms)
+        memcpy(t->atoms + a.t[i].natoms, b.t[j].atoms, sizeof(Atom) * (size_t)b.t[j].natoms);
     }
   return r;
 }

@@ -472,6 +472,7 @@ static int fast_eval(const IrPattern *p, const Fast *f, const IrEnv *e) {
 static bool plan_depends_bh(Plan *pl) {
   if (pl->nvariants > 1) return true;
   const uint16_t *dep = plan_deps(pl);
+  if (!dep) return true;
   if (pl->pat->mask >= 0 && (dep[pl->pat->mask] & (DEP_B | DEP_H))) return true;
   return false;
 }

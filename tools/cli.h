@@ -24,7 +24,8 @@
 /* the verbs, in the order attnc --help lists them */
 #define CLI_VERBS(X) \
   X(compile)         \
-  X(run)
+  X(run)             \
+  X(explain)
 
 enum { CLI_EXIT_OK = 0, CLI_EXIT_FAIL = 1, CLI_EXIT_USAGE = 2, CLI_EXIT_BUG = 3 };
 

@@ -255,6 +255,18 @@ static int explain_main(const CliVerb *verb, int argc, char **argv) {
   memset(views, 0, sizeof views);
   if (p->ninputs && !views_from(p, pl->inputs_mask | pl->inputs_iter, &in, views)) { rc = CLI_EXIT_USAGE; goto done; }
   PlanRun run = { .B = B, .H = H, .Sq = S, .Sk = S, .inputs = views };
+  int64_t mbytes = plan_metadata_bytes(pl, &run);
+  if (mbytes > 0) {                 /* the pre-pass a kernel launch would run */
+    int32_t *meta = arena_alloc(&arena, (size_t)mbytes);
+    if (!meta) { rc = cli_error("out of memory for %lld bytes of metadata", (long long)mbytes); goto done; }
+    if (plan_prepass(pl, &run, meta, &d) != ATTNC_OK) {
+      attnc_error e;
+      diag_to_error(&d, &e);
+      rc = cli_fail(&e);
+      goto done;
+    }
+    run.meta = meta;
+  }
   PlanStats st;
   if (plan_stats(pl, &run, check ? COUNT_ALL : COUNT_VISITED, &st, &d) != ATTNC_OK) {
     attnc_error e;

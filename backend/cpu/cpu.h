@@ -164,6 +164,15 @@ char *cpu_emit_llvm(const IrPattern *p, const CpuOptions *o, bool optimised, Dia
 /* the C header declaring an AOT object's entry points (malloc'd) */
 char *cpu_header(const IrPattern *p, const CpuOptions *o);
 
+/*
+** What `attnc compile --target cpu --emit obj|llvm|asm -o FILE` does: plan
+** the pattern for the cpu (cpu_plan), write the kernel to path and, for
+** objects, its C header to header_path (NULL: path with its extension
+** replaced by .h). symbol NULL: "attnc_<pattern name>".
+*/
+attnc_status cpu_aot(const IrPattern *p, IrDtype dtype, int D, int Dv, const char *symbol,
+                     CpuEmitKind kind, const char *path, const char *header_path, Diag *d);
+
 /* ------------------------------------------- internal to backend/cpu */
 #ifdef CPU_INTERNAL
 #include <llvm-c/Core.h>

@@ -215,7 +215,7 @@ typedef struct Blocking {
 } Blocking;
 
 static Blocking blocking(Gen *g) {
-  Blocking b = { 4, 2, 4 };
+  Blocking b = { 4, 2, 6 };                         /* 8 + 12 accumulators */
   if (g->t->nregs >= 32) b = (Blocking){ 8, 2, 8 };
   const char *e = getenv("ATTNC_CPU_BLOCKING");     /* "RJ,RI,RDV" (tuning) */
   if (e) sscanf(e, "%d,%d,%d", &b.RJ, &b.RI, &b.RDV);
@@ -857,6 +857,11 @@ void cpu_plan_pin(Schedule *pin, int64_t D) {
   int W = t ? t->vec_width : 8;
   pin->bm = 4 * W;
   pin->bn = 64;
+  const char *e = getenv("ATTNC_CPU_TILE");          /* "BM,BN" (tuning) */
+  if (e) {
+    long m = 0, n = 0;
+    if (sscanf(e, "%ld,%ld", &m, &n) == 2 && m > 0 && n > 0) pin->bm = m, pin->bn = n;
+  }
   pin->pin_tile = true;
 }
 

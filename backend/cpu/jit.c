@@ -438,3 +438,32 @@ char *cpu_header(const IrPattern *p, const CpuOptions *o) {
   if (b.oom) { free(b.s); return NULL; }
   return b.s;
 }
+
+attnc_status cpu_aot(const IrPattern *p, IrDtype dtype, int D, int Dv, const char *symbol,
+                     CpuEmitKind kind, const char *path, const char *header_path, Diag *d) {
+  Arena a;
+  arena_init(&a);
+  Plan *plan = NULL;
+  CpuOptions o = { .dtype = dtype, .D = D, .Dv = Dv, .symbol = symbol };
+  attnc_status st = cpu_plan(&a, p, 0, 0, 0, 0, D, NULL, &plan, d);
+  o.plan = plan;
+  if (!st) st = cpu_emit_file(p, &o, kind, path, d);
+  if (!st && kind == CPU_EMIT_OBJ) {
+    char hp[4096];
+    if (header_path) snprintf(hp, sizeof hp, "%s", header_path);
+    else {
+      snprintf(hp, sizeof hp, "%s", path);
+      char *dot = strrchr(hp, '.'), *slash = strrchr(hp, '/');
+      if (dot && (!slash || dot > slash)) *dot = 0;
+      strncat(hp, ".h", sizeof hp - strlen(hp) - 1);
+    }
+    char *h = cpu_header(p, &o);
+    FILE *f = h ? fopen(hp, "w") : NULL;
+    if (!h) st = diag_error(d, ATTNC_ERR_NOMEM, (Loc){ 0 }, "out of memory");
+    else if (!f || fputs(h, f) < 0) st = diag_error(d, ATTNC_ERR_IO, (Loc){ 0 }, "cannot write %s", hp);
+    if (f && fclose(f) != 0 && !st) st = diag_error(d, ATTNC_ERR_IO, (Loc){ 0 }, "cannot write %s", hp);
+    free(h);
+  }
+  arena_free(&a);
+  return st;
+}

@@ -48,6 +48,8 @@ typedef struct CudaConfig {
   int block_n;          /* key rows per kv tile (0 = default) */
   int warps;            /* warps per CTA (0 = default: 4) */
   CudaOrder qord, kord; /* token orders (rank 0 = raster over block_m / block_n) */
+  bool raster;          /* pin 1-D raster order even on grids (plan) */
+  int64_t seq_hint;     /* a typical Sq for the plan's tile choice (0 = none) */
 } CudaConfig;
 
 #define CUDA_SEQ_BITS_SMALL 24   /* int32 index math is exact below 2^24 tokens */
@@ -225,6 +227,17 @@ uint16_t cuda_f32_to_bf16(float f);
 float cuda_f16_to_f32(uint16_t h);
 float cuda_bf16_to_f32(uint16_t h);
 
+/* ------------------------------------------------------------ target */
+
+/*
+** backend/cuda/target.c defines `const TargetOps cuda_target_ops`
+** (runtime/runtime.h) for attnc_kernel. For a specialisation it built
+** (impl), the artifact `attnc compile --emit` writes: kind "cuda" (the
+** generated source), "ptx" or "cubin"; *data malloc'd, NUL after len.
+*/
+attnc_status cuda_target_artifact(void *impl, const char *kind, void **data, size_t *len,
+                                  Diag *d);
+
 /* ------------------------------------------------------------ internal */
 /* shared by the emitter's files (emit.c, plan_emit.c) */
 
@@ -237,6 +250,8 @@ void out_printf(Out *o, const char *fmt, ...)
 #endif
   ;
 void out_free(Out *o);
+/* a C identifier from a name (other characters become '_') */
+void c_ident(const char *s, char *buf, size_t n);
 
 #define EMIT_MAX_VARIANTS 16
 
@@ -247,6 +262,7 @@ typedef struct EmitPlan {
   const CudaConfig *cfg;
   int nvariants;
   int masks[EMIT_MAX_VARIANTS];   /* mask node per variant (-1 = all pairs) */
+  int data_qkey[EMIT_MAX_VARIANTS], data_kkey[EMIT_MAX_VARIANTS];   /* ITER_DATA keys, -1 */
   char order_name[96], iter_name[160];
 } EmitPlan;
 attnc_status emit_plan_init(EmitPlan *ep, const IrPattern *p, const Plan *plan,

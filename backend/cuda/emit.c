@@ -152,7 +152,7 @@ int cuda_seq_bits_for(int64_t sq, int64_t sk) {
 /* ------------------------------------------------------------- params */
 
 /* identifiers from input names: letters, digits and '_' */
-static void c_ident(const char *s, char *buf, size_t n) {
+void c_ident(const char *s, char *buf, size_t n) {
   size_t k = 0;
   for (; *s && k + 1 < n; s++)
     buf[k++] = ((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
@@ -518,7 +518,9 @@ static void emit_inputs(Out *o, const IrPattern *p) {
 
 /* the pattern's functions: mask_<v>() per variant mask and score() */
 static attnc_status emit_pattern(Out *o, const IrPattern *p, const CudaConfig *cfg,
-                                 const int *masks, int nmasks, Diag *d) {
+                                 const EmitPlan *ep, Diag *d) {
+  const int *masks = ep->masks;
+  int nmasks = ep->nvariants;
   Ex x;
   attnc_status st = ex_init(&x, p, cfg, o, d);
   if (st) { ex_free(&x); return st; }
@@ -545,6 +547,19 @@ static attnc_status emit_pattern(Out *o, const IrPattern *p, const CudaConfig *c
     ref(&x, p->score, r, sizeof r);
     out_printf(o, "  return %s;\n}\n", r);
   }
+  /* the integer keys of data iterators: key_q(b, h, q) and key_k(b, h, k) */
+  for (int v = 0; v < nmasks && diag_ok(d); v++)
+    for (int side = 0; side < 2; side++) {
+      int root = side ? ep->data_kkey[v] : ep->data_qkey[v];
+      if (root < 0) continue;
+      out_printf(o, "\n// the %s key of the data iterator of variant %d\n", side ? "kv" : "q", v);
+      out_printf(o, "ATTNC_DEVICE i64 data_%skey%d(const Params &p, int b, int h, int q, int k,"
+                    " int seq_q, int seq_k) {\n", side ? "k" : "q", v);
+      emit_dag(&x, root);
+      char r[64];
+      ref(&x, root, r, sizeof r);
+      out_printf(o, "  return (i64)%s;\n}\n", r);
+    }
   ex_free(&x);
   return d->status;
 }
@@ -997,7 +1012,7 @@ attnc_status cuda_emit_plan(const IrPattern *p, const Plan *plan, const CudaConf
   emit_ptx_typed(&o, cfg->dtype == DT_F16 ? "f16" : "bf16");
   out_puts(&o, prelude_int);
   emit_inputs(&o, pat);
-  st = emit_pattern(&o, pat, cfg, ep.masks, ep.nvariants, d);
+  st = emit_pattern(&o, pat, cfg, &ep, d);
   if (!st) st = emit_plan_order_iter(&o, &ep, d);
   if (!st) {
     emit_score_tile(&o, pat, &ep);
@@ -1018,6 +1033,7 @@ attnc_status cuda_emit_plan(const IrPattern *p, const Plan *plan, const CudaConf
 attnc_status cuda_build_source(const IrPattern *p, CudaConfig *cfg, bool use_plan, Arena *a,
                                char **src, Diag *d) {
   *src = NULL;
+  bool user_tile = cfg->block_m > 0 && cfg->block_n > 0;
   attnc_status st = cuda_config_finish(p, cfg, d);
   if (st) return st;
   const char *env = getenv("ATTNC_CUDA_PLAN");
@@ -1025,6 +1041,16 @@ attnc_status cuda_build_source(const IrPattern *p, CudaConfig *cfg, bool use_pla
   if (!use_plan) return cuda_emit_plan(p, NULL, cfg, a, src, d);
   PlanOptions opt;
   memset(&opt, 0, sizeof opt);
+  if (user_tile) {                /* the user's tile sizes are kept */
+    opt.pin.bm = cfg->block_m;
+    opt.pin.bn = cfg->block_n;
+    opt.pin.pin_tile = true;
+  }
+  if (cfg->raster) {
+    opt.pin.raster = true;
+    opt.pin.pin_order = true;
+  }
+  opt.Sq = opt.Sk = cfg->seq_hint;
   cuda_plan_options(cfg, &opt);
   Plan *plan = NULL;
   st = plan_build(a, p, &opt, NULL, &plan, d);

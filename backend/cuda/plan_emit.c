@@ -147,9 +147,16 @@ static const char *iter_kind_name(PlanIterKind k) {
   return k <= ITER_EMPTY ? n[k] : "?";
 }
 
+/* list and data iterators need 1-D kv orders without residue groups */
+static bool data_walkable(const Plan *plan) {
+  return plan->kord.rank == 1 && plan->kord.ax[0].dil <= 1 && plan->qord.rank == 1 &&
+         plan->qord.ax[0].dil <= 1;
+}
+
 /* the iterator kinds this emitter walks; the others fall back to dense */
 static bool iter_supported(PlanIterKind k) {
-  return k == ITER_DENSE || k == ITER_RANGES || k == ITER_BOXES || k == ITER_EMPTY;
+  return k == ITER_DENSE || k == ITER_RANGES || k == ITER_BOXES || k == ITER_EMPTY ||
+         k == ITER_LIST || k == ITER_DATA;
 }
 
 attnc_status emit_plan_init(EmitPlan *ep, const IrPattern *p, const Plan *plan,
@@ -158,6 +165,7 @@ attnc_status emit_plan_init(EmitPlan *ep, const IrPattern *p, const Plan *plan,
   ep->plan = plan;
   ep->cfg = cfg;
   ep->pat = plan ? plan->pat : p;
+  for (int v = 0; v < EMIT_MAX_VARIANTS; v++) ep->data_qkey[v] = ep->data_kkey[v] = -1;
   if (!plan) {
     ep->nvariants = 1;
     ep->masks[0] = p->mask;
@@ -178,6 +186,11 @@ attnc_status emit_plan_init(EmitPlan *ep, const IrPattern *p, const Plan *plan,
   for (int v = 0; v < plan->nvariants; v++) {
     ep->masks[v] = plan->variants[v].mask;
     PlanIterKind kind = plan->variants[v].it.kind;
+    const PlanData *D = plan->variants[v].it.data;
+    if (kind == ITER_DATA && D && data_walkable(plan)) {
+      ep->data_qkey[v] = D->qkey;
+      ep->data_kkey[v] = D->kkey;
+    }
     k += (size_t)snprintf(ep->iter_name + k, k < sizeof ep->iter_name ? sizeof ep->iter_name - k : 0,
                           "%s%s%s", v ? ", " : "", iter_kind_name(kind),
                           iter_supported(kind) ? "" : " (as dense)");
@@ -262,11 +275,12 @@ static void emit_q_order(Out *o, const CudaOrder *q, const EmitPlan *ep) {
   if (ep->nvariants <= 1 || !ep->plan) {
     out_puts(o, "  qt.variant = 0;\n");
   } else {
-    out_puts(o, "  qt.variant = -1;   // no variant: no kv tile is visited\n");
-    for (int v = 0; v < ep->nvariants; v++) {
+    /* the first variant whose heads predicate holds; else the last */
+    out_printf(o, "  qt.variant = %d;\n", ep->nvariants - 1);
+    for (int v = ep->nvariants - 1; v >= 0; v--) {
       const PlanExpr *hp = ep->plan->variants[v].heads;
-      if (!hp) { out_printf(o, "  %sqt.variant = %d;\n", v ? "else " : "", v); break; }
-      out_printf(o, "  %sif (", v ? "else " : "");
+      if (!hp) { out_printf(o, "  qt.variant = %d;\n", v); continue; }
+      out_puts(o, "  if (");
       plan_c(o, hp);
       out_printf(o, ") qt.variant = %d;\n", v);
     }
@@ -359,65 +373,205 @@ static void emit_empty_iter(Out *o, int v) {
   out_printf(o, "ATTNC_DEVICE bool kv_next%d(KvIter%d &it, const Params &p, const QTile &qt, int b, int h, KvTile &t) { return false; }\n", v, v);
 }
 
+/* "(expr) != 0" for an optional boolean plan expression (NULL = true) */
+static void plan_bool(Out *o, const PlanExpr *e) {
+  if (!e) { out_puts(o, "true"); return; }
+  out_puts(o, "(");
+  plan_c(o, e);
+  out_puts(o, ") != 0");
+}
+
+static const char *cmp_c(IrOp op) {
+  switch (op) {
+  case IR_LT: return "<"; case IR_LE: return "<="; case IR_GT: return ">";
+  case IR_GE: return ">="; case IR_EQ: return "=="; case IR_NE: return "!=";
+  default: return "!=";
+  }
+}
+
 /*
-** Boxes (and 1-D ranges, boxes of rank 1): bounds per box computed once per
-** CTA; kv_next walks box after box row-major, skips tiles an earlier box
-** visited, and calls a tile full when any box's full range holds it.
+** Boxes (1-D ranges are boxes of rank 1), then an index list. Box bounds
+** are computed once per CTA; kv_next walks box after box row-major
+** (clamped to existing tiles), skips tiles an earlier box visited, and
+** calls a tile full when any box's full range holds it. The list part
+** (ITER_LIST) reads the q tile's rows of the input element by element:
+** each in-range value not seen earlier in the rows names kv tiles
+** v*unit/bn .. (v*unit+unit-1)/bn, visited unless a box holds them or the
+** clip excludes them (passes/visit.c is the reference).
 */
-static void emit_box_iter(Out *o, int v, const PlanIter *it, int rank) {
+static void emit_box_iter(Out *o, int v, const PlanIter *it, int rank, const EmitPlan *ep) {
   int nb = it->nboxes;
+  const PlanList *L = it->kind == ITER_LIST ? it->list : NULL;
+  const PlanData *D = it->kind == ITER_DATA ? it->data : NULL;
+  const IrPattern *pat = ep->pat;
+  char id[64] = "";
+  int irank = 0;
+  if (L) {
+    c_ident(pat->inputs[L->input].name, id, sizeof id);
+    irank = pat->inputs[L->input].rank;
+  }
+  int nbs = nb > 0 ? nb : 1;            /* arrays of at least one */
   out_printf(o, "static constexpr int kBoxes%d = %d;\n", v, nb);
   out_printf(o, "struct KvIter%d {\n"
-                "  int box;                              // the box being walked\n"
+                "  int box;                              // the box being walked (kBoxes: the list)\n"
                 "  bool fresh;                           // box not started yet\n"
                 "  int u[kKvRank];                       // current tile coordinates\n"
-                "  int lo[kBoxes%d][kKvRank], hi[kBoxes%d][kKvRank];     // visited tiles per box\n"
-                "  int flo[kBoxes%d][kKvRank], fhi[kBoxes%d][kKvRank];   // full tiles per box\n"
-                "  bool full_ok[kBoxes%d];\n"
-                "};\n", v, v, v, v, v, v);
+                "  int lo[%d][kKvRank], hi[%d][kKvRank];     // visited tiles per box\n"
+                "  int wlo[%d][kKvRank], whi[%d][kKvRank];   // the same clamped to existing tiles\n"
+                "  int flo[%d][kKvRank], fhi[%d][kKvRank];   // full tiles per box\n"
+                "  bool may[%d], full_ok[%d];\n",
+             v, nbs, nbs, nbs, nbs, nbs, nbs, nbs, nbs);
+  if (L)
+    out_printf(o, "  // the list: input \"%s\", rows row[] with row[%d] in rlo..rhi, elements along dim %d\n"
+                  "  i64 row[%d], rlo, rhi, len, nvals, lrow, lj;\n"
+                  "  int lt, lt1;                          // tiles of the current value left to visit\n"
+                  "  bool clip_may, clip_full, list_full;\n"
+                  "  int clip_lo, clip_hi, clip_flo, clip_fhi;\n",
+               pat->inputs[L->input].name, L->vdim, L->dim, irank > 0 ? irank : 1);
+  if (D)
+    out_puts(o, "  // data ranges: key_q over this q tile; kv tiles du..dhi left to test\n"
+                "  i64 qmin, qmax;\n"
+                "  int du, dhi;\n"
+                "  bool clip_may, clip_full;\n"
+                "  int clip_lo, clip_hi, clip_flo, clip_fhi;\n");
+  out_puts(o, "};\n");
+  if (D) {
+    /* warp-wide min / max of the keys of a tile (every warp computes the same) */
+    out_printf(o,
+      "// min and max of key_q over the valid tokens of the q tile, of key_k over kv\n"
+      "// tile u (INT32_MAX / INT32_MIN when none): each warp reduces over its lanes\n"
+      "ATTNC_DEVICE void data_qrange%d(const Params &p, const QTile &qt, int b, int h, i64 &mn, i64 &mx) {\n"
+      "  const int lane = threadIdx.x %% 32, seq_q = (int)p.seq_q, seq_k = (int)p.seq_k;\n"
+      "  mn = 2147483647LL;\n  mx = -2147483648LL;\n"
+      "  for (int pos = lane; pos < kBlockM; pos += 32) {\n"
+      "    const int q = q_token(qt, pos);\n"
+      "    if (q < 0) continue;\n"
+      "    const i64 key = data_qkey%d(p, b, h, q, 0, seq_q, seq_k);\n"
+      "    mn = attnc_min(mn, key);\n    mx = attnc_max(mx, key);\n"
+      "  }\n"
+      "#pragma unroll\n"
+      "  for (int off = 16; off > 0; off >>= 1) {\n"
+      "    mn = attnc_min(mn, (i64)__shfl_xor_sync(0xffffffffu, mn, off));\n"
+      "    mx = attnc_max(mx, (i64)__shfl_xor_sync(0xffffffffu, mx, off));\n"
+      "  }\n"
+      "}\n"
+      "ATTNC_DEVICE void data_krange%d(const Params &p, int u, int b, int h, i64 &mn, i64 &mx) {\n"
+      "  const int lane = threadIdx.x %% 32, seq_q = (int)p.seq_q, seq_k = (int)p.seq_k;\n"
+      "  mn = 2147483647LL;\n  mx = -2147483648LL;\n"
+      "  for (int pos = lane; pos < kBlockN; pos += 32) {\n"
+      "    const int k = kv_token(u, pos, seq_k);\n"
+      "    if (k < 0) continue;\n"
+      "    const i64 key = data_kkey%d(p, b, h, 0, k, seq_q, seq_k);\n"
+      "    mn = attnc_min(mn, key);\n    mx = attnc_max(mx, key);\n"
+      "  }\n"
+      "#pragma unroll\n"
+      "  for (int off = 16; off > 0; off >>= 1) {\n"
+      "    mn = attnc_min(mn, (i64)__shfl_xor_sync(0xffffffffu, mn, off));\n"
+      "    mx = attnc_max(mx, (i64)__shfl_xor_sync(0xffffffffu, mx, off));\n"
+      "  }\n"
+      "}\n", v, v, v, v);
+  }
+
   out_printf(o, "ATTNC_DEVICE void kv_begin%d(KvIter%d &it, const Params &p, const QTile &qt, int b, int h) {\n"
                 "  const int seq_q = (int)p.seq_q, seq_k = (int)p.seq_k;\n"
                 "  (void)seq_q; (void)seq_k;\n"
                 "  it.box = 0;\n  it.fresh = true;\n", v, v);
   for (int j = 0; j < nb; j++) {
     const PlanBox *bx = &it->boxes[j];
-    out_printf(o, "  {  // box %d (term %d)\n    const bool may = ", j, bx->term);
-    if (bx->may) { out_puts(o, "("); plan_c(o, bx->may); out_puts(o, ") != 0"); }
-    else out_puts(o, "true");
+    out_printf(o, "  {  // box %d (term %d)\n    it.may[%d] = ", j, bx->term, j);
+    plan_bool(o, bx->may);
     out_puts(o, ";\n    const bool must = ");
-    if (bx->must) { out_puts(o, "("); plan_c(o, bx->must); out_puts(o, ") != 0"); }
-    else out_puts(o, "true");
+    plan_bool(o, bx->must);
     out_puts(o, ";\n");
-    /* rank of the iterator = the kv order's rank */
     for (int a = 0; a < rank; a++) {
       const PlanRange *r = &bx->ax[a];
       out_printf(o, "    it.lo[%d][%d] = (int)", j, a); plan_c(o, r->lo); out_puts(o, ";\n");
-      out_printf(o, "    it.hi[%d][%d] = may ? (int)", j, a); plan_c(o, r->hi);
-      out_printf(o, " : it.lo[%d][%d] - 1;\n", j, a);
+      out_printf(o, "    it.hi[%d][%d] = (int)", j, a); plan_c(o, r->hi); out_puts(o, ";\n");
       out_printf(o, "    it.flo[%d][%d] = (int)", j, a);
       if (r->flo) plan_c(o, r->flo); else out_puts(o, "1LL");
       out_puts(o, ";\n");
       out_printf(o, "    it.fhi[%d][%d] = (int)", j, a);
       if (r->fhi) plan_c(o, r->fhi); else out_puts(o, "0LL");
       out_puts(o, ";\n");
+      out_printf(o, "    it.wlo[%d][%d] = attnc_max(it.lo[%d][%d], 0);\n", j, a, j, a);
+      out_printf(o, "    it.whi[%d][%d] = it.may[%d] ? attnc_min(it.hi[%d][%d], kv_axis_tiles(%d, seq_k) - 1) : -1;\n",
+                 j, a, j, j, a, a);
     }
-    out_printf(o, "    it.full_ok[%d] = may && must;\n  }\n", j);
+    out_printf(o, "    it.full_ok[%d] = it.may[%d] && must;\n  }\n", j, j);
+  }
+  if (L) {
+    out_puts(o, "  {  // the list\n");
+    for (int d = 0; d < irank; d++) {
+      out_printf(o, "    it.row[%d] = ", d);
+      if (d != L->dim && L->row[d]) plan_c(o, L->row[d]); else out_puts(o, "0LL");
+      out_puts(o, ";\n");
+    }
+    if (L->vdim >= 0) {
+      out_printf(o, "    it.rlo = it.row[%d];\n    it.rhi = ", L->vdim);
+      plan_c(o, L->row_hi);
+      out_puts(o, ";\n");
+    } else
+      out_puts(o, "    it.rlo = it.rhi = 0;\n");
+    out_puts(o, "    it.len = "); plan_c(o, L->len); out_puts(o, ";\n");
+    out_puts(o, "    it.nvals = "); plan_c(o, L->nvals); out_puts(o, ";\n");
+    out_puts(o, "    it.lrow = it.rlo;\n    it.lj = 0;\n    it.lt = 1;\n    it.lt1 = 0;\n");
+    out_puts(o, "    it.clip_may = "); plan_bool(o, L->clip.may); out_puts(o, ";\n");
+    out_puts(o, "    it.clip_full = it.clip_may && "); plan_bool(o, L->clip.must); out_puts(o, ";\n");
+    out_puts(o, "    it.clip_lo = (int)"); plan_c(o, L->clip.ax[0].lo); out_puts(o, ";\n");
+    out_puts(o, "    it.clip_hi = (int)"); plan_c(o, L->clip.ax[0].hi); out_puts(o, ";\n");
+    out_puts(o, "    it.clip_flo = (int)");
+    if (L->clip.ax[0].flo) plan_c(o, L->clip.ax[0].flo); else out_puts(o, "1LL");
+    out_puts(o, ";\n    it.clip_fhi = (int)");
+    if (L->clip.ax[0].fhi) plan_c(o, L->clip.ax[0].fhi); else out_puts(o, "0LL");
+    out_printf(o, ";\n    it.list_full = %s && it.rlo == it.rhi;\n  }\n", L->full ? "true" : "false");
+  }
+  if (D) {
+    const PlanBox *c = &D->clip;
+    out_printf(o, "  {  // the data ranges\n    data_qrange%d(p, qt, b, h, it.qmin, it.qmax);\n", v);
+    out_puts(o, "    it.clip_may = "); plan_bool(o, c->may); out_puts(o, ";\n");
+    out_puts(o, "    it.clip_full = it.clip_may && "); plan_bool(o, c->must); out_puts(o, ";\n");
+    out_puts(o, "    it.clip_lo = (int)"); plan_c(o, c->ax[0].lo); out_puts(o, ";\n");
+    out_puts(o, "    it.clip_hi = (int)"); plan_c(o, c->ax[0].hi); out_puts(o, ";\n");
+    out_puts(o, "    it.clip_flo = (int)");
+    if (c->ax[0].flo) plan_c(o, c->ax[0].flo); else out_puts(o, "1LL");
+    out_puts(o, ";\n    it.clip_fhi = (int)");
+    if (c->ax[0].fhi) plan_c(o, c->ax[0].fhi); else out_puts(o, "0LL");
+    out_puts(o, ";\n    it.du = attnc_max(it.clip_lo, 0);\n"
+                "    it.dhi = it.clip_may ? attnc_min(it.clip_hi, kv_tiles(seq_k) - 1) : -1;\n  }\n");
   }
   out_puts(o, "}\n");
+
+  if (L) {
+    /* element (row, j) of the list input, false when out of range */
+    out_printf(o, "// element j of row `row` (dim %d) of input \"%s\"; false when out of range\n",
+               L->vdim, pat->inputs[L->input].name);
+    out_printf(o, "ATTNC_DEVICE bool list_elem%d(const Params &p, const KvIter%d &it, i64 row, i64 j, i64 &x) {\n", v, v);
+    out_printf(o, "  i64 idx[%d];\n", irank);
+    out_printf(o, "#pragma unroll\n  for (int d = 0; d < %d; ++d) idx[d] = it.row[d];\n", irank);
+    if (L->vdim >= 0) out_printf(o, "  idx[%d] = row;\n", L->vdim);
+    out_printf(o, "  idx[%d] = j;\n", L->dim);
+    out_puts(o, "  if (");
+    for (int d = 0; d < irank; d++)
+      out_printf(o, "%s(u64)idx[%d] >= (u64)p.in%d_shape[%d]", d ? " || " : "", d, L->input, d);
+    out_printf(o, ") return false;\n  x = (i64)input%d_%s(p", L->input, id);
+    for (int d = 0; d < irank; d++) out_printf(o, ", idx[%d]", d);
+    out_puts(o, ");\n  return true;\n}\n");
+  }
+
   out_printf(o, "ATTNC_DEVICE bool kv_next%d(KvIter%d &it, const Params &p, const QTile &qt, int b, int h, KvTile &t) {\n"
                 "  const int seq_k = (int)p.seq_k;\n"
-                "  for (;;) {\n"
-                "    bool ok;\n"
-                "    switch (it.box) {\n", v, v);
+                "  while (it.box < kBoxes%d) {\n"
+                "    bool ok = false;\n"
+                "    switch (it.box) {\n", v, v, v);
   for (int j = 0; j < nb; j++)
-    out_printf(o, "    case %d: ok = box_step(it.u, it.lo[%d], it.hi[%d], it.fresh); break;\n", j, j, j);
-  out_printf(o, "    default: return false;\n"
+    out_printf(o, "    case %d: ok = box_step(it.u, it.wlo[%d], it.whi[%d], it.fresh); break;\n", j, j, j);
+  out_printf(o, "    default: break;\n"
                 "    }\n"
                 "    if (!ok) { ++it.box; it.fresh = true; continue; }\n"
                 "    bool seen = false;                  // visited in an earlier box?\n"
                 "#pragma unroll\n"
                 "    for (int j = 0; j < kBoxes%d; ++j)\n"
-                "      if (j < it.box && in_box(it.u, it.lo[j], it.hi[j])) seen = true;\n"
+                "      if (j < it.box && it.may[j] && in_box(it.u, it.lo[j], it.hi[j])) seen = true;\n"
                 "    if (seen) continue;\n"
                 "    t.tile = kv_tile_index(it.u, seq_k);\n"
                 "    t.full = false;\n"
@@ -425,8 +579,95 @@ static void emit_box_iter(Out *o, int v, const PlanIter *it, int rank) {
                 "    for (int j = 0; j < kBoxes%d; ++j)\n"
                 "      if (it.full_ok[j] && in_box(it.u, it.flo[j], it.fhi[j])) t.full = true;\n"
                 "    return true;\n"
-                "  }\n"
-                "}\n", v, v);
+                "  }\n", v, v);
+  if (D) {
+    const char *vis, *full;
+    switch (D->cmp) {   /* passes/visit.c: a = key_q range, b = key_k range of tile u */
+    case IR_EQ: vis = "kmin <= it.qmax && kmax >= it.qmin";
+                full = "it.qmin == it.qmax && kmin == kmax && it.qmin == kmin"; break;
+    case IR_GE: vis = "kmin <= it.qmax"; full = "kmax <= it.qmin"; break;
+    case IR_GT: vis = "kmin < it.qmax"; full = "kmax < it.qmin"; break;
+    case IR_LE: vis = "kmax >= it.qmin"; full = "kmin >= it.qmax"; break;
+    case IR_LT: vis = "kmax > it.qmin"; full = "kmin > it.qmax"; break;
+    default: vis = "true"; full = "false"; break;
+    }
+    out_printf(o,
+      "  // data ranges: test every kv tile of the clip against this q tile's keys\n"
+      "  while (it.du <= it.dhi) {\n"
+      "    const int u = it.du++;\n"
+      "    bool in_static = false;\n"
+      "#pragma unroll\n"
+      "    for (int j = 0; j < kBoxes%d; ++j) {\n"
+      "      const int uu[1] = { u };\n"
+      "      if (it.may[j] && in_box(uu, it.lo[j], it.hi[j])) in_static = true;\n"
+      "    }\n"
+      "    if (in_static) continue;\n"
+      "    i64 kmin, kmax;\n"
+      "    data_krange%d(p, u, b, h, kmin, kmax);\n"
+      "    if (!(%s)) continue;\n"
+      "    t.tile = u;\n"
+      "    t.full = (%s) && it.clip_full && it.clip_flo <= u && u <= it.clip_fhi &&\n"
+      "             (u + 1) * kBlockN <= seq_k;\n"
+      "    return true;\n"
+      "  }\n"
+      "  return false;\n}\n", v, v, vis, full);
+    return;
+  }
+  if (!L) {
+    out_puts(o, "  return false;\n}\n");
+    return;
+  }
+  out_printf(o,
+    "  // the list: values in row order, each once\n"
+    "  for (;;) {\n"
+    "    if (it.lt <= it.lt1) {\n"
+    "      const int u = it.lt++;\n"
+    "      bool in_static = false;\n"
+    "#pragma unroll\n"
+    "      for (int j = 0; j < kBoxes%d; ++j) {\n"
+    "        const int uu[1] = { u };\n"
+    "        if (it.may[j] && in_box(uu, it.lo[j], it.hi[j])) in_static = true;\n"
+    "      }\n"
+    "      if (in_static || !it.clip_may || u < it.clip_lo || u > it.clip_hi) continue;\n"
+    "      t.tile = u;\n"
+    "      t.full = it.list_full && it.clip_full && it.clip_flo <= u && u <= it.clip_fhi &&\n"
+    "               (u + 1) * kBlockN <= seq_k;\n"
+    "      return true;\n"
+    "    }\n"
+    "    if (!it.clip_may || it.lrow > it.rhi || it.len <= 0) return false;\n"
+    "    const i64 row = it.lrow, j = it.lj;\n"
+    "    if (++it.lj >= it.len) { it.lj = 0; ++it.lrow; }\n"
+    "    i64 x, v;\n"
+    "    if (!list_elem%d(p, it, row, j, x)) continue;\n", v, v);
+  if (L->kind == LIST_VALUES) {
+    out_printf(o,
+      "    v = x;\n"
+      "    if (v < 0 || v >= it.nvals) continue;\n"
+      "    bool dup = false;                   // the same value earlier in the rows?\n"
+      "    for (i64 r2 = it.rlo; r2 <= row && !dup; ++r2)\n"
+      "      for (i64 j2 = 0; j2 < (r2 == row ? j : it.len) && !dup; ++j2) {\n"
+      "        i64 y;\n"
+      "        if (list_elem%d(p, it, r2, j2, y) && y == v) dup = true;\n"
+      "      }\n"
+      "    if (dup) continue;\n", v);
+  } else {
+    out_printf(o,
+      "    if (!(x %s %lldLL)) continue;\n"
+      "    v = j;\n"
+      "    if (v < 0 || v >= it.nvals) continue;\n"
+      "    bool dup = false;                   // index j selected by an earlier row?\n"
+      "    for (i64 r2 = it.rlo; r2 < row && !dup; ++r2) {\n"
+      "      i64 y;\n"
+      "      if (list_elem%d(p, it, r2, j, y) && y %s %lldLL) dup = true;\n"
+      "    }\n"
+      "    if (dup) continue;\n",
+      cmp_c((IrOp)L->cmp), (long long)L->cmpval, v, cmp_c((IrOp)L->cmp), (long long)L->cmpval);
+  }
+  out_printf(o,
+    "    it.lt = (int)(v * %lldLL / kBlockN);\n"
+    "    it.lt1 = (int)attnc_min((v * %lldLL + %lldLL) / kBlockN, (i64)kv_tiles(seq_k) - 1);\n"
+    "  }\n"
+    "}\n", (long long)L->unit, (long long)L->unit, (long long)L->unit - 1);
 }
 
 static const char *const box_helpers =
@@ -476,12 +717,25 @@ attnc_status emit_plan_order_iter(Out *o, const EmitPlan *ep, Diag *d) {
     out_puts(o, "\n");
     switch (it->kind) {
     case ITER_RANGES: case ITER_BOXES:
-      emit_box_iter(o, v, it, cfg->kord.rank);
+      emit_box_iter(o, v, it, cfg->kord.rank, ep);
       break;
+    case ITER_LIST:
+      if (it->list && data_walkable(ep->plan)) {
+        emit_box_iter(o, v, it, 1, ep);
+        break;
+      }
+      goto dense;
+    case ITER_DATA:
+      if (it->data && ep->data_qkey[v] >= 0) {
+        emit_box_iter(o, v, it, 1, ep);
+        break;
+      }
+      goto dense;
     case ITER_EMPTY:
       emit_empty_iter(o, v);
       break;
-    default:   /* dense, and list / data until their walkers land: every tile, masked */
+    default:
+    dense:     /* dense, and lists / data on orders they cannot walk: every tile, masked */
       if (it->kind != ITER_DENSE)
         out_puts(o, "// (walked densely by this backend for now: every kv tile, the mask on each)\n");
       emit_dense_iter(o, v, false);

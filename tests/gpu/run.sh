@@ -17,8 +17,21 @@ mkdir -p "$OUT"
 steps=("$@")
 [ ${#steps[@]} -eq 0 ] && steps=(verify sanitize)
 
-tools/gpu_build.sh > "$OUT/build.log" 2>&1 || { cat "$OUT/build.log"; exit 1; }
-export LD_LIBRARY_PATH=/opt/deps/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+# the build of tools/gpu_build.sh, with Lua's include dir given as one path
+# (CMake 4's FindLua rejects the two-path list) and the multiarch header dir
+# as a compiler flag
+DEPS=/opt/deps
+if [ ! -f $DEPS/usr/include/lua5.4/lua.h ]; then
+  mkdir -p $DEPS
+  for f in .deps/*.deb; do dpkg -x "$f" $DEPS; done
+fi
+export LD_LIBRARY_PATH=$DEPS/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+{ cmake -S . -B build-gpu -DATTNC_WITH_LLVM=OFF -DCMAKE_BUILD_TYPE=Release \
+    -DCMAKE_PREFIX_PATH=$DEPS/usr -DLUA_INCLUDE_DIR=$DEPS/usr/include/lua5.4 \
+    -DLUA_LIBRARY=$DEPS/usr/lib/x86_64-linux-gnu/liblua5.4.so \
+    -DCMAKE_C_FLAGS="-I$DEPS/usr/include/x86_64-linux-gnu" &&
+  cmake --build build-gpu -j"$(nproc)"; } > "$OUT/build.log" 2>&1 ||
+  { grep -E "error|Error" -A3 "$OUT/build.log" | head -40; exit 1; }
 export ATTNC_SOURCE_DIR=$PWD
 export ATTNC_CACHE_DIR=${ATTNC_CACHE_DIR:-/tmp/attnc-gpu-cache}
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader > "$OUT/gpu.txt" 2>&1

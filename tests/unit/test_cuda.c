@@ -387,6 +387,36 @@ START_TEST(specs_emit_deterministic) {
 }
 END_TEST
 
+/* the plan's iterators are walked, not replaced by a dense loop */
+START_TEST(specs_iterators_walked) {
+  static const struct { const char *spec, *needle; } want[] = {
+    { "specs/causal.lua", "box_step(it.u, it.wlo[0]" },
+    { "specs/neighborhood2d.lua", "box_step(it.u, it.wlo[0]" },
+    { "specs/routed.lua", "list_elem0(" },
+    { "specs/block_sparse.lua", "list_elem0(" },
+    { "specs/document.lua", "data_krange0(" },
+  };
+  attnc_ctx *ctx = attnc_ctx_new();
+  for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+    if (access(tu_path(want[i].spec), R_OK) != 0) continue;
+    attnc_spec *s;
+    attnc_error err;
+    ck_assert_int_eq(attnc_spec_load_file(ctx, tu_path(want[i].spec), NULL, 0, &s, &err), ATTNC_OK);
+    Arena a;
+    arena_init(&a);
+    Diag d = { 0 };
+    CudaConfig cfg = { .dtype = DT_BF16, .head_dim = 64, .arch = 90 };
+    char *src;
+    ck_assert_msg(cuda_build_source(s->pat, &cfg, true, &a, &src, &d) == ATTNC_OK, "%s", d.msg);
+    ck_assert_msg(strstr(src, want[i].needle) != NULL, "%s: no '%s' in the kernel", want[i].spec, want[i].needle);
+    ck_assert_msg(strstr(src, "walked densely") == NULL, "%s: iterator walked densely", want[i].spec);
+    arena_free(&a);
+    attnc_spec_free(s);
+  }
+  attnc_ctx_free(ctx);
+}
+END_TEST
+
 /* --------------------------------------------------------------- cache */
 
 static char cache_root[256];
@@ -683,6 +713,7 @@ int main(void) {
   TCase *specs = tcase_create("specs");
   tcase_set_timeout(specs, 900);
   tcase_add_test(specs, specs_emit_deterministic);
+  tcase_add_test(specs, specs_iterators_walked);
   tcase_add_test(specs, compile_all_specs);
   suite_add_tcase(s, specs);
   TCase *cache = tcase_create("cache");

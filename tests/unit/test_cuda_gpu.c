@@ -101,6 +101,10 @@ static int64_t grid_tokens(const IrPattern *p) {
   return n;
 }
 
+static void add_case1(SpecInfo *si, const IrPattern *p, Case c) {
+  if (dtype_ok(p, c.dt) && si->ncases < MAX_CASES) si->cases[si->ncases++] = c;
+}
+
 static void add_case(SpecInfo *si, const IrPattern *p, Case c) {
   for (int i = 0; i < 2; i++) {
     c.dt = i ? DT_BF16 : DT_F16;
@@ -133,6 +137,11 @@ static void make_cases(attnc_ctx *ctx, SpecInfo *si) {
     if (!quick) {
       int64_t sk = p->ninputs ? 200 : 261;
       add_case(si, p, (Case){ 1, 2, 1, 200, sk, head_dim(p, 128), true, 0, 0 });
+      /* the other head dims, one per spec in turn, MQA (Hkv = 1) */
+      static const int other[] = { 32, 96, 256 };
+      static int turn;
+      int D = head_dim(p, other[turn++ % 3]);
+      add_case1(si, p, (Case){ 1, 3, 1, 150, 150, D, false, turn % 2 ? DT_F16 : DT_BF16, 0 });
     }
   }
   attnc_spec_free(s);
@@ -523,6 +532,97 @@ START_TEST(verify_spec) {
 }
 END_TEST
 
+/* ------------------------------------------------- the target ops */
+
+extern const TargetOps cuda_target_ops;
+
+/* a host f16 copy of a float32 host tensor, stored BSHD when bshd */
+static void host_half(const HostT *f, bool bshd, uint16_t **buf, DLTensor *t, int64_t *strides) {
+  int64_t n = numel(f);
+  *buf = calloc((size_t)n, 2);
+  int perm[4] = { 0, bshd ? 2 : 1, bshd ? 1 : 2, 3 };
+  int64_t st = 1;
+  for (int j = 3; j >= 0; j--) { strides[perm[j]] = st; st *= f->shape[perm[j]]; }
+  for (int64_t i = 0; i < n; i++) {
+    int64_t r = i, idx[4], off = 0;
+    for (int a = 3; a >= 0; a--) { idx[a] = r % f->shape[a]; r /= f->shape[a]; }
+    for (int a = 0; a < 4; a++) off += idx[a] * strides[a];
+    (*buf)[off] = cuda_f32_to_f16(f->data[i]);
+  }
+  *t = (DLTensor){ .data = *buf, .device = { kDLCPU, 0 }, .ndim = 4, .dtype = { kDLFloat, 16, 1 },
+                   .shape = (int64_t *)f->shape, .strides = strides };
+}
+
+/* cuda_target_ops through an attnc_kernel, with host tensors (the CLI's path) */
+START_TEST(target_ops_host_tensors) {
+  if (dry) return;
+  attnc_ctx *ctx = attnc_ctx_new();
+  attnc_spec *spec;
+  attnc_error err;
+  ck_assert_int_eq(attnc_spec_load_file(ctx, tu_path("specs/causal.lua"), NULL, 0, &spec, &err), ATTNC_OK);
+  attnc_kernel k;
+  memset(&k, 0, sizeof k);
+  k.ctx = ctx;
+  k.spec = spec;
+  k.opts.target = ATTNC_TARGET_CUDA;
+  k.ops = &cuda_target_ops;
+  pthread_mutex_init(&k.lock, NULL);
+  KernelKey key = { DT_F16, 64, 64 };
+  void *impl = NULL;
+  Diag d = { 0 };
+  ck_assert_msg(cuda_target_ops.build(&k, &key, &impl, &d) == ATTNC_OK, "%s", d.msg);
+  void *art;
+  size_t len;
+  ck_assert_int_eq(cuda_target_artifact(impl, "cuda", &art, &len, &d), ATTNC_OK);
+  ck_assert_ptr_nonnull(strstr(art, "attnc_fwd"));
+  free(art);
+  ck_assert_int_eq(cuda_target_artifact(impl, "ptx", &art, &len, &d), ATTNC_OK);
+  ck_assert_ptr_nonnull(strstr(art, ".entry attnc_fwd"));
+  free(art);
+  Case c = { 2, 4, 2, 99, 99, 64, true, DT_F16, 0 };
+  rng_state = 12345;
+  HostT q, kk, v, o, lse, go;
+  int64_t qs[4] = { c.B, c.Hq, c.Sq, c.D }, ks[4] = { c.B, c.Hkv, c.Sk, c.D }, ls[3] = { c.B, c.Hq, c.Sq };
+  DLDataType f32 = { kDLFloat, 32, 1 };
+  host_init(&q, 4, qs, f32); host_init(&kk, 4, ks, f32); host_init(&v, 4, ks, f32);
+  host_init(&o, 4, qs, f32); host_init(&go, 4, qs, f32); host_init(&lse, 3, ls, f32);
+  fill_rounded(&q, DT_F16, -1, 1); fill_rounded(&kk, DT_F16, -1, 1); fill_rounded(&v, DT_F16, -1, 1);
+  attnc_args ra = { .q = &q.t, .k = &kk.t, .v = &v.t, .o = &o.t, .lse = &lse.t };
+  ck_assert_int_eq(ref_run(spec->pat, &ra, &d), ATTNC_OK);
+  uint16_t *hq, *hk, *hv, *ho;
+  DLTensor tq, tk, tv, to;
+  int64_t sq[4], sk[4], sv[4], so[4];
+  host_half(&q, true, &hq, &tq, sq);
+  host_half(&kk, true, &hk, &tk, sk);
+  host_half(&v, false, &hv, &tv, sv);
+  host_half(&go, true, &ho, &to, so);
+  HostT glse;
+  host_init(&glse, 3, ls, f32);
+  attnc_args ga = { .q = &tq, .k = &tk, .v = &tv, .o = &to, .lse = &glse.t };
+  Shape shape = { c.B, c.Hq, c.Hkv, c.Sq, c.Sk, c.D, c.D };
+  ck_assert_msg(cuda_target_ops.run(&k, impl, &ga, &shape, NULL, &d) == ATTNC_OK, "%s", d.msg);
+  double eo = 0, el = 0;
+  for (int64_t i = 0; i < numel(&o); i++) {
+    int64_t r = i, idx[4], off = 0;
+    for (int a = 3; a >= 0; a--) { idx[a] = r % o.shape[a]; r /= o.shape[a]; }
+    for (int a = 0; a < 4; a++) off += idx[a] * so[a];
+    double e = fabs(cuda_f16_to_f32(ho[off]) - o.data[i]);
+    if (!(e <= eo)) eo = e;
+  }
+  for (int64_t i = 0; i < numel(&lse); i++) {
+    double e = fabs((double)glse.data[i] - lse.data[i]);
+    if (!(e <= el)) el = e;
+  }
+  fprintf(stderr, "test_cuda_gpu: target ops, host tensors (BSHD): max err O %.2e, LSE %.2e\n", eo, el);
+  ck_assert_msg(eo <= TOL && el <= TOL, "O %g LSE %g", eo, el);
+  cuda_target_ops.release(impl);
+  free(hq); free(hk); free(hv); free(ho);
+  free(q.data); free(kk.data); free(v.data); free(o.data); free(go.data); free(lse.data); free(glse.data);
+  attnc_spec_free(spec);
+  attnc_ctx_free(ctx);
+}
+END_TEST
+
 /* ------------------------------------------------------------- main */
 
 /* probe for a GPU in a child, so the parent never initialises CUDA before forking */
@@ -621,12 +721,20 @@ int main(void) {
     fclose(f);
   }
   fprintf(stderr, "test_cuda_gpu: %s (sm_%d), %d specs\n", name, arch, nspecs);
-  compile_all();
+  /* NVRTC in a child too: a parent that touched CUDA libraries can leave its
+     forked children unable to cuInit (seen: CUDA_ERROR_NOT_INITIALIZED) */
+  pid_t pid = fork();
+  if (pid == 0) {
+    compile_all();
+    _exit(0);
+  }
+  waitpid(pid, NULL, 0);
 
   Suite *s = suite_create("cuda_gpu");
   TCase *tc = tcase_create("verify");
   tcase_set_timeout(tc, 600);
   tcase_add_loop_test(tc, verify_spec, 0, nspecs);
+  if (!getenv("ATTNC_GPU_SPECS")) tcase_add_test(tc, target_ops_host_tensors);
   suite_add_tcase(s, tc);
   return tu_run(s);
 }

@@ -1,0 +1,282 @@
+/*
+** target.c -- the cuda target behind attnc_kernel (TargetOps, see
+** runtime/runtime.h): one specialisation per (dtype, D, Dv).
+**
+**   build  emit the kernel (with the passes' plan) and get its cubin through
+**          the kernel cache, for the arch of --arch / opts.arch or of device
+**          0; needs no GPU when the arch is given (attnc compile in CI)
+**   run    open the driver and load the module on first use, then launch
+**          on args->stream. Sequences of 2^24 tokens or more take a second
+**          variant with 64-bit index math, built on demand. Host tensors
+**          (the CLI's npy path) are staged through device memory and the
+**          call is then synchronous.
+** The driver and the cache belong to the specialisation for now; they move
+** to attnc_ctx when it holds them (runtime/runtime.h).
+*/
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/cuda/cuda.h"
+#include "runtime/cache.h"
+#include "runtime/runtime.h"
+
+typedef struct CudaVariant {
+  bool built;
+  CudaConfig cfg;
+  CudaImage img;
+  CudaModule *mod;
+  char *src;                  /* in the impl's arena */
+} CudaVariant;
+
+typedef struct CudaImpl {
+  pthread_mutex_t lock;       /* guards everything below */
+  KernelKey key;
+  int arch;
+  CudaDriver *drv;
+  KCache *cache;
+  Arena arena;
+  CudaVariant v[2];           /* [0]: 32-bit index math, [1]: 64-bit */
+  attnc_schedule sched;
+  int64_t seq_hint;
+} CudaImpl;
+
+static void impl_free(CudaImpl *m) {
+  if (!m) return;
+  for (int i = 0; i < 2; i++) {
+    cuda_module_free(m->v[i].mod);
+    cuda_image_free(&m->v[i].img);
+  }
+  cuda_driver_close(m->drv);
+  kcache_free(m->cache);
+  arena_free(&m->arena);
+  pthread_mutex_destroy(&m->lock);
+  free(m);
+}
+
+/* emit and compile variant i (called with the lock held) */
+static attnc_status build_variant(attnc_kernel *k, CudaImpl *m, int i, Diag *d) {
+  CudaVariant *v = &m->v[i];
+  v->cfg = (CudaConfig){
+    .dtype = m->key.dtype, .head_dim = (int)m->key.D, .head_dim_v = (int)m->key.Dv,
+    .arch = m->arch, .seq_bits = i ? CUDA_SEQ_BITS_LARGE : CUDA_SEQ_BITS_SMALL,
+    .block_m = m->sched.block_m, .block_n = m->sched.block_n, .raster = m->sched.order == 1,
+    .seq_hint = m->seq_hint,
+  };
+  attnc_status st = cuda_build_source(k->spec->pat, &v->cfg, true, &m->arena, &v->src, d);
+  KCacheHit hit = KCACHE_MISS;
+  if (!st) st = kcache_cuda_image(m->cache, v->src, m->arch, CUDA_IMAGE_CUBIN, &v->img, &hit, d);
+  if (st) return st;
+  v->built = true;
+  k->info.cached = hit != KCACHE_MISS;
+  k->info.compile_ms = v->img.compile_ms;
+  return ATTNC_OK;
+}
+
+static attnc_status cuda_build(attnc_kernel *k, const KernelKey *key, void **impl, Diag *d) {
+  *impl = NULL;
+  if (key->dtype != DT_F16 && key->dtype != DT_BF16)
+    return diag_error(d, ATTNC_ERR_UNSUPPORTED, (Loc){ NULL, 0 },
+                      "the cuda target runs float16 and bfloat16 tensors (got %s)",
+                      ir_dtype_name(key->dtype));
+  CudaImpl *m = calloc(1, sizeof *m);
+  if (!m) return diag_error(d, ATTNC_ERR_NOMEM, (Loc){ NULL, 0 }, "out of memory");
+  pthread_mutex_init(&m->lock, NULL);
+  arena_init(&m->arena);
+  m->key = *key;
+  m->sched = k->opts.schedule;
+  m->seq_hint = k->opts.seq_hint;
+  attnc_status st = ATTNC_OK;
+  if (k->opts.arch && k->opts.arch[0]) {
+    if (!cuda_arch_parse(k->opts.arch, &m->arch))
+      st = diag_error(d, ATTNC_ERR_ARG, (Loc){ NULL, 0 },
+                      "unknown CUDA arch '%s' (e.g. sm_80, sm_90a)", k->opts.arch);
+  } else if (!(st = cuda_driver_open(0, &m->drv, d)))
+    m->arch = cuda_driver_arch(m->drv);
+  if (!st && !(m->cache = kcache_new(NULL)))
+    st = diag_error(d, ATTNC_ERR_NOMEM, (Loc){ NULL, 0 }, "out of memory");
+  if (!st) st = build_variant(k, m, 0, d);
+  if (st) { impl_free(m); return st; }
+  *impl = m;
+  return ATTNC_OK;
+}
+
+/* ---------------------------------------------------- host tensors */
+
+/*
+** Tensors in host memory (the CLI's npy path) are staged: copied into
+** compact device buffers of the same dtype, and outputs copied back into
+** the host tensors' own strides after the kernel finishes.
+*/
+typedef struct Stage {
+  const DLTensor *host;
+  DLTensor t;
+  int64_t shape[8], strides[8];
+  char *buf;                  /* compact host copy */
+  size_t bytes;
+} Stage;
+
+static bool on_host(const DLTensor *t) {
+  return t && (t->device.device_type == kDLCPU || t->device.device_type == kDLCUDAHost);
+}
+
+/* gather (to_compact) or scatter between a strided host tensor and s->buf */
+static void host_copy(Stage *s, bool to_compact) {
+  const DLTensor *h = s->host;
+  size_t es = (size_t)(h->dtype.bits / 8) * (h->dtype.lanes ? h->dtype.lanes : 1);
+  int nd = h->ndim;
+  int64_t n = 1, st[8];
+  for (int a = nd - 1; a >= 0; a--) {
+    st[a] = h->strides ? h->strides[a] : n;
+    n *= h->shape[a];
+  }
+  char *base = (char *)h->data + h->byte_offset;
+  for (int64_t i = 0; i < n; i++) {
+    int64_t r = i, off = 0;
+    for (int a = nd - 1; a >= 0; a--) {
+      off += (r % h->shape[a]) * st[a];
+      r /= h->shape[a];
+    }
+    if (to_compact) memcpy(s->buf + (size_t)i * es, base + off * (int64_t)es, es);
+    else memcpy(base + off * (int64_t)es, s->buf + (size_t)i * es, es);
+  }
+}
+
+static attnc_status stage_in(CudaDriver *drv, const DLTensor *h, bool upload, Stage *s, Diag *d) {
+  memset(s, 0, sizeof *s);
+  s->host = h;
+  s->t = *h;
+  size_t es = (size_t)(h->dtype.bits / 8) * (h->dtype.lanes ? h->dtype.lanes : 1);
+  int64_t n = 1;
+  for (int a = h->ndim - 1; a >= 0 && a < 8; a--) {
+    s->shape[a] = h->shape[a];
+    s->strides[a] = n;
+    n *= h->shape[a];
+  }
+  s->bytes = (size_t)n * es;
+  s->buf = malloc(s->bytes ? s->bytes : 1);
+  if (!s->buf) return diag_error(d, ATTNC_ERR_NOMEM, (Loc){ NULL, 0 }, "out of memory");
+  void *dptr = NULL;
+  attnc_status st = cuda_mem_alloc(drv, s->bytes, &dptr, d);
+  if (st) return st;
+  s->t.data = dptr;
+  s->t.byte_offset = 0;
+  s->t.device = (DLDevice){ kDLCUDA, 0 };
+  s->t.shape = s->shape;
+  s->t.strides = s->strides;
+  if (!upload) return ATTNC_OK;
+  host_copy(s, true);
+  return cuda_memcpy_htod(drv, dptr, s->buf, s->bytes, d);
+}
+
+static attnc_status stage_out(CudaDriver *drv, Stage *s, Diag *d) {
+  attnc_status st = cuda_memcpy_dtoh(drv, s->buf, s->t.data, s->bytes, d);
+  if (!st) host_copy(s, false);
+  return st;
+}
+
+static void stage_free(CudaDriver *drv, Stage *s) {
+  if (s->host && s->t.data) cuda_mem_free(drv, s->t.data);
+  free(s->buf);
+  memset(s, 0, sizeof *s);
+}
+
+/* run with host tensors staged through device memory; synchronous */
+static attnc_status staged_launch(CudaDriver *drv, CudaModule *mod, const IrPattern *p,
+                                  const attnc_args *args, Diag *d) {
+  enum { NIN = 32 };
+  Stage sq = { 0 }, sk = { 0 }, sv = { 0 }, so = { 0 }, sl = { 0 }, sin[NIN];
+  attnc_named_tensor named[NIN];
+  memset(sin, 0, sizeof sin);
+  attnc_args a = *args;
+  attnc_status st = ATTNC_OK;
+  int nin = args->ninputs < NIN ? args->ninputs : NIN;
+  if (on_host(args->q) && !(st = stage_in(drv, args->q, true, &sq, d))) a.q = &sq.t;
+  if (!st && on_host(args->k) && !(st = stage_in(drv, args->k, true, &sk, d))) a.k = &sk.t;
+  if (!st && on_host(args->v) && !(st = stage_in(drv, args->v, true, &sv, d))) a.v = &sv.t;
+  if (!st && on_host(args->o) && !(st = stage_in(drv, args->o, false, &so, d))) a.o = &so.t;
+  if (!st && on_host(args->lse) && !(st = stage_in(drv, args->lse, false, &sl, d))) a.lse = &sl.t;
+  for (int i = 0; i < nin && !st; i++) {
+    named[i] = args->inputs[i];
+    if (on_host(args->inputs[i].tensor) && !(st = stage_in(drv, args->inputs[i].tensor, true, &sin[i], d)))
+      named[i].tensor = &sin[i].t;
+  }
+  a.inputs = named;
+  if (!st) st = cuda_launch(mod, p, &a, d);
+  if (!st) st = cuda_sync(drv, args->stream, d);
+  if (!st && so.host) st = stage_out(drv, &so, d);
+  if (!st && sl.host) st = stage_out(drv, &sl, d);
+  stage_free(drv, &sq); stage_free(drv, &sk); stage_free(drv, &sv);
+  stage_free(drv, &so); stage_free(drv, &sl);
+  for (int i = 0; i < nin; i++) stage_free(drv, &sin[i]);
+  return st;
+}
+
+static attnc_status cuda_run(attnc_kernel *k, void *impl, const attnc_args *args,
+                             const Shape *shape, const IrTensorView *views, Diag *d) {
+  CudaImpl *m = impl;
+  int i = cuda_seq_bits_for(shape->Sq, shape->Sk) > CUDA_SEQ_BITS_SMALL;
+  attnc_status st = ATTNC_OK;
+  pthread_mutex_lock(&m->lock);
+  if (!m->drv) st = cuda_driver_open(0, &m->drv, d);
+  if (!st && cuda_driver_arch(m->drv) != m->arch) {
+    char a1[16], a2[16];
+    st = diag_error(d, ATTNC_ERR_ARG, (Loc){ NULL, 0 },
+                    "the kernel was compiled for %s but %s is %s", cuda_arch_name(m->arch, a1),
+                    cuda_driver_device_name(m->drv), cuda_arch_name(cuda_driver_arch(m->drv), a2));
+  }
+  if (!st && !m->v[i].built) st = build_variant(k, m, i, d);
+  if (!st && !m->v[i].mod) st = cuda_module_load(m->drv, &m->v[i].img, &m->v[i].cfg, &m->v[i].mod, d);
+  CudaModule *mod = m->v[i].mod;
+  pthread_mutex_unlock(&m->lock);
+  if (st) return st;
+  (void)views;
+  bool host = on_host(args->q) || on_host(args->k) || on_host(args->v) || on_host(args->o) ||
+              on_host(args->lse);
+  for (int i = 0; i < args->ninputs; i++) host = host || on_host(args->inputs[i].tensor);
+  if (host) return staged_launch(m->drv, mod, k->spec->pat, args, d);
+  return cuda_launch(mod, k->spec->pat, args, d);
+}
+
+static void cuda_release(void *impl) { impl_free(impl); }
+
+const TargetOps cuda_target_ops = { "cuda", cuda_build, cuda_run, cuda_release };
+
+/*
+** What `attnc compile --target cuda --emit cuda|ptx|cubin` writes, for a
+** built specialisation: the generated source, PTX (compiled now, through
+** the cache), or the cubin. *data is malloc'd.
+*/
+attnc_status cuda_target_artifact(void *impl, const char *kind, void **data, size_t *len, Diag *d) {
+  CudaImpl *m = impl;
+  *data = NULL;
+  *len = 0;
+  pthread_mutex_lock(&m->lock);
+  CudaVariant *v = &m->v[0];
+  attnc_status st = ATTNC_OK;
+  const void *src = NULL;
+  size_t n = 0;
+  CudaImage ptx = { 0 };
+  if (strcmp(kind, "cuda") == 0) { src = v->src; n = strlen(v->src); }
+  else if (strcmp(kind, "cubin") == 0) { src = v->img.data; n = v->img.size; }
+  else if (strcmp(kind, "ptx") == 0) {
+    KCacheHit hit;
+    st = kcache_cuda_image(m->cache, v->src, m->arch, CUDA_IMAGE_PTX, &ptx, &hit, d);
+    src = ptx.data;
+    n = ptx.size;
+  } else
+    st = diag_error(d, ATTNC_ERR_ARG, (Loc){ NULL, 0 },
+                    "the cuda target emits cuda, ptx or cubin (not '%s')", kind);
+  if (!st) {
+    *data = malloc(n + 1);
+    if (!*data) st = diag_error(d, ATTNC_ERR_NOMEM, (Loc){ NULL, 0 }, "out of memory");
+    else {
+      memcpy(*data, src, n);
+      ((char *)*data)[n] = 0;
+      *len = n;
+    }
+  }
+  cuda_image_free(&ptx);
+  pthread_mutex_unlock(&m->lock);
+  return st;
+}
