@@ -178,6 +178,14 @@ attnc_status attnc_kernel_compile(attnc_ctx *ctx, const attnc_spec *spec,
 attnc_status attnc_kernel_run(attnc_kernel *kernel, const attnc_args *args,
                               attnc_error *err);
 void attnc_kernel_info_get(const attnc_kernel *kernel, attnc_kernel_info *info);
+
+/*
+** What the target made of a kernel compiled with dtype and head_dim given:
+** for cuda, kind "cuda" (the generated source), "ptx" or "cubin". *data is
+** malloc'd (free with free()), NUL-terminated after *len bytes.
+*/
+attnc_status attnc_kernel_artifact(attnc_kernel *kernel, const char *kind, void **data,
+                                   size_t *len, attnc_error *err);
 void attnc_kernel_free(attnc_kernel *kernel);
 
 /* 1 when the target was built into this library (ref always is) */

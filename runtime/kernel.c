@@ -22,7 +22,7 @@ static attnc_status ref_exec(attnc_kernel *k, void *impl, const attnc_args *args
 
 static void ref_release(void *impl) {}
 
-const TargetOps ref_target_ops = { "ref", ref_build, ref_exec, ref_release };
+const TargetOps ref_target_ops = { "ref", ref_build, ref_exec, ref_release, NULL };
 
 static IrDtype dtype_of(attnc_dtype t) {
   switch (t) {
@@ -142,6 +142,29 @@ attnc_status attnc_kernel_run(attnc_kernel *k, const attnc_args *args, attnc_err
   void *impl;
   if (specialise(k, &key, &impl, &d) != ATTNC_OK) return fail(err, &d);
   if (k->ops->run(k, impl, args, &shape, views, &d) != ATTNC_OK) return fail(err, &d);
+  if (err) { err->status = ATTNC_OK; err->message[0] = 0; }
+  return ATTNC_OK;
+}
+
+attnc_status attnc_kernel_artifact(attnc_kernel *k, const char *kind, void **data, size_t *len,
+                                   attnc_error *err) {
+  Diag d = { 0 };
+  if (data) *data = NULL;
+  if (len) *len = 0;
+  if (!k || !kind || !data || !len) {
+    diag_error(&d, ATTNC_ERR_ARG, (Loc){ 0 }, "attnc_kernel_artifact: NULL argument");
+    return fail(err, &d);
+  }
+  if (!k->ops->artifact) {
+    diag_error(&d, ATTNC_ERR_UNSUPPORTED, (Loc){ 0 }, "target '%s' emits no '%s'", k->ops->name, kind);
+    return fail(err, &d);
+  }
+  if (k->nspecs == 0) {
+    diag_error(&d, ATTNC_ERR_ARG, (Loc){ 0 },
+               "the kernel has no specialisation yet: compile with dtype and head_dim");
+    return fail(err, &d);
+  }
+  if (k->ops->artifact(k->specs[0].impl, kind, data, len, &d) != ATTNC_OK) return fail(err, &d);
   if (err) { err->status = ATTNC_OK; err->message[0] = 0; }
   return ATTNC_OK;
 }

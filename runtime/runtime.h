@@ -39,6 +39,8 @@ typedef struct TargetOps {
   attnc_status (*run)(attnc_kernel *k, void *impl, const attnc_args *args, const Shape *shape,
                       const IrTensorView *views, Diag *d);
   void (*release)(void *impl);
+  /* what `attnc compile --emit KIND` writes for a specialisation (NULL: none) */
+  attnc_status (*artifact)(void *impl, const char *kind, void **data, size_t *len, Diag *d);
 } TargetOps;
 
 /* the target's operations, or NULL when it is not built in (targets.c) */

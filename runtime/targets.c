@@ -6,10 +6,16 @@
 #include "runtime/runtime.h"
 
 extern const TargetOps ref_target_ops;
+#ifdef ATTNC_HAVE_CUDA
+extern const TargetOps cuda_target_ops;
+#endif
 
 const TargetOps *target_ops(attnc_target t) {
   switch (t) {
   case ATTNC_TARGET_REF: return &ref_target_ops;
+#ifdef ATTNC_HAVE_CUDA
+  case ATTNC_TARGET_CUDA: return &cuda_target_ops;
+#endif
   default: return NULL;
   }
 }

@@ -199,7 +199,7 @@ int cli_load_spec(attnc_ctx *ctx, const CliSpec *cs, const CliVerb *verb, attnc_
 /* ------------------------------------------------------------ targets */
 
 /* the targets this build can run; later backends turn theirs on here */
-static bool target_available(attnc_target t) { return t == ATTNC_TARGET_REF; }
+static bool target_available(attnc_target t) { return attnc_target_available(t) != 0; }
 
 bool cli_parse_target(const char *name, attnc_target *t) {
   static const attnc_target all[] = { ATTNC_TARGET_REF, ATTNC_TARGET_CPU, ATTNC_TARGET_CUDA };

@@ -25,6 +25,8 @@
 #define CLI_VERBS(X) \
   X(compile)         \
   X(run)             \
+  X(verify)          \
+  X(bench)           \
   X(explain)
 
 enum { CLI_EXIT_OK = 0, CLI_EXIT_FAIL = 1, CLI_EXIT_USAGE = 2, CLI_EXIT_BUG = 3 };

@@ -1,11 +1,17 @@
 /*
 ** cmd_compile.c -- `attnc compile SPEC [-D NAME=VALUE]... [--target T]
-** --emit KIND [-o FILE]`: trace a spec and write what a target makes of
-** it. Now: the pattern IR as text (--emit ir). The CPU and CUDA issues add
-** llvm, obj, cuda, ptx and cubin, and --arch and --json.
+** --emit KIND [--arch A] [--dtype D] [--head-dim N] [--json] [-o FILE]`:
+** trace a spec and write what a target makes of it: the pattern IR as text
+** (--emit ir, any target), or for --target cuda the generated CUDA C++
+** (cuda), PTX (ptx) or a cubin (cubin). --json prints one object with the
+** keys cached (the kernel came from the memory or disk cache) and
+** compile_ms instead of writing standard output.
 */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "tools/fsio.h"
 
 #include "tools/cli.h"
 
@@ -14,14 +20,50 @@ static const CliOpt opts[] = {
   CLI_OPT_TARGET,
   { "emit", 0, "KIND", "what to write: ir (the pattern IR as text; the default)", OPT_EMIT },
   { "output", 'o', "FILE", "write to FILE (atomically) instead of standard output", OPT_OUTPUT },
+  { "arch", 0, "A", "cuda: sm_80, sm_90a, ... (default: the GPU's)", OPT_ARCH },
+  { "dtype", 0, "D", "cuda: f16 or bf16 (default bf16)", OPT_DTYPE },
+  { "head-dim", 0, "N", "head dim D (default: the spec's first, else 64)", OPT_VERB },
+  { "json", 0, NULL, "print {\"cached\": .., \"compile_ms\": ..} (with -o, or --emit ir)", OPT_JSON },
   CLI_OPT_END
 };
+
+/* --emit cuda|ptx|cubin for a compiled target (attnc_kernel_artifact) */
+static int emit_kernel(attnc_ctx *ctx, const attnc_spec *spec, attnc_target target,
+                       const char *emit, const char *arch, attnc_dtype dt, int hd,
+                       const char *out, bool json) {
+  attnc_compile_options co = { .target = target, .arch = arch, .dtype = dt, .head_dim = hd };
+  attnc_kernel *k = NULL;
+  attnc_error err;
+  if (attnc_kernel_compile(ctx, spec, &co, &k, &err)) return cli_fail(&err);
+  attnc_kernel_info info;
+  attnc_kernel_info_get(k, &info);
+  void *data = NULL;
+  size_t len = 0;
+  int rc = CLI_EXIT_OK;
+  if (attnc_kernel_artifact(k, emit, &data, &len, &err)) rc = cli_fail(&err);
+  else if (out) {
+    char msg[512];
+    const void *bufs[1] = { data };
+    if (!fsio_write(out, bufs, &len, 1, msg, sizeof msg)) rc = cli_error("%s", msg);
+  } else if (!json && fwrite(data, 1, len, stdout) != len)
+    rc = cli_error("cannot write to standard output");
+  if (!rc && json)
+    printf("{\"spec\": \"%s\", \"target\": \"%s\", \"emit\": \"%s\", \"bytes\": %zu, "
+           "\"cached\": %s, \"compile_ms\": %.3f}\n", attnc_spec_name(spec),
+           attnc_target_name(target), emit, len, info.cached ? "true" : "false", info.compile_ms);
+  free(data);
+  attnc_kernel_free(k);
+  return rc;
+}
 
 static int compile_main(const CliVerb *verb, int argc, char **argv) {
   CliParser ps;
   CliSpec cs = { 0 };
   attnc_target target = ATTNC_TARGET_REF;
-  const char *emit = "ir", *out = NULL, *val;
+  const char *emit = "ir", *out = NULL, *val, *arch = NULL;
+  attnc_dtype dt = ATTNC_DTYPE_BF16;
+  long long hd = 0;
+  bool json = false;
   attnc_ctx *ctx = NULL;
   attnc_spec *spec = NULL;
   int rc = CLI_EXIT_OK, id;
@@ -35,16 +77,40 @@ static int compile_main(const CliVerb *verb, int argc, char **argv) {
     case OPT_TARGET: if (!cli_parse_target(val, &target)) rc = CLI_EXIT_USAGE; break;
     case OPT_EMIT: emit = val; break;
     case OPT_OUTPUT: out = val; break;
+    case OPT_ARCH: arch = val; break;
+    case OPT_JSON: json = true; break;
+    case OPT_VERB: if (!cli_parse_int("--head-dim", val, 1, 1024, &hd)) rc = CLI_EXIT_USAGE; break;
+    case OPT_DTYPE:
+      if (strcmp(val, "f16") == 0) dt = ATTNC_DTYPE_F16;
+      else if (strcmp(val, "bf16") == 0) dt = ATTNC_DTYPE_BF16;
+      else if (strcmp(val, "f32") == 0) dt = ATTNC_DTYPE_F32;
+      else { rc = cli_error("--dtype expects f16, bf16 or f32 (got '%s')", val); }
+      break;
     }
   }
   if (rc) goto done;
-  (void)target;                     /* the IR is the same for every target */
-  if (strcmp(emit, "ir") != 0) {
-    rc = cli_error("unknown --emit '%s' (this build emits: ir)", emit);
+  bool kernel = strcmp(emit, "cuda") == 0 || strcmp(emit, "ptx") == 0 || strcmp(emit, "cubin") == 0;
+  if (strcmp(emit, "ir") != 0 && !kernel) {
+    rc = cli_error("unknown --emit '%s' (choose ir, cuda, ptx or cubin)", emit);
+    goto done;
+  }
+  if (kernel && target != ATTNC_TARGET_CUDA) {
+    rc = cli_error("--emit %s needs --target cuda", emit);
     goto done;
   }
   if (!(ctx = attnc_ctx_new())) { rc = cli_error("out of memory"); goto done; }
   if ((rc = cli_load_spec(ctx, &cs, verb, &spec))) goto done;
+  if (kernel) {
+    if (!hd) {
+      char *ir = attnc_spec_ir(spec);   /* the spec's first allowed head dim, else 64 */
+      const char *h = ir ? strstr(ir, "head_dims ") : NULL;
+      hd = h ? atoll(h + 10) : 64;
+      if (hd <= 0) hd = 64;
+      free(ir);
+    }
+    rc = emit_kernel(ctx, spec, target, emit, arch, dt, (int)hd, out, json);
+    goto done;
+  }
   char *text = attnc_spec_ir(spec);
   if (!text) { rc = cli_error("out of memory printing the IR"); goto done; }
   rc = cli_write_text(out, text);
@@ -57,10 +123,13 @@ done:
 }
 
 const CliVerb cli_verb_compile = {
-  "compile", "trace a spec and write its pattern IR (later: kernels)",
-  "SPEC [-D NAME=VALUE]... [--target T] --emit ir [-o FILE]",
+  "compile", "trace a spec and write its pattern IR or a kernel",
+  "SPEC [-D NAME=VALUE]... [--target T] --emit ir|cuda|ptx|cubin [--arch A] [--dtype D] [--head-dim N] [--json] [-o FILE]",
   "Trace the Lua spec SPEC with its params (defaults, or -D overrides) and\n"
   "write the result: with --emit ir, the pattern IR as text, the form the\n"
-  "passes and golden tests read.",
+  "passes and golden tests read; with --target cuda, the generated CUDA C++\n"
+  "(cuda), PTX (ptx) or a cubin (cubin) for --arch (default: the GPU's),\n"
+  "through the kernel cache ($ATTNC_CACHE_DIR). --json prints whether the\n"
+  "kernel came from the cache and the compile time.",
   opts, compile_main
 };

@@ -14,7 +14,8 @@ fi
 export LD_LIBRARY_PATH=$DEPS/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 cmake -S . -B build-gpu -DATTNC_WITH_LLVM=OFF -DCMAKE_BUILD_TYPE=Release \
   -DCMAKE_PREFIX_PATH=$DEPS/usr \
-  -DLUA_INCLUDE_DIR="$DEPS/usr/include/lua5.4;$DEPS/usr/include/x86_64-linux-gnu" \
+  -DLUA_INCLUDE_DIR=$DEPS/usr/include/lua5.4 \
+  -DCMAKE_C_FLAGS="-I$DEPS/usr/include/x86_64-linux-gnu" \
   -DLUA_LIBRARY=$DEPS/usr/lib/x86_64-linux-gnu/liblua5.4.so >/dev/null
 cmake --build build-gpu -j"$(nproc)" 2>&1 | grep -E "error|warning: unused" || true
 test -x build-gpu/attnc || { echo "gpu_build: build failed"; cmake --build build-gpu 2>&1 | tail -40; exit 1; }

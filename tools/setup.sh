@@ -2,6 +2,7 @@
 # setup.sh -- install what is missing (Debian/Ubuntu, as root or with sudo),
 # then configure and build attnc into build/ (or $ATTNC_BUILD_DIR).
 #   ATTNC_SANITIZE=1  build with AddressSanitizer + UBSan
+#   ATTNC_CMAKE_OPTS  more options for cmake
 # Safe to run again: it installs nothing already present and rebuilds
 # incrementally.
 set -euo pipefail
@@ -32,6 +33,9 @@ fi
 
 opts=(-DCMAKE_BUILD_TYPE=RelWithDebInfo)
 [ "${ATTNC_SANITIZE:-0}" = 1 ] && opts+=(-DATTNC_SANITIZE=ON)
+# extra configure options, e.g. ATTNC_CMAKE_OPTS="-DATTNC_WITH_LLVM=OFF"
+read -r -a extra <<<"${ATTNC_CMAKE_OPTS:-}"
+opts+=("${extra[@]}")
 cmake -S . -B "$BUILD" "${opts[@]}" >"$BUILD.configure.log" 2>&1 || {
   cat "$BUILD.configure.log"; echo "setup: configure failed"; exit 1; }
 grep -E "attnc:|WARNING" "$BUILD.configure.log" || true

@@ -855,7 +855,7 @@ void cpu_symbol(const IrPattern *p, const CpuOptions *o, char *buf, size_t n) {
 void cpu_plan_pin(Schedule *pin, int64_t D) {
   const CpuTarget *t = cpu_target();
   int W = t ? t->vec_width : 8;
-  pin->bm = 4 * W;
+  pin->bm = W >= 16 ? 4 * W : 64;                     /* K, V reuse vs L1 */
   pin->bn = 64;
   const char *e = getenv("ATTNC_CPU_TILE");          /* "BM,BN" (tuning) */
   if (e) {
@@ -871,7 +871,7 @@ void cpu_plan_pin(Schedule *pin, int64_t D) {
 */
 void cpu_tiles(const CpuTarget *t, const CpuOptions *o, int *bm, int *bn) {
   int W = t->vec_width;
-  int m = o->bm > 0 ? o->bm : 4 * W;
+  int m = o->bm > 0 ? o->bm : W >= 16 ? 4 * W : 64;
   int n = o->bn > 0 ? o->bn : 64;
   if (o->plan) {
     m = (int)o->plan->qord.tile;

@@ -239,8 +239,10 @@ static attnc_status cuda_run(attnc_kernel *k, void *impl, const attnc_args *args
 }
 
 static void cuda_release(void *impl) { impl_free(impl); }
+attnc_status cuda_target_artifact(void *impl, const char *kind, void **data, size_t *len, Diag *d);
 
-const TargetOps cuda_target_ops = { "cuda", cuda_build, cuda_run, cuda_release };
+const TargetOps cuda_target_ops = { "cuda", cuda_build, cuda_run, cuda_release,
+                                    cuda_target_artifact };
 
 /*
 ** What `attnc compile --target cuda --emit cuda|ptx|cubin` writes, for a

@@ -9,6 +9,9 @@
 #               masked): tells iterator bugs from kernel bugs
 #   sanitize    compute-sanitizer memcheck over the suite on small shapes
 #   unit        test_cuda (NVRTC, cache) on this machine
+#   cli         every spec through `attnc verify --target cuda` at fp16 and
+#               bf16 (GQA, ragged), and `attnc compile --json` twice (cache);
+#               table in $OUT/cli.md
 # Default: verify sanitize. Exit status: non-zero when a step failed.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -51,6 +54,28 @@ for s in "${steps[@]}"; do
         > "$OUT/sanitize.log" 2>&1 || status=1 ;;
     unit)
       build-gpu/tests/test_cuda > "$OUT/unit.log" 2>&1 || status=1 ;;
+    cli)
+      {
+        echo "| spec | dtype | shape | result |"
+        echo "|---|---|---|---|"
+        for f in specs/*.lua; do
+          for dt in f16 bf16; do
+            shapes=("--kv-heads 1")                       # default shape (a grid's tokens)
+            grep -q "grid *=" "$f" || shapes+=("--shape 2,4,333,128 --kv-heads 2")
+            for shape in "${shapes[@]}"; do
+              line=$(build-gpu/attnc verify "$f" --target cuda --dtype $dt $shape 2>&1 | tail -1)
+              echo "| $(basename $f .lua) | $dt | $shape | $line |"
+            done
+          done
+        done
+        export ATTNC_CACHE_DIR=/tmp/attnc-cli-cache
+        rm -rf $ATTNC_CACHE_DIR
+        for i in 1 2; do
+          /usr/bin/time -f "%e s" build-gpu/attnc compile specs/causal.lua --target cuda --emit cubin -o /tmp/causal.cubin --json
+        done
+      } > "$OUT/cli.md" 2>&1
+      ! grep -q -E "FAIL|attnc:" "$OUT/cli.md" || status=1
+      cp "$OUT/cli.md" "$OUT/cli.log" ;;
     *) echo "run.sh: unknown step $s"; status=2 ;;
   esac
   echo "== $s: $(( $(date +%s) - t0 )) s, $(grep -E '^[0-9]+%: Checks' "$OUT/$s.log" 2>/dev/null | tail -1)"

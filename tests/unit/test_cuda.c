@@ -683,6 +683,47 @@ START_TEST(cache_threads) {
 }
 END_TEST
 
+/* ---------------------------------------------------------------- CLI */
+
+/* run a shell command, capture its stdout; returns the exit status */
+static int run_cmd(const char *cmd, char *out, size_t n, double *ms) {
+  double t0 = now_ms();
+  FILE *f = popen(cmd, "r");
+  if (!f) return -1;
+  size_t k = fread(out, 1, n - 1, f);
+  out[k] = 0;
+  int st = pclose(f);
+  *ms = now_ms() - t0;
+  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/*
+** attnc compile --target cuda --emit cubin --json, twice in new processes:
+** the second comes from the disk cache ("cached": true) at least 20x faster.
+** Skipped while the CLI has no cuda --emit (tests/gpu/wire-cuda.patch).
+*/
+START_TEST(cli_compile_json_cache) {
+  const char *cli = getenv("ATTNC_CLI");
+  char out[4096], cmd[2048];
+  double ms1, ms2;
+  if (!cli) { fprintf(stderr, "test_cuda: ATTNC_CLI unset; CLI test skipped\n"); return; }
+  snprintf(cmd, sizeof cmd, "%s compile --help 2>&1", cli);
+  run_cmd(cmd, out, sizeof out, &ms1);
+  if (!strstr(out, "cubin")) { fprintf(stderr, "test_cuda: the CLI has no --emit cubin yet; CLI test skipped\n"); return; }
+  make_cache_root();
+  snprintf(cmd, sizeof cmd,
+           "ATTNC_CACHE_DIR=%s %s compile %s --target cuda --arch sm_90a --emit cubin -o %s/k.cubin --json",
+           cache_root, cli, tu_path("specs/causal.lua"), cache_root);
+  ck_assert_int_eq(run_cmd(cmd, out, sizeof out, &ms1), 0);
+  ck_assert_msg(strstr(out, "\"cached\": false"), "%s", out);
+  ck_assert_int_eq(run_cmd(cmd, out, sizeof out, &ms2), 0);
+  ck_assert_msg(strstr(out, "\"cached\": true"), "%s", out);
+  fprintf(stderr, "test_cuda: attnc compile --emit cubin: %.0f ms cold, %.1f ms from the disk cache (%.0fx)\n",
+          ms1, ms2, ms1 / ms2);
+  ck_assert_msg(ms1 >= 20 * ms2, "cold %.0f ms, cached %.1f ms: less than 20x", ms1, ms2);
+}
+END_TEST
+
 /* ------------------------------------------------------------- driver */
 
 START_TEST(no_driver_message) {
@@ -725,6 +766,10 @@ int main(void) {
   tcase_add_test(cache, cache_unwritable_dir);
   tcase_add_test(cache, cache_threads);
   suite_add_tcase(s, cache);
+  TCase *cli = tcase_create("cli");
+  tcase_set_timeout(cli, 120);
+  tcase_add_test(cli, cli_compile_json_cache);
+  suite_add_tcase(s, cli);
   TCase *drv = tcase_create("driver");
   tcase_add_test(drv, no_driver_message);
   suite_add_tcase(s, drv);
