@@ -93,15 +93,37 @@ expect 2 "unexpected argument 'extra.lua'" -- "$ATTNC" compile "$CAUSAL" extra.l
 expect 2 "missing --q Q.npy" -- "$ATTNC" "${R[@]}" -o "$T/o.npy"
 expect 2 "missing -o O.npy" -- "$ATTNC" "${R[@]}" "${QKV[@]}"
 expect 2 "-D expects NAME=VALUE (got 'window')" -- "$ATTNC" compile "$CAUSAL" -D window
-expect 2 "target 'cuda' is not available in this build" -- "$ATTNC" compile "$CAUSAL" --target cuda --emit ir
-expect 2 "target 'cpu' is not available in this build" -- "$ATTNC" run "$CAUSAL" --target cpu "${QKV[@]}" -o "$T/o.npy"
+# targets this build lacks (attnc --version lists those it has)
+TARGETS=" $("$ATTNC" --version | sed -n 's/^targets: //p') "
+[[ $TARGETS == *" cuda "* ]] ||
+  expect 2 "target 'cuda' is not available in this build" -- "$ATTNC" compile "$CAUSAL" --target cuda --emit ir
+[[ $TARGETS == *" cpu "* ]] ||
+  expect 2 "target 'cpu' is not available in this build" -- "$ATTNC" run "$CAUSAL" --target cpu "${QKV[@]}" -o "$T/o.npy"
 expect 2 "unknown target 'tpu'" -- "$ATTNC" compile "$CAUSAL" --target tpu
-expect 2 "unknown --emit 'ptx'" -- "$ATTNC" compile "$CAUSAL" --emit ptx
+expect 2 "unknown --emit 'bogus'" -- "$ATTNC" compile "$CAUSAL" --emit bogus
+expect 2 "--emit ptx needs --target cuda" -- "$ATTNC" compile "$CAUSAL" --emit ptx
 expect 2 "option '--help' takes no value" -- "$ATTNC" compile "$CAUSAL" --emit=ir --help=x
 expect 2 "--scale expects a finite number (got 'abc')" -- "$ATTNC" "${R[@]}" "${QKV[@]}" -o "$T/o.npy" --scale abc
 expect 2 "--scale must not be 0" -- "$ATTNC" "${R[@]}" "${QKV[@]}" -o "$T/o.npy" --scale 0
 expect 2 "--input expects NAME=FILE.npy" -- "$ATTNC" run "$DOC" "${QKV[@]}" -o "$T/o.npy" --input doc
 expect 2 "--input 'doc' given twice" -- "$ATTNC" run "$DOC" "${QKV[@]}" -o "$T/o.npy" --input doc=a --input doc=b
+
+# ---- verify and bench
+expect 2 "missing --target" -- "$ATTNC" verify "$CAUSAL"
+expect 2 "missing SPEC" -- "$ATTNC" verify --target ref
+expect 2 "--shape expects B,H,S,D" -- "$ATTNC" verify "$CAUSAL" --target ref --shape 1,2,x,8
+expect 2 "--shape expects B,H,S,D" -- "$ATTNC" verify "$CAUSAL" --target ref --shape 1,2,16
+expect 2 "--shape expects B,H,S,D" -- "$ATTNC" bench "$CAUSAL" --target ref --shape 1,2,0,8
+expect 2 "--hkv 3 must divide the 2 query heads" -- "$ATTNC" verify "$CAUSAL" --target ref --hkv 3
+expect 2 "--hkv 3 must divide the 4 query heads" -- "$ATTNC" bench "$CAUSAL" --target ref --shape 1,4,16,8 --kv-heads 3
+expect 2 "option '--kv-heads' given twice" -- "$ATTNC" verify "$CAUSAL" --target ref --hkv 1 --kv-heads 1
+expect 2 "--dtype expects f32, bf16 or f16 (got 'f8')" -- "$ATTNC" verify "$CAUSAL" --target ref --dtype f8
+expect 2 "--tol must not be negative" -- "$ATTNC" verify "$CAUSAL" --target ref --tol -1
+expect 2 "--seed expects an integer" -- "$ATTNC" verify "$CAUSAL" --target ref --seed x
+expect 2 "--iters expects an integer in [1, 100000] (got '0')" -- "$ATTNC" bench "$CAUSAL" --target ref --iters 0
+expect 2 "spec grid 8x8 has 64 tokens but Sq = 60" -- "$ATTNC" verify "$NB2" -D height=8 -D width=8 --target ref --shape 1,1,60,8
+expect 2 "runtime input 'doc' has shape [15]" -- "$ATTNC" verify "$DOC" --target ref --shape 1,2,16,8 --input doc="$T/doc15.npy"
+expect 2 "unknown runtime input 'route'" -- "$ATTNC" bench "$DOC" --target ref --input route="$T/doc.npy"
 
 # ---- specs
 expect 2 "nonexistent.lua" -- "$ATTNC" compile "$T/nonexistent.lua"
@@ -150,7 +172,7 @@ fi
 # ---- what must work
 expect 0 "usage: attnc COMMAND" -- "$ATTNC" --help
 expect 0 "attnc " -- "$ATTNC" --version
-for verb in compile run; do
+for verb in compile run verify bench; do
   expect 0 "usage: attnc $verb" -- "$ATTNC" "$verb" --help
   expect 0 "usage: attnc $verb" -- "$ATTNC" help "$verb"
 done
@@ -158,6 +180,9 @@ expect 0 "" -- "$ATTNC" "${R[@]}" "${QKV[@]}" -o "$T/o.npy" --lse "$T/lse.npy"
 expect 0 "" -- "$ATTNC" "${R[@]}" --q "$T/q64.npy" --k "$T/v2.npy" --v "$T/q.npy" -o "$T/o.npy"
 expect 0 "" -- "$ATTNC" run "$DOC" "${QKV[@]}" -o "$T/o.npy" --input doc="$T/doc.npy"
 expect 0 "" -- "$ATTNC" compile "$CAUSAL" --emit ir -o "$T/causal.ir"
+expect 0 ": PASS" -- "$ATTNC" verify "$DOC" --target ref --shape 2,4,16,8 --kv-heads 2 --input doc="$T/doc.npy"
+expect 0 '"pass": true' -- "$ATTNC" verify "$NB2" -D height=8 -D width=8 --target ref --dtype bf16 --json
+expect 0 "GFLOP/s" -- "$ATTNC" bench "$CAUSAL" --target ref --shape 1,2,32,8 --iters 2 --warmup 0
 [ -s "$T/causal.ir" ] || { echo "FAIL: compile -o wrote nothing"; fails=$((fails + 1)); }
 for f in "$T"/*.tmp.* "$T"/dir.npy/*.tmp.*; do
   [ -e "$f" ] && { echo "FAIL: temporary file left behind: $f"; fails=$((fails + 1)); }

@@ -21,7 +21,7 @@ static void usage(FILE *to) {
   for (int i = 0; i < NVERBS; i++) fprintf(to, "  %-10s %s\n", verbs[i]->name, verbs[i]->summary);
   fprintf(to,
           "\n  attnc COMMAND --help   the options of a command\n"
-          "  attnc --version        print the version\n\n"
+          "  attnc --version        print the version and the targets of this build\n\n"
           "Exit status: 0 success, 1 a check failed, 2 a usage or input error,\n"
           "3 an internal error.\n");
 }
@@ -53,7 +53,10 @@ int main(int argc, char **argv) {
     return CLI_EXIT_OK;
   }
   if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "-V") == 0) {
-    printf("attnc %s\n", attnc_version());
+    printf("attnc %s\ntargets:", attnc_version());      /* the targets of this build */
+    for (int t = ATTNC_TARGET_REF; t <= ATTNC_TARGET_CUDA; t++)
+      if (attnc_target_available((attnc_target)t)) printf(" %s", attnc_target_name((attnc_target)t));
+    printf("\n");
     return CLI_EXIT_OK;
   }
   if (cmd[0] == '-') return cli_error("unknown option '%s' (see 'attnc --help')", cmd);

@@ -11,6 +11,7 @@
 
 #include "tools/cli.h"
 #include "tools/fsio.h"
+#include "tools/gen.h"
 
 /* ------------------------------------------------------------ errors */
 
@@ -198,14 +199,11 @@ int cli_load_spec(attnc_ctx *ctx, const CliSpec *cs, const CliVerb *verb, attnc_
 
 /* ------------------------------------------------------------ targets */
 
-/* the targets this build can run; later backends turn theirs on here */
-static bool target_available(attnc_target t) { return attnc_target_available(t) != 0; }
-
 bool cli_parse_target(const char *name, attnc_target *t) {
   static const attnc_target all[] = { ATTNC_TARGET_REF, ATTNC_TARGET_CPU, ATTNC_TARGET_CUDA };
   for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
     if (strcmp(name, attnc_target_name(all[i])) == 0) {
-      if (!target_available(all[i])) {
+      if (!attnc_target_available(all[i])) {
         cli_error("target '%s' is not available in this build", name);
         return false;
       }
@@ -321,5 +319,85 @@ int cli_write_text(const char *path, const char *text) {
   const void *bufs[1] = { text };
   size_t lens[1] = { strlen(text) };
   if (!fsio_write(path, bufs, lens, 1, err, sizeof err)) return cli_error("%s", err);
+  return CLI_EXIT_OK;
+}
+
+void cli_json_string(FILE *f, const char *s) {
+  fputc('"', f);
+  for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+    if (*p == '"' || *p == '\\') fprintf(f, "\\%c", *p);
+    else if (*p == '\n') fputs("\\n", f);
+    else if (*p < 0x20) fprintf(f, "\\u%04x", *p);
+    else fputc(*p, f);
+  }
+  fputc('"', f);
+}
+
+/* ------------------------------------------------------ random calls */
+
+bool cli_parse_dtype(const char *text, attnc_dtype *dt) {
+  if (strcmp(text, "f32") == 0 || strcmp(text, "float32") == 0) *dt = ATTNC_DTYPE_F32;
+  else if (strcmp(text, "bf16") == 0 || strcmp(text, "bfloat16") == 0) *dt = ATTNC_DTYPE_BF16;
+  else if (strcmp(text, "f16") == 0 || strcmp(text, "float16") == 0) *dt = ATTNC_DTYPE_F16;
+  else {
+    cli_error("--dtype expects f32, bf16 or f16 (got '%s')", text);
+    return false;
+  }
+  return true;
+}
+
+/* "B,H,S,D": four positive integers */
+static bool parse_shape(const char *text, CliCall *c) {
+  static const long long max[4] = { 1 << 16, 1 << 16, 1 << 28, 1024 };
+  long long v[4];
+  const char *p = text;
+  for (int i = 0; i < 4; i++) {
+    char *end;
+    errno = 0;
+    v[i] = strtoll(p, &end, 10);
+    if (end == p || errno == ERANGE || v[i] < 1 || v[i] > max[i] || *end != (i < 3 ? ',' : 0)) {
+      cli_error("--shape expects B,H,S,D: four positive integers (got '%s')", text);
+      return false;
+    }
+    p = end + 1;
+  }
+  c->shape_given = true;
+  c->B = v[0], c->H = v[1], c->S = v[2], c->D = v[3];
+  return true;
+}
+
+bool cli_call_option(CliCall *c, int id, const char *val) {
+  switch (id) {
+  case OPT_SHAPE: return parse_shape(val, c);
+  case OPT_HKV: return cli_parse_int("--hkv", val, 1, 1 << 16, &c->hkv);
+  case OPT_DTYPE: return cli_parse_dtype(val, &c->dtype);
+  case OPT_SEED: return cli_parse_int("--seed", val, 0, (long long)1 << 62, &c->seed);
+  }
+  return true;
+}
+
+int cli_fail_target(const attnc_error *err, attnc_target t) {
+  if (err->status != ATTNC_ERR_NODEVICE) return cli_fail(err);
+  fprintf(stderr, "attnc: %s: no device: --target %s cannot run on this machine\n",
+          err->message[0] ? err->message : "no device", attnc_target_name(t));
+  return CLI_EXIT_USAGE;
+}
+
+int cli_call_shape(const CliCall *c, const IrPattern *p, attnc_target t, GenShape *gs) {
+  gen_default_shape(p, gs);
+  if (c->shape_given) gs->B = c->B, gs->Hq = c->H, gs->S = c->S, gs->D = c->D;
+  gs->Hkv = c->hkv ? c->hkv : gs->Hq;
+  if (gs->Hq % gs->Hkv)
+    return cli_error("--hkv %lld must divide the %lld query heads", (long long)gs->Hkv, (long long)gs->Hq);
+  switch (c->dtype) {
+  case ATTNC_DTYPE_BF16: gs->dtype = DT_BF16; break;
+  case ATTNC_DTYPE_F16: gs->dtype = DT_F16; break;
+  case ATTNC_DTYPE_F32: gs->dtype = DT_F32; break;
+  default: gs->dtype = t == ATTNC_TARGET_CUDA ? DT_BF16 : DT_F32; break;
+  }
+  gs->store_f32 = t == ATTNC_TARGET_REF;    /* the reference reads float32 tensors */
+  gs->seed = gen_seed((uint64_t)c->seed);
+  double n = (double)gs->B * (double)gs->Hq * (double)gs->S * (double)gs->D;
+  if (n > 2e9) return cli_error("--shape is too large for random inputs (%.3g elements in q)", n);
   return CLI_EXIT_OK;
 }

@@ -47,7 +47,7 @@ typedef struct CliOpt {
 
 enum {
   OPT_DEFINE = 1, OPT_TARGET, OPT_ARCH, OPT_EMIT, OPT_OUTPUT, OPT_Q, OPT_K, OPT_V, OPT_LSE,
-  OPT_INPUT, OPT_SCALE, OPT_SHAPE, OPT_DTYPE, OPT_SEED, OPT_JSON,
+  OPT_INPUT, OPT_SCALE, OPT_SHAPE, OPT_DTYPE, OPT_SEED, OPT_JSON, OPT_HKV,
   OPT_VERB = 100         /* a verb's own options start here */
 };
 
@@ -56,6 +56,12 @@ enum {
 #define CLI_OPT_TARGET { "target", 0, "T", "ref, cpu or cuda (default ref)", OPT_TARGET }
 #define CLI_OPT_INPUT  { "input", 0, "NAME=FILE.npy", "a runtime input the spec declares (repeatable)", OPT_INPUT }
 #define CLI_OPT_END    { NULL, 0, NULL, NULL, 0 }
+/* the random call of verify and bench (CliCall below) */
+#define CLI_OPT_SHAPE  { "shape", 0, "B,H,S,D", "batch, query heads, tokens, head dim (default 1,2,S,D: S = the grid's tokens or 200, D = the spec's or 64)", OPT_SHAPE }
+#define CLI_OPT_HKV    { "hkv", 0, "N", "key/value heads, dividing H (GQA, MQA; default H)", OPT_HKV }
+#define CLI_OPT_KVHEADS { "kv-heads", 0, "N", "the same as --hkv", OPT_HKV }
+#define CLI_OPT_DTYPE  { "dtype", 0, "D", "f32, bf16 or f16 (default f32; bf16 for --target cuda)", OPT_DTYPE }
+#define CLI_OPT_SEED   { "seed", 0, "N", "random seed (default 1)", OPT_SEED }
 
 typedef struct CliVerb {
   const char *name;
@@ -158,5 +164,38 @@ int cli_read_npy(const char *path, unsigned allowed, NpyArray *a);
 
 /* write text to path atomically, or to stdout when path is NULL */
 int cli_write_text(const char *path, const char *text);
+
+/* s as a JSON string (quoted, escaped) on f */
+void cli_json_string(FILE *f, const char *s);
+
+/* --dtype f32|bf16|f16; false with an error printed */
+bool cli_parse_dtype(const char *text, attnc_dtype *dt);
+
+/*
+** The random call verify and bench make: --shape, --hkv, --dtype, --seed
+** as given (0 / ATTNC_DTYPE_AUTO where not); tools/gen.h makes it.
+*/
+typedef struct CliCall {
+  bool shape_given;
+  long long B, H, S, D;
+  long long hkv;              /* 0: H */
+  attnc_dtype dtype;          /* AUTO: f32, or bf16 for the cuda target */
+  long long seed;             /* default 1 */
+} CliCall;
+
+/* take one of those options; false with an error printed */
+bool cli_call_option(CliCall *c, int id, const char *val);
+
+/*
+** The generator's shape (tools/gen.h) for pattern p and target t: the
+** spec's defaults where nothing was given; the ref target keeps float32
+** tensors. 0 or the exit status after printing the error.
+*/
+struct GenShape;
+struct IrPattern;
+int cli_call_shape(const CliCall *c, const struct IrPattern *p, attnc_target t, struct GenShape *gs);
+
+/* the message for a target that cannot run here (no GPU or driver) */
+int cli_fail_target(const attnc_error *err, attnc_target t);
 
 #endif

@@ -2,10 +2,12 @@
 ** cmd_compile.c -- `attnc compile SPEC [-D NAME=VALUE]... [--target T]
 ** --emit KIND [--arch A] [--dtype D] [--head-dim N] [--json] [-o FILE]`:
 ** trace a spec and write what a target makes of it: the pattern IR as text
-** (--emit ir, any target), or for --target cuda the generated CUDA C++
-** (cuda), PTX (ptx) or a cubin (cubin). --json prints one object with the
-** keys cached (the kernel came from the memory or disk cache) and
-** compile_ms instead of writing standard output.
+** (--emit ir, any target), or a compiled kernel through
+** attnc_kernel_artifact -- for --target cuda the generated CUDA C++ (cuda),
+** PTX (ptx) or a cubin (cubin); for --target cpu an object file (obj),
+** assembly (asm), LLVM IR (llvm) or the C header of the object (h). --json
+** prints one object with the keys cached (the kernel came from the memory
+** or disk cache) and compile_ms instead of writing standard output.
 */
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,14 +16,32 @@
 #include "tools/fsio.h"
 
 #include "tools/cli.h"
+#include "runtime/runtime.h"
+
+/* the kernel artifacts each compiled target writes */
+static const struct { const char *kind; attnc_target target; } kinds[] = {
+  { "cuda", ATTNC_TARGET_CUDA }, { "ptx", ATTNC_TARGET_CUDA }, { "cubin", ATTNC_TARGET_CUDA },
+  { "obj", ATTNC_TARGET_CPU }, { "asm", ATTNC_TARGET_CPU }, { "llvm", ATTNC_TARGET_CPU },
+  { "h", ATTNC_TARGET_CPU },
+};
+
+/* the target that writes artifact kind; false if none does */
+static bool kind_target(const char *kind, attnc_target *t) {
+  for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
+    if (strcmp(kinds[i].kind, kind) == 0) {
+      *t = kinds[i].target;
+      return true;
+    }
+  return false;
+}
 
 static const CliOpt opts[] = {
   CLI_OPT_DEFINE,
   CLI_OPT_TARGET,
-  { "emit", 0, "KIND", "what to write: ir (the pattern IR as text; the default)", OPT_EMIT },
+  { "emit", 0, "KIND", "ir (the pattern IR, the default); cuda: cuda, ptx, cubin; cpu: obj, asm, llvm, h", OPT_EMIT },
   { "output", 'o', "FILE", "write to FILE (atomically) instead of standard output", OPT_OUTPUT },
   { "arch", 0, "A", "cuda: sm_80, sm_90a, ... (default: the GPU's)", OPT_ARCH },
-  { "dtype", 0, "D", "cuda: f16 or bf16 (default bf16)", OPT_DTYPE },
+  { "dtype", 0, "D", "the kernel's dtype: f32, bf16, f16 (default f32; cuda: bf16)", OPT_DTYPE },
   { "head-dim", 0, "N", "head dim D (default: the spec's first, else 64)", OPT_VERB },
   { "json", 0, NULL, "print {\"cached\": .., \"compile_ms\": ..} (with -o, or --emit ir)", OPT_JSON },
   CLI_OPT_END
@@ -34,7 +54,7 @@ static int emit_kernel(attnc_ctx *ctx, const attnc_spec *spec, attnc_target targ
   attnc_compile_options co = { .target = target, .arch = arch, .dtype = dt, .head_dim = hd };
   attnc_kernel *k = NULL;
   attnc_error err;
-  if (attnc_kernel_compile(ctx, spec, &co, &k, &err)) return cli_fail(&err);
+  if (attnc_kernel_compile(ctx, spec, &co, &k, &err)) return cli_fail_target(&err, target);
   attnc_kernel_info info;
   attnc_kernel_info_get(k, &info);
   void *data = NULL;
@@ -47,10 +67,15 @@ static int emit_kernel(attnc_ctx *ctx, const attnc_spec *spec, attnc_target targ
     if (!fsio_write(out, bufs, &len, 1, msg, sizeof msg)) rc = cli_error("%s", msg);
   } else if (!json && fwrite(data, 1, len, stdout) != len)
     rc = cli_error("cannot write to standard output");
-  if (!rc && json)
-    printf("{\"spec\": \"%s\", \"target\": \"%s\", \"emit\": \"%s\", \"bytes\": %zu, "
-           "\"cached\": %s, \"compile_ms\": %.3f}\n", attnc_spec_name(spec),
-           attnc_target_name(target), emit, len, info.cached ? "true" : "false", info.compile_ms);
+  if (!rc && json) {
+    printf("{\"spec\": ");
+    cli_json_string(stdout, attnc_spec_name(spec));
+    printf(", \"target\": \"%s\", \"emit\": ", attnc_target_name(target));
+    cli_json_string(stdout, emit);
+    printf(", \"dtype\": \"%s\", \"head_dim\": %d, \"bytes\": %zu, \"cached\": %s, \"compile_ms\": %.3f}\n",
+           dt == ATTNC_DTYPE_F32 ? "f32" : dt == ATTNC_DTYPE_F16 ? "f16" : "bf16", hd, len,
+           info.cached ? "true" : "false", info.compile_ms);
+  }
   free(data);
   attnc_kernel_free(k);
   return rc;
@@ -61,7 +86,7 @@ static int compile_main(const CliVerb *verb, int argc, char **argv) {
   CliSpec cs = { 0 };
   attnc_target target = ATTNC_TARGET_REF;
   const char *emit = "ir", *out = NULL, *val, *arch = NULL;
-  attnc_dtype dt = ATTNC_DTYPE_BF16;
+  attnc_dtype dt = ATTNC_DTYPE_AUTO;
   long long hd = 0;
   bool json = false;
   attnc_ctx *ctx = NULL;
@@ -80,34 +105,26 @@ static int compile_main(const CliVerb *verb, int argc, char **argv) {
     case OPT_ARCH: arch = val; break;
     case OPT_JSON: json = true; break;
     case OPT_VERB: if (!cli_parse_int("--head-dim", val, 1, 1024, &hd)) rc = CLI_EXIT_USAGE; break;
-    case OPT_DTYPE:
-      if (strcmp(val, "f16") == 0) dt = ATTNC_DTYPE_F16;
-      else if (strcmp(val, "bf16") == 0) dt = ATTNC_DTYPE_BF16;
-      else if (strcmp(val, "f32") == 0) dt = ATTNC_DTYPE_F32;
-      else { rc = cli_error("--dtype expects f16, bf16 or f32 (got '%s')", val); }
-      break;
+    case OPT_DTYPE: if (!cli_parse_dtype(val, &dt)) rc = CLI_EXIT_USAGE; break;
     }
   }
   if (rc) goto done;
-  bool kernel = strcmp(emit, "cuda") == 0 || strcmp(emit, "ptx") == 0 || strcmp(emit, "cubin") == 0;
-  if (strcmp(emit, "ir") != 0 && !kernel) {
-    rc = cli_error("unknown --emit '%s' (choose ir, cuda, ptx or cubin)", emit);
+  bool kernel = strcmp(emit, "ir") != 0;
+  attnc_target want;
+  if (kernel && !kind_target(emit, &want)) {
+    rc = cli_error("unknown --emit '%s' (choose ir; cuda, ptx or cubin with --target cuda; "
+                   "obj, asm, llvm or h with --target cpu)", emit);
     goto done;
   }
-  if (kernel && target != ATTNC_TARGET_CUDA) {
-    rc = cli_error("--emit %s needs --target cuda", emit);
+  if (kernel && want != target) {
+    rc = cli_error("--emit %s needs --target %s", emit, attnc_target_name(want));
     goto done;
   }
   if (!(ctx = attnc_ctx_new())) { rc = cli_error("out of memory"); goto done; }
   if ((rc = cli_load_spec(ctx, &cs, verb, &spec))) goto done;
   if (kernel) {
-    if (!hd) {
-      char *ir = attnc_spec_ir(spec);   /* the spec's first allowed head dim, else 64 */
-      const char *h = ir ? strstr(ir, "head_dims ") : NULL;
-      hd = h ? atoll(h + 10) : 64;
-      if (hd <= 0) hd = 64;
-      free(ir);
-    }
+    if (!hd) hd = spec->pat->nhead_dims > 0 ? spec->pat->head_dims[0] : 64;
+    if (dt == ATTNC_DTYPE_AUTO) dt = target == ATTNC_TARGET_CUDA ? ATTNC_DTYPE_BF16 : ATTNC_DTYPE_F32;
     rc = emit_kernel(ctx, spec, target, emit, arch, dt, (int)hd, out, json);
     goto done;
   }
@@ -124,12 +141,15 @@ done:
 
 const CliVerb cli_verb_compile = {
   "compile", "trace a spec and write its pattern IR or a kernel",
-  "SPEC [-D NAME=VALUE]... [--target T] --emit ir|cuda|ptx|cubin [--arch A] [--dtype D] [--head-dim N] [--json] [-o FILE]",
+  "SPEC [-D NAME=VALUE]... [--target T] --emit KIND [--arch A] [--dtype D]\n"
+  "                     [--head-dim N] [--json] [-o FILE]",
   "Trace the Lua spec SPEC with its params (defaults, or -D overrides) and\n"
   "write the result: with --emit ir, the pattern IR as text, the form the\n"
   "passes and golden tests read; with --target cuda, the generated CUDA C++\n"
-  "(cuda), PTX (ptx) or a cubin (cubin) for --arch (default: the GPU's),\n"
-  "through the kernel cache ($ATTNC_CACHE_DIR). --json prints whether the\n"
-  "kernel came from the cache and the compile time.",
+  "(cuda), PTX (ptx) or a cubin (cubin) for --arch (default: the GPU's);\n"
+  "with --target cpu, an object file (obj), assembly (asm), LLVM IR (llvm)\n"
+  "or the C header that goes with the object (h). Kernels go through the\n"
+  "kernel cache ($ATTNC_CACHE_DIR); --json prints whether the kernel came\n"
+  "from the cache and the compile time.",
   opts, compile_main
 };

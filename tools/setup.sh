@@ -36,9 +36,10 @@ opts=(-DCMAKE_BUILD_TYPE=RelWithDebInfo)
 # extra configure options, e.g. ATTNC_CMAKE_OPTS="-DATTNC_WITH_LLVM=OFF"
 read -r -a extra <<<"${ATTNC_CMAKE_OPTS:-}"
 opts+=("${extra[@]}")
-cmake -S . -B "$BUILD" "${opts[@]}" >"$BUILD.configure.log" 2>&1 || {
-  cat "$BUILD.configure.log"; echo "setup: configure failed"; exit 1; }
-grep -E "attnc:|WARNING" "$BUILD.configure.log" || true
+mkdir -p "$BUILD"
+cmake -S . -B "$BUILD" "${opts[@]}" >"$BUILD/configure.log" 2>&1 || {
+  cat "$BUILD/configure.log"; echo "setup: configure failed"; exit 1; }
+grep -E "attnc:|WARNING" "$BUILD/configure.log" || true
 cmake --build "$BUILD" -j"$(nproc)" 2>&1 | grep -E "error|warning" || true
 cmake --build "$BUILD" -j"$(nproc)" >/dev/null 2>&1 || {
   cmake --build "$BUILD" 2>&1 | tail -30; echo "setup: build failed"; exit 1; }

@@ -161,6 +161,12 @@ attnc_status cpu_emit_file(const IrPattern *p, const CpuOptions *o, CpuEmitKind 
                            const char *path, Diag *d);
 /* the kernel's LLVM IR text after optimisation (malloc'd) */
 char *cpu_emit_llvm(const IrPattern *p, const CpuOptions *o, bool optimised, Diag *d);
+/*
+** The same in memory, by kind: "obj" (the object), "asm", "llvm" (text),
+** "h" (the header). *data is malloc'd and NUL-terminated after *len bytes.
+*/
+attnc_status cpu_emit_mem(const IrPattern *p, const CpuOptions *o, const char *kind, void **data, size_t *len,
+                          Diag *d);
 /* the C header declaring an AOT object's entry points (malloc'd) */
 char *cpu_header(const IrPattern *p, const CpuOptions *o);
 
@@ -197,7 +203,12 @@ typedef struct Gen {
   LLVMTypeRef vf, vb, vi32, vi64;       /* <W x float/i1/i32/i64> */
   LLVMTypeRef args_ty, input_ty;        /* CpuArgs, CpuInput */
   uint8_t *iwidth;                      /* per int node: 32 or 64 */
+  LLVMValueRef list_inputs, list_seen;  /* _work: the inputs, the list scratch, */
+  LLVMValueRef list_qtok;               /* the q tile's tokens (data ranges) */
 } Gen;
+
+/* values an index-list iterator marks per q tile (scratch bytes on the stack) */
+#define CPU_LIST_MAX 65536
 
 /* a value of an expression: a scalar (uniform over the lanes) or a vector */
 typedef struct XVal {
@@ -250,6 +261,9 @@ LLVMValueRef cg_order_ntiles(Gen *g, const PlanOrder *o, LLVMValueRef seqlen);
 void cg_order_coords(Gen *g, const PlanOrder *o, LLVMValueRef seqlen, LLVMValueRef t, LLVMValueRef *u);
 LLVMValueRef cg_order_token(Gen *g, const PlanOrder *o, LLVMValueRef seqlen, LLVMValueRef *u, LLVMValueRef pos);
 void cg_plan_iterate(Gen *g, const Plan *pl, const PlanIter *it, const PlanVals *pv, CgKvTileFn fn, void *ud);
+
+/* grid coordinates of token k (scalar i64, k >= 0) (gen.c) */
+void cg_coords(Gen *g, LLVMValueRef k, XVal *kc);
 
 /* the module (gen.c) */
 LLVMModuleRef cpu_build_module(LLVMContextRef C, const IrPattern *p, const CpuOptions *o, Diag *d);

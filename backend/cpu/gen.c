@@ -237,7 +237,7 @@ static bool uses_op(const IrPattern *p, IrOp op) {
 }
 
 /* the k coordinates of token k (scalar i64; k >= 0) */
-static void k_coords(Gen *g, LLVMValueRef k, XVal *kc) {
+void cg_coords(Gen *g, LLVMValueRef k, XVal *kc) {
   const IrPattern *p = g->p;
   for (int i = 0; i < IR_MAXGRID; i++) kc[i] = (XVal){ cg_i64(g, 0), false };
   if (p->grid_rank <= 0) { kc[0] = (XVal){ k, false }; return; }
@@ -258,8 +258,8 @@ static LLVMValueRef ktok(Gen *g, const Tile *t, LLVMValueRef j) {
   return cg_select(g, LLVMBuildICmp(g->B, LLVMIntSLT, k, cg_i64(g, 0), ""), cg_i64(g, 0), k);
 }
 
-/* the environment of q vector c (lanes c*W..c*W+W-1 of the tile), row k */
-static XEnv tile_env(Gen *g, const Tile *t, int c, LLVMValueRef k) {
+/* the environment of the q vector at lane offset cw of the tile, row k */
+static XEnv tile_env(Gen *g, const Tile *t, LLVMValueRef cw, LLVMValueRef k) {
   XEnv e;
   memset(&e, 0, sizeof e);
   e.b = (XVal){ t->v[T_B], false };
@@ -269,7 +269,7 @@ static XEnv tile_env(Gen *g, const Tile *t, int c, LLVMValueRef k) {
   e.k = (XVal){ k, false };
   /* padding lanes (token -1) read token 0; their results are never stored */
   LLVMValueRef q = LLVMBuildLoad2(g->B, g->vi64, LLVMBuildInBoundsGEP2(g->B, g->i64, t->v[T_QTOK],
-                                  (LLVMValueRef[]){ cg_i64(g, (int64_t)c * g->W) }, 1, ""), "q");
+                                  &cw, 1, ""), "q");
   LLVMSetAlignment(q, 8);
   LLVMValueRef zero = cg_splat(g, cg_i64(g, 0));
   q = cg_select(g, LLVMBuildICmp(g->B, LLVMIntSLT, q, zero, ""), zero, q);
@@ -279,12 +279,12 @@ static XEnv tile_env(Gen *g, const Tile *t, int c, LLVMValueRef k) {
   else
     for (int i = 0; i < g->p->grid_rank; i++) {
       LLVMValueRef ptr = LLVMBuildInBoundsGEP2(g->B, g->i64, t->v[T_QC],
-                                               (LLVMValueRef[]){ cg_i64(g, (int64_t)i * g->BM + (int64_t)c * g->W) }, 1, "");
+                                               (LLVMValueRef[]){ add(g, cg_i64(g, (int64_t)i * g->BM), cw) }, 1, "");
       LLVMValueRef v = LLVMBuildLoad2(g->B, g->vi64, ptr, "qc");
       LLVMSetAlignment(v, 8);
       e.qc[i] = (XVal){ v, true };
     }
-  k_coords(g, k, e.kc);
+  cg_coords(g, k, e.kc);
   e.inputs = t->v[T_INPUTS];
   return e;
 }
@@ -305,13 +305,15 @@ static LLVMValueRef tile_mask(Gen *g, const Tile *t, int mask) {
   LLVMValueRef k = cg_select(g, valid, kraw, cg_i64(g, 0));
   LLVMValueRef any = l.carry[0];
   LLVMValueRef zero = cg_splat(g, cg_f32(g, 0)), ninf = cg_splat(g, cg_f32(g, -INFINITY));
-  for (int c = 0; c < nv; c++) {
-    XEnv e = tile_env(g, t, c, k);
-    LLVMValueRef m = cg_splat(g, valid);
-    if (mask >= 0) m = LLVMBuildAnd(g->B, m, as_vec(g, cg_expr(g, &e, mask)), "");
-    vstore(g, cg_select(g, m, zero, ninf), t->v[T_MK], add(g, mul(g, j, cg_i64(g, g->BM)), cg_i64(g, (int64_t)c * g->W)));
-    any = LLVMBuildOr(g->B, any, m, "");
-  }
+  CgLoop lc;
+  LLVMValueRef cw = cg_loop_open(g, &lc, cg_i64(g, 0), cg_i64(g, (int64_t)nv * g->W), cg_i64(g, g->W), 1, &any, "mask.c");
+  XEnv e = tile_env(g, t, cw, k);
+  LLVMValueRef m = cg_splat(g, valid);
+  if (mask >= 0) m = LLVMBuildAnd(g->B, m, as_vec(g, cg_expr(g, &e, mask)), "");
+  vstore(g, cg_select(g, m, zero, ninf), t->v[T_MK], add(g, mul(g, j, cg_i64(g, g->BM)), cw));
+  LLVMValueRef any2 = LLVMBuildOr(g->B, lc.carry[0], m, "");
+  cg_loop_close(g, &lc, &any2);
+  any = lc.carry[0];
   cg_loop_close(g, &l, &any);
   LLVMTypeRef vb = g->vb;
   LLVMValueRef r = l.carry[0];
@@ -361,8 +363,11 @@ static void tile_qk(Gen *g, const Tile *t) {
   int nv = g->BM / g->W, D = g->o->D;
   int U = D % 4 == 0 ? 4 : D % 2 == 0 ? 2 : 1;
   LLVMValueRef last = LLVMBuildSub(g->B, t->v[T_NKV], cg_i64(g, 1), "");
-  for (int c0 = 0; c0 < nv; c0 += bl.RI) {
-    int ri = nv - c0 < bl.RI ? nv - c0 : bl.RI;
+  int ri = bl.RI;                             /* divides nv (blocking) */
+  CgLoop lc;
+  LLVMValueRef cw0 = cg_loop_open(g, &lc, cg_i64(g, 0), cg_i64(g, (int64_t)nv * g->W), cg_i64(g, (int64_t)ri * g->W), 0,
+                                  NULL, "qk.c");
+  {
     CgLoop lj;
     LLVMValueRef jb = cg_loop_open(g, &lj, cg_i64(g, 0), t->v[T_NKV], cg_i64(g, bl.RJ), 0, NULL, "qk.j");
     LLVMValueRef base[16], first[16];
@@ -379,7 +384,7 @@ static void tile_qk(Gen *g, const Tile *t) {
       LLVMValueRef du = add(g, d, cg_i64(g, u));
       LLVMValueRef qv[8];
       for (int c = 0; c < ri; c++)
-        qv[c] = vload(g, t->v[T_QT], add(g, mul(g, du, cg_i64(g, g->BM)), cg_i64(g, (int64_t)(c0 + c) * g->W)));
+        qv[c] = vload(g, t->v[T_QT], add(g, mul(g, du, cg_i64(g, g->BM)), add(g, cw0, cg_i64(g, (int64_t)c * g->W))));
       for (int r = 0; r < bl.RJ; r++) {
         LLVMValueRef kv = cg_splat(g, kv_load(g, base[r], add(g, first[r], du)));
         for (int c = 0; c < ri; c++) acc[r * ri + c] = fmuladd(g, kv, qv[c], acc[r * ri + c]);
@@ -389,9 +394,10 @@ static void tile_qk(Gen *g, const Tile *t) {
     for (int r = 0; r < bl.RJ; r++)
       for (int c = 0; c < ri; c++)
         vstore(g, ld.carry[r * ri + c], t->v[T_ST],
-               add(g, mul(g, add(g, jb, cg_i64(g, r)), cg_i64(g, g->BM)), cg_i64(g, (int64_t)(c0 + c) * g->W)));
+               add(g, mul(g, add(g, jb, cg_i64(g, r)), cg_i64(g, g->BM)), add(g, cw0, cg_i64(g, (int64_t)c * g->W))));
     cg_loop_close(g, &lj, NULL);
   }
+  cg_loop_close(g, &lc, NULL);
 }
 
 /*
@@ -404,15 +410,16 @@ static void tile_softmax(Gen *g, const Tile *t, bool partial) {
   const IrPattern *p = g->p;
   bool mod = p->score >= 0, masked = partial;
   LLVMValueRef ninf = cg_splat(g, cg_f32(g, -INFINITY)), zero = cg_splat(g, cg_f32(g, 0));
-  for (int c = 0; c < g->BM / g->W; c++) {
-    LLVMValueRef cw = cg_i64(g, (int64_t)c * g->W);
+  CgLoop lc;
+  LLVMValueRef cw = cg_loop_open(g, &lc, cg_i64(g, 0), cg_i64(g, g->BM), cg_i64(g, g->W), 0, NULL, "sm.c");
+  {
     LLVMValueRef m_old = vload(g, t->v[T_MX], cw);
     CgLoop l1;
     LLVMValueRef j = cg_loop_open(g, &l1, cg_i64(g, 0), t->v[T_NKV], cg_i64(g, 1), 1, &m_old, "sm.max");
     LLVMValueRef at = add(g, mul(g, j, cg_i64(g, g->BM)), cw);
     LLVMValueRef s = vload(g, t->v[T_ST], at);
     if (mod) {
-      XEnv e = tile_env(g, t, c, ktok(g, t, j));
+      XEnv e = tile_env(g, t, cw, ktok(g, t, j));
       e.s = (XVal){ s, true };
       s = LLVMBuildFMul(g->B, as_vec(g, cg_expr(g, &e, p->score)), cg_splat(g, cg_f32(g, LOG2E)), "");
     }
@@ -435,26 +442,28 @@ static void tile_softmax(Gen *g, const Tile *t, bool partial) {
     vstore(g, mx, t->v[T_MX], cw);
     vstore(g, alpha, t->v[T_AL], cw);
   }
+  cg_loop_close(g, &lc, NULL);
 }
 
 /*
 ** Ot[dv][q] = Ot[dv][q] * alpha[q] + sum_j V[j][dv] P^T[j][q], in blocks of
 ** rdv head-dim rows x RI q vectors held in registers over the kv rows.
 */
-static void pv_block(Gen *g, const Tile *t, LLVMValueRef dv0, int rdv, int c0, int ri) {
-  LLVMValueRef acc[32], al[8];
-  for (int c = 0; c < ri; c++) al[c] = vload(g, t->v[T_AL], cg_i64(g, (int64_t)(c0 + c) * g->W));
+static void pv_block(Gen *g, const Tile *t, LLVMValueRef dv0, int rdv, LLVMValueRef cw0, int ri) {
+  LLVMValueRef acc[32], al[8], cw[8];
+  for (int c = 0; c < ri; c++) cw[c] = add(g, cw0, cg_i64(g, (int64_t)c * g->W));
+  for (int c = 0; c < ri; c++) al[c] = vload(g, t->v[T_AL], cw[c]);
   for (int r = 0; r < rdv; r++)
     for (int c = 0; c < ri; c++)
       acc[r * ri + c] = LLVMBuildFMul(g->B, vload(g, t->v[T_OT], add(g, mul(g, add(g, dv0, cg_i64(g, r)), cg_i64(g, g->BM)),
-                                                                      cg_i64(g, (int64_t)(c0 + c) * g->W))), al[c], "");
+                                                                      cw[c])), al[c], "");
   CgLoop l;
   int nacc = rdv * ri;
   LLVMValueRef j = cg_loop_open(g, &l, cg_i64(g, 0), t->v[T_NKV], cg_i64(g, 1), nacc, acc, "pv.j");
   LLVMValueRef base, first, pv[8], nx[32];
   kv_row(g, t, true, j, &base, &first);
   for (int c = 0; c < ri; c++)
-    pv[c] = vload(g, t->v[T_ST], add(g, mul(g, j, cg_i64(g, g->BM)), cg_i64(g, (int64_t)(c0 + c) * g->W)));
+    pv[c] = vload(g, t->v[T_ST], add(g, mul(g, j, cg_i64(g, g->BM)), cw[c]));
   for (int r = 0; r < rdv; r++) {
     LLVMValueRef vv = cg_splat(g, kv_load(g, base, add(g, first, add(g, dv0, cg_i64(g, r)))));
     for (int c = 0; c < ri; c++) nx[r * ri + c] = fmuladd(g, vv, pv[c], l.carry[r * ri + c]);
@@ -463,23 +472,25 @@ static void pv_block(Gen *g, const Tile *t, LLVMValueRef dv0, int rdv, int c0, i
   for (int r = 0; r < rdv; r++)
     for (int c = 0; c < ri; c++)
       vstore(g, l.carry[r * ri + c], t->v[T_OT],
-             add(g, mul(g, add(g, dv0, cg_i64(g, r)), cg_i64(g, g->BM)), cg_i64(g, (int64_t)(c0 + c) * g->W)));
+             add(g, mul(g, add(g, dv0, cg_i64(g, r)), cg_i64(g, g->BM)), cw[c]));
 }
 
 static void tile_pv(Gen *g, const Tile *t) {
   Blocking bl = blocking(g);
   int nv = g->BM / g->W, Dv = g->o->Dv;
   int full = Dv / bl.RDV * bl.RDV;
-  for (int c0 = 0; c0 < nv; c0 += bl.RI) {
-    int ri = nv - c0 < bl.RI ? nv - c0 : bl.RI;
-    if (full > 0) {
-      CgLoop l;
-      LLVMValueRef dv0 = cg_loop_open(g, &l, cg_i64(g, 0), cg_i64(g, full), cg_i64(g, bl.RDV), 0, NULL, "pv.dv");
-      pv_block(g, t, dv0, bl.RDV, c0, ri);
-      cg_loop_close(g, &l, NULL);
-    }
-    if (Dv > full) pv_block(g, t, cg_i64(g, full), Dv - full, c0, ri);
+  int ri = bl.RI;                             /* divides nv (blocking) */
+  CgLoop lc;
+  LLVMValueRef cw0 = cg_loop_open(g, &lc, cg_i64(g, 0), cg_i64(g, (int64_t)nv * g->W), cg_i64(g, (int64_t)ri * g->W), 0,
+                                  NULL, "pv.c");
+  if (full > 0) {
+    CgLoop l;
+    LLVMValueRef dv0 = cg_loop_open(g, &l, cg_i64(g, 0), cg_i64(g, full), cg_i64(g, bl.RDV), 0, NULL, "pv.dv");
+    pv_block(g, t, dv0, bl.RDV, cw0, ri);
+    cg_loop_close(g, &l, NULL);
   }
+  if (Dv > full) pv_block(g, t, cg_i64(g, full), Dv - full, cw0, ri);
+  cg_loop_close(g, &lc, NULL);
 }
 
 /*
@@ -605,7 +616,7 @@ static void q_coords(Gen *g, LLVMValueRef QTOK, LLVMValueRef QC) {
   LLVMValueRef q = LLVMBuildLoad2(g->B, g->i64, LLVMBuildInBoundsGEP2(g->B, g->i64, QTOK, &i, 1, ""), "");
   q = cg_select(g, LLVMBuildICmp(g->B, LLVMIntSLT, q, cg_i64(g, 0), ""), cg_i64(g, 0), q);
   XVal kc[IR_MAXGRID];
-  k_coords(g, q, kc);
+  cg_coords(g, q, kc);
   for (int a = 0; a < g->p->grid_rank; a++) {
     LLVMValueRef ptr = LLVMBuildInBoundsGEP2(g->B, g->i64, QC, (LLVMValueRef[]){ add(g, cg_i64(g, (int64_t)a * g->BM), i) }, 1, "");
     LLVMBuildStore(g->B, kc[a].v, ptr);
@@ -722,6 +733,10 @@ static void emit_work_fn(Gen *g, const char *prefix, LLVMValueRef tile_full, LLV
   LLVMSetAlignment(QTOK, 64);
   LLVMValueRef KTOK = LLVMBuildAlloca(g->B, LLVMArrayType2(g->i64, (uint64_t)BN), "KTOK");
   LLVMSetAlignment(KTOK, 64);
+  g->list_seen = NULL;
+  for (int v = 0; g->pl && v < g->pl->nvariants; v++)
+    if (g->pl->variants[v].it.kind == ITER_LIST && !g->list_seen)
+      g->list_seen = LLVMBuildAlloca(g->B, LLVMArrayType2(g->i8, CPU_LIST_MAX), "seen");
 
   LLVMValueRef Bn = arg_field(g, a, A_B, g->i64), Hq = arg_field(g, a, A_HQ, g->i64);
   LLVMValueRef Hkv = arg_field(g, a, A_HKV, g->i64);
@@ -729,6 +744,8 @@ static void emit_work_fn(Gen *g, const char *prefix, LLVMValueRef tile_full, LLV
   LLVMValueRef qp = arg_field(g, a, A_Q, g->ptr), kp = arg_field(g, a, A_K, g->ptr);
   LLVMValueRef vp = arg_field(g, a, A_V, g->ptr), op = arg_field(g, a, A_O, g->ptr);
   LLVMValueRef lp = arg_field(g, a, A_LSE, g->ptr), inputs = arg_field(g, a, A_INPUTS, g->ptr);
+  g->list_inputs = inputs;
+  g->list_qtok = QTOK;
   LLVMValueRef scale = arg_field(g, a, A_SCALE, g->f32);
   LLVMValueRef qscale = p->score >= 0 ? scale : LLVMBuildFMul(g->B, scale, cg_f32(g, LOG2E), "");
   LLVMValueRef nq = q_tiles(g, Sq);

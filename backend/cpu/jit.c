@@ -468,3 +468,54 @@ attnc_status cpu_aot(const IrPattern *p, IrDtype dtype, int D, int Dv, const cha
   arena_free(&a);
   return st;
 }
+
+/* a malloc'd, NUL-terminated copy of n bytes */
+static void *dup_bytes(const void *src, size_t n) {
+  char *r = malloc(n + 1);
+  if (r) {
+    memcpy(r, src, n);
+    r[n] = 0;
+  }
+  return r;
+}
+
+attnc_status cpu_emit_mem(const IrPattern *p, const CpuOptions *o, const char *kind, void **data, size_t *len,
+                          Diag *d) {
+  *data = NULL;
+  *len = 0;
+  bool obj = strcmp(kind, "obj") == 0, as = strcmp(kind, "asm") == 0, ll = strcmp(kind, "llvm") == 0;
+  if (strcmp(kind, "h") == 0) {
+    char *h = cpu_header(p, o);
+    if (!h) return diag_error(d, ATTNC_ERR_NOMEM, (Loc){ 0 }, "out of memory");
+    *len = strlen(h);
+    *data = h;
+    return ATTNC_OK;
+  }
+  if (!obj && !as && !ll)
+    return diag_error(d, ATTNC_ERR_ARG, (Loc){ 0 }, "the cpu target emits obj, asm, llvm or h (not '%s')", kind);
+  LLVMContextRef C;
+  LLVMTargetMachineRef tm;
+  LLVMModuleRef m = build_aot(p, o, true, &C, &tm, d);
+  attnc_status st = ATTNC_OK;
+  if (!m) st = d->status ? d->status : ATTNC_ERR_COMPILE;
+  else if (ll) {
+    char *t = LLVMPrintModuleToString(m);
+    *len = strlen(t);
+    *data = dup_bytes(t, *len);
+    LLVMDisposeMessage(t);
+  } else {
+    LLVMMemoryBufferRef mb = NULL;
+    char *msg = NULL;
+    if (LLVMTargetMachineEmitToMemoryBuffer(tm, m, obj ? LLVMObjectFile : LLVMAssemblyFile, &msg, &mb))
+      st = diag_error(d, ATTNC_ERR_COMPILE, (Loc){ 0 }, "cpu: code generation failed: %s", msg ? msg : "?");
+    else {
+      *len = LLVMGetBufferSize(mb);
+      *data = dup_bytes(LLVMGetBufferStart(mb), *len);
+      LLVMDisposeMemoryBuffer(mb);
+    }
+    LLVMDisposeMessage(msg);
+  }
+  if (!st && !*data) st = diag_error(d, ATTNC_ERR_NOMEM, (Loc){ 0 }, "out of memory");
+  free_aot(m, C, tm);
+  return st;
+}

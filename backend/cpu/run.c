@@ -89,13 +89,31 @@ attnc_status cpu_args_from(const IrPattern *p, const CpuOptions *o, const attnc_
   return ATTNC_OK;
 }
 
+/* does some variant walk every kv tile (nothing derived)? */
+static bool plan_has_dense(const Plan *pl) {
+  for (int v = 0; v < pl->nvariants; v++)
+    if (pl->variants[v].it.kind == ITER_DENSE) return true;
+  return false;
+}
+
 attnc_status cpu_plan(Arena *a, const IrPattern *p, int64_t B, int64_t H, int64_t Sq, int64_t Sk,
                       int64_t D, const Schedule *user, Plan **out, Diag *d) {
   PlanOptions po = { .target = ATTNC_TARGET_CPU, .B = B, .H = H, .Sq = Sq, .Sk = Sk, .D = D };
   cpu_plan_pin(&po.pin, D);
   if (user) po.pin = *user;
   Diag first = { 0 };
-  if (plan_build(a, p, &po, NULL, out, &first) == ATTNC_OK) return ATTNC_OK;
+  if (plan_build(a, p, &po, NULL, out, &first) == ATTNC_OK) {
+    /* the cpu's tiles may hide structure the passes' own tiles expose (an
+       index list over 16-token regions needs kv tiles of 16): prefer the
+       passes' choice where it derives an iterator the pinned plan could not */
+    if (user || !plan_has_dense(*out)) return ATTNC_OK;
+    Plan *pinned = *out, *own = NULL;
+    PlanOptions po2 = po;
+    memset(&po2.pin, 0, sizeof po2.pin);
+    Diag ignore = { 0 };
+    *out = plan_build(a, p, &po2, NULL, &own, &ignore) == ATTNC_OK && !plan_has_dense(own) ? own : pinned;
+    return ATTNC_OK;
+  }
   memset(&po.pin, 0, sizeof po.pin);
   Diag second = { 0 };
   if (plan_build(a, p, &po, NULL, out, &second) == ATTNC_OK) return ATTNC_OK;

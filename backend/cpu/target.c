@@ -8,12 +8,31 @@
 #include <string.h>
 
 #include "backend/cpu/cpu.h"
+#include "runtime/cache.h"
 #include "runtime/pool.h"
 #include "runtime/runtime.h"
+
+/* the context's kernel cache as a CpuCache (objects by cpu_cache_key) */
+static bool cache_get(void *ud, const void *key, size_t keylen, void **data, size_t *len) {
+  return kcache_get(ud, key, keylen, data, len) != KCACHE_MISS;
+}
+
+static void cache_put(void *ud, const void *key, size_t keylen, const void *data, size_t len) {
+  kcache_put(ud, key, keylen, data, len);
+}
+
+/* the context's KCache, once attnc_ctx has one (NULL: no caching) */
+static KCache *ctx_cache(attnc_ctx *ctx) {
+  (void)ctx;
+  return NULL;
+}
 
 typedef struct CpuImpl {
   CpuKernel *kern;
   Pool *pool;               /* per specialisation until the context owns one */
+  const IrPattern *pat;     /* for artifacts: the pattern, the plan (in arena) */
+  Arena arena;
+  CpuOptions o;
 } CpuImpl;
 
 static attnc_status cpu_build(attnc_kernel *k, const KernelKey *key, void **impl, Diag *d) {
@@ -27,24 +46,27 @@ static attnc_status cpu_build(attnc_kernel *k, const KernelKey *key, void **impl
     if (us->order == 1) { pin.pin_order = true; pin.raster = true; }
     user = &pin;
   }
-  Arena a;
-  arena_init(&a);
+  CpuImpl *ci = calloc(1, sizeof *ci);
+  if (!ci) return diag_error(d, ATTNC_ERR_NOMEM, (Loc){ 0 }, "out of memory");
+  arena_init(&ci->arena);
   Plan *plan = NULL;
   int64_t hint = k->opts.seq_hint;
-  attnc_status st = cpu_plan(&a, p, 0, 0, hint, hint, key->D, user, &plan, d);
-  CpuKernel *kern = NULL;
+  attnc_status st = cpu_plan(&ci->arena, p, 0, 0, hint, hint, key->D, user, &plan, d);
   if (!st) {
-    CpuOptions o = { .dtype = key->dtype, .D = (int)key->D, .Dv = (int)key->Dv, .plan = plan };
-    st = cpu_compile(p, &o, &kern, d);
+    KCache *kc = ctx_cache(k->ctx);
+    CpuCache cc = { cache_get, cache_put, kc };
+    ci->o = (CpuOptions){ .dtype = key->dtype, .D = (int)key->D, .Dv = (int)key->Dv, .plan = plan,
+                          .cache = kc ? &cc : NULL };
+    st = cpu_compile(p, &ci->o, &ci->kern, d);
+    ci->o.cache = NULL;
   }
-  arena_free(&a);
-  if (st) return st;
-  CpuImpl *ci = calloc(1, sizeof *ci);
-  if (!ci) {
-    cpu_kernel_free(kern);
-    return diag_error(d, ATTNC_ERR_NOMEM, (Loc){ 0 }, "out of memory");
+  if (st) {
+    arena_free(&ci->arena);
+    free(ci);
+    return st;
   }
-  ci->kern = kern;
+  ci->pat = p;
+  CpuKernel *kern = ci->kern;
   ci->pool = pool_new(0);           /* NULL: run on the calling thread */
   k->info.compile_ms = cpu_kernel_compile_ms(kern);
   k->info.cached = cpu_kernel_cached(kern);
@@ -64,7 +86,14 @@ static void cpu_release(void *impl) {
   if (!ci) return;
   cpu_kernel_free(ci->kern);
   pool_free(ci->pool);
+  arena_free(&ci->arena);
   free(ci);
 }
 
-const TargetOps cpu_target_ops = { "cpu", cpu_build, cpu_exec, cpu_release };
+/* `attnc compile --target cpu --emit obj|asm|llvm|h`: the same kernel as a file */
+static attnc_status cpu_artifact(void *impl, const char *kind, void **data, size_t *len, Diag *d) {
+  CpuImpl *ci = impl;
+  return cpu_emit_mem(ci->pat, &ci->o, kind, data, len, d);
+}
+
+const TargetOps cpu_target_ops = { "cpu", cpu_build, cpu_exec, cpu_release, cpu_artifact };

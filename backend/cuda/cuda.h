@@ -61,6 +61,8 @@ attnc_status cuda_config_finish(const IrPattern *p, CudaConfig *cfg, Diag *d);
 attnc_status cuda_config_from_plan(const Plan *plan, CudaConfig *cfg, Diag *d);
 /* the PlanOptions pins the cuda kernel needs (tile multiples), for plan_build */
 void cuda_plan_options(const CudaConfig *cfg, PlanOptions *opt);
+/* the same with the pattern: the tile table per head dim (plan_emit.c) */
+void cuda_plan_options_for(const IrPattern *p, const CudaConfig *cfg, PlanOptions *opt);
 
 /* "sm_90a" style name of an arch (sm_90 and later get the 'a' suffix) */
 const char *cuda_arch_name(int arch, char buf[16]);

@@ -1051,7 +1051,7 @@ attnc_status cuda_build_source(const IrPattern *p, CudaConfig *cfg, bool use_pla
     opt.pin.pin_order = true;
   }
   opt.Sq = opt.Sk = cfg->seq_hint;
-  cuda_plan_options(cfg, &opt);
+  cuda_plan_options_for(p, cfg, &opt);
   Plan *plan = NULL;
   st = plan_build(a, p, &opt, NULL, &plan, d);
   if (st == ATTNC_ERR_ARG && p->grid_rank > 0 && !opt.pin.raster) {

@@ -64,6 +64,11 @@ attnc_status cuda_config_from_plan(const Plan *plan, CudaConfig *cfg, Diag *d) {
   int dmax = cfg->head_dim > cfg->head_dim_v ? cfg->head_dim : cfg->head_dim_v;
   int mw = dmax <= 64 && cfg->block_n <= 64 && cfg->block_m >= 128 && cfg->block_m % 32 == 0 ? 2 : 1;
   cfg->warps = cfg->block_m % 16 == 0 ? cfg->block_m / (16 * mw) : 1;
+  /* ATTNC_CUDA_WARPS=N: warps per CTA (block_m / (16 N) m16 atoms per warp), for
+     benchmark sweeps (bench/gpu/bench.py --sweep); ignored when it does not divide */
+  const char *ew = getenv("ATTNC_CUDA_WARPS");
+  int w = ew ? atoi(ew) : 0;
+  if (w > 0 && cfg->block_m % (16 * w) == 0 && cfg->block_m / (16 * w) <= 4) cfg->warps = w;
   attnc_status st;
   if ((st = order_from_plan(&plan->qord, plan->sched.bm, &cfg->qord, "q", d)) ||
       (st = order_from_plan(&plan->kord, plan->sched.bn, &cfg->kord, "kv", d)))
@@ -76,11 +81,28 @@ attnc_status cuda_config_from_plan(const Plan *plan, CudaConfig *cfg, Diag *d) {
 ** memory at head dim 256. A user's pins are kept.
 */
 void cuda_plan_options(const CudaConfig *cfg, PlanOptions *opt) {
+  cuda_plan_options_for(NULL, cfg, opt);
+}
+
+/*
+** The tile table (measured on an H200 with bench/gpu/bench.py --sweep,
+** bench/results/gpu-h200-baseline-sweep.md): D <= 64: 128 x 64, 4 warps of
+** two m16 atoms (dense 254 -> 291 TFLOP/s, swin 133 -> 161); D = 96, 128:
+** 64 x 64, 4 warps of one atom (dense 260 -> 272, sliding window 179 -> 201,
+** dilated 107 -> 153); D = 256: 64 x 64. Patterns with runtime inputs keep
+** the tile pass's choice (a list's kv tile must divide its block).
+*/
+void cuda_plan_options_for(const IrPattern *p, const CudaConfig *cfg, PlanOptions *opt) {
   opt->target = ATTNC_TARGET_CUDA;
   opt->D = cfg->head_dim;
   int dmax = cfg->head_dim > cfg->head_dim_v ? cfg->head_dim : cfg->head_dim_v;
-  if (dmax > 128 && !opt->pin.pin_tile) {
+  if (opt->pin.pin_tile) return;
+  if (dmax > 128) {
     opt->pin.bm = 64;
+    opt->pin.bn = 64;
+    opt->pin.pin_tile = true;
+  } else if (p && p->ninputs == 0) {
+    opt->pin.bm = dmax <= 64 ? 128 : 64;
     opt->pin.bn = 64;
     opt->pin.pin_tile = true;
   }

@@ -55,8 +55,12 @@ def build_driver(build_dir, out):
     libdir = subprocess.check_output([llvm_config, "--libdir"], text=True).strip()
     cmd = ["cc", "-std=c11", "-O2", "-D_POSIX_C_SOURCE=200809L", f"-I{ROOT}", f"-I{ROOT}/include",
            "-I/usr/include/lua5.4", os.path.join(ROOT, "bench/cpu/driver.c"), lib,
-           f"-L{libdir}", "-lLLVM", "-llua5.4", "-lm", "-lpthread", "-o", out]
-    subprocess.check_call(cmd)
+           f"-L{libdir}", "-lLLVM", "-llua5.4", "-lm", "-lpthread", "-ldl", "-o", out]
+    if subprocess.call(cmd, stderr=subprocess.DEVNULL) != 0:
+        # a library built with the CUDA backend also needs NVRTC
+        cuda = [f"-L{d}" for d in ("/usr/local/cuda/lib64", "/usr/local/cuda/targets/x86_64-linux/lib")
+                if os.path.isdir(d)]
+        subprocess.check_call(cmd[:-2] + cuda + ["-lnvrtc", "-o", out])
 
 
 def time_torch(fn, reps):
