@@ -42,12 +42,17 @@ static IrDtype dtype_of_tensor(const DLTensor *t) {
 
 int attnc_target_available(attnc_target t) { return target_ops(t) != NULL; }
 
+/* field by field: the struct has padding that memcmp would read */
+static bool key_equal(const KernelKey *a, const KernelKey *b) {
+  return a->dtype == b->dtype && a->D == b->D && a->Dv == b->Dv;
+}
+
 /* find the specialisation for key, building it under the kernel's lock */
 static attnc_status specialise(attnc_kernel *k, const KernelKey *key, void **impl, Diag *d) {
   attnc_status st = ATTNC_OK;
   pthread_mutex_lock(&k->lock);
   for (int i = 0; i < k->nspecs; i++)
-    if (memcmp(&k->specs[i].key, key, sizeof *key) == 0) {
+    if (key_equal(&k->specs[i].key, key)) {
       *impl = k->specs[i].impl;
       pthread_mutex_unlock(&k->lock);
       return ATTNC_OK;

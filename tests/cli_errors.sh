@@ -182,6 +182,8 @@ expect 0 "" -- "$ATTNC" run "$DOC" "${QKV[@]}" -o "$T/o.npy" --input doc="$T/doc
 expect 0 "" -- "$ATTNC" compile "$CAUSAL" --emit ir -o "$T/causal.ir"
 expect 0 ": PASS" -- "$ATTNC" verify "$DOC" --target ref --shape 2,4,16,8 --kv-heads 2 --input doc="$T/doc.npy"
 expect 0 '"pass": true' -- "$ATTNC" verify "$NB2" -D height=8 -D width=8 --target ref --dtype bf16 --json
+expect 0 '"allowed_pairs": 40200, "density": 0.5025' -- "$ATTNC" verify "$CAUSAL" --target ref --json
+expect 0 '"allowed_pairs": 40200, "density": 0.5025' -- "$ATTNC" verify "$CAUSAL" --target ref --dtype bf16 --json
 expect 0 "GFLOP/s" -- "$ATTNC" bench "$CAUSAL" --target ref --shape 1,2,32,8 --iters 2 --warmup 0
 [ -s "$T/causal.ir" ] || { echo "FAIL: compile -o wrote nothing"; fails=$((fails + 1)); }
 for f in "$T"/*.tmp.* "$T"/dir.npy/*.tmp.*; do

@@ -175,7 +175,7 @@ static int verify_main(const CliVerb *verb, int argc, char **argv) {
     if (e > el) el = e;
     rs.empty_rows += isinf(lref[i]) && lref[i] < 0;
   }
-  rs.pairs = gen_allowed_pairs(p, target, &ra);
+  rs.pairs = gen_allowed_pairs(p, target, &ta);
   double all = (double)gs.B * (double)gs.Hq * (double)gs.S * (double)gs.S;
   rs.density = rs.pairs >= 0 && all > 0 ? (double)rs.pairs / all : -1;
   bool pass = eo <= tol && el <= tol;

@@ -42,7 +42,7 @@ check() {
     local e
     e=$(field "$out" max_abs_err)
     if [ "$(field "$out" pass)" = true ]; then
-      printf '%s: PASS %-8s' "$t" "$e"; passes=$((passes + 1))
+      printf '%s: PASS %-8.2g' "$t" "$e"; passes=$((passes + 1))
     else
       printf '%s: FAIL %s (LSE %s, tol %s)' "$t" "$e" "$(field "$out" max_abs_err_lse)" "$(field "$out" tol)"
       fails=$((fails + 1))
