@@ -68,7 +68,8 @@ typedef struct CpuTarget {
 /*
 ** A compiled-object cache the runtime may supply (runtime/cache.c): get
 ** returns a malloc'd copy of the entry; put stores one. Keys say everything
-** the object depends on (cpu_cache_key).
+** the object depends on (cpu_cache_key: versions, target and the generated
+** IR, so the cache skips O3 and code generation, not IR generation).
 */
 typedef struct CpuCache {
   bool (*get)(void *ud, const void *key, size_t keylen, void **data, size_t *len);
@@ -124,8 +125,8 @@ double cpu_kernel_compile_ms(const CpuKernel *k);
 const CpuOptions *cpu_kernel_options(const CpuKernel *k);
 bool cpu_kernel_cached(const CpuKernel *k);       /* the object came from the cache */
 
-/* the cache key of a compile (malloc'd, NUL-terminated text) */
-char *cpu_cache_key(const IrPattern *p, const CpuOptions *o);
+/* the cache key of a compile whose generated IR is ir (malloc'd text) */
+char *cpu_cache_key(const CpuOptions *o, const char *ir);
 
 /*
 ** A parallel-for that cpu_run hands the work items to: call fn on

@@ -132,56 +132,49 @@ static char *cat(char *s, const char *t) {
   return r;
 }
 
-char *cpu_cache_key(const IrPattern *p, const CpuOptions *o) {
+/*
+** The cache key of a compile: everything the object depends on besides
+** the generated IR (versions, target, features, options), then the IR
+** itself, so a change in the generator can never return a stale object.
+*/
+char *cpu_cache_key(const CpuOptions *o, const char *ir) {
   const CpuTarget *t = cpu_target();
   char head[1024];
   unsigned maj, min, pat;
   LLVMGetVersion(&maj, &min, &pat);
-  int bm = 0, bn = 0;
-  if (t) cpu_tiles(t, o, &bm, &bn);
-  snprintf(head, sizeof head, "attnc-cpu-object 1\nattnc %s\nllvm %u.%u.%u\ntriple %s\ncpu %s\nwidth %d\n"
-           "dtype %s\nD %d\nDv %d\ntiles %d %d\nsymbol %s\nfeatures ",
-           attnc_version(), maj, min, pat, t ? t->triple : "?", t ? t->cpu : "?", t ? t->vec_width : 0,
-           ir_dtype_name(o->dtype), o->D, o->Dv, bm, bn, o->symbol ? o->symbol : "");
+  snprintf(head, sizeof head, "attnc-cpu-object 2\nattnc %s\nllvm %u.%u.%u\ntriple %s\ncpu %s\nwidth %d\n"
+           "opt default<O3> reloc pic\nfeatures ",
+           attnc_version(), maj, min, pat, t ? t->triple : "?", t ? t->cpu : "?", t ? t->vec_width : 0);
   char *k = cat(NULL, head);
   if (k && t) k = cat(k, t->features);
-  Arena a;
-  arena_init(&a);
-  char *body = o->plan ? plan_print(o->plan, &a) : ir_print(p, &a);
-  if (k) k = cat(k, o->plan ? "\nplan\n" : "\npattern\n");
-  if (k && body) k = cat(k, body);
-  if (k && p->nparams) {            /* params are folded in, but say them anyway */
-    for (int i = 0; i < p->nparams && k; i++) {
-      char prm[256];
-      snprintf(prm, sizeof prm, "\nparam %s %.17g", p->params[i].name, p->params[i].value);
-      k = cat(k, prm);
-    }
-  }
-  arena_free(&a);
+  if (k) k = cat(k, "\nir\n");
+  if (k) k = cat(k, ir);
   return k;
 }
 
 /* the kernel as an object file in memory: from the cache, or compiled */
 static LLVMMemoryBufferRef object_of(const IrPattern *p, const CpuOptions *o, bool *cached, Diag *d) {
   *cached = false;
-  char *key = o->cache ? cpu_cache_key(p, o) : NULL;
+  LLVMContextRef C = LLVMContextCreate();
+  LLVMModuleRef m = cpu_build_module(C, p, o, d);
+  LLVMMemoryBufferRef mb = NULL;
+  char *key = NULL;
+  if (m && o->cache) {
+    char *ir = LLVMPrintModuleToString(m);
+    key = cpu_cache_key(o, ir);
+    LLVMDisposeMessage(ir);
+  }
   if (key && o->cache->get) {
     void *data = NULL;
     size_t len = 0;
     if (o->cache->get(o->cache->ud, key, strlen(key), &data, &len) && data && len > 0) {
-      LLVMMemoryBufferRef mb = LLVMCreateMemoryBufferWithMemoryRangeCopy(data, len, "attnc-cpu-object");
-      free(data);
-      free(key);
+      mb = LLVMCreateMemoryBufferWithMemoryRangeCopy(data, len, "attnc-cpu-object");
       *cached = true;
-      return mb;
     }
     free(data);
   }
-  LLVMContextRef C = LLVMContextCreate();
-  LLVMModuleRef m = cpu_build_module(C, p, o, d);
-  LLVMTargetMachineRef tm = m ? make_tm(LLVMRelocPIC, LLVMCodeModelDefault, d) : NULL;
-  LLVMMemoryBufferRef mb = NULL;
-  if (m && tm && optimise(m, tm, d) == ATTNC_OK) {
+  LLVMTargetMachineRef tm = m && !mb ? make_tm(LLVMRelocPIC, LLVMCodeModelDefault, d) : NULL;
+  if (tm && optimise(m, tm, d) == ATTNC_OK) {
     if (getenv("ATTNC_CPU_DUMP")) {          /* the optimised IR, for tuning */
       char *s = LLVMPrintModuleToString(m);
       fputs(s, stderr);
@@ -193,9 +186,9 @@ static LLVMMemoryBufferRef object_of(const IrPattern *p, const CpuOptions *o, bo
       mb = NULL;
     }
     LLVMDisposeMessage(msg);
+    if (mb && key && o->cache->put)
+      o->cache->put(o->cache->ud, key, strlen(key), LLVMGetBufferStart(mb), LLVMGetBufferSize(mb));
   }
-  if (mb && key && o->cache->put)
-    o->cache->put(o->cache->ud, key, strlen(key), LLVMGetBufferStart(mb), LLVMGetBufferSize(mb));
   if (m) LLVMDisposeModule(m);
   if (tm) LLVMDisposeTargetMachine(tm);
   LLVMContextDispose(C);

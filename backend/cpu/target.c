@@ -21,15 +21,11 @@ static void cache_put(void *ud, const void *key, size_t keylen, const void *data
   kcache_put(ud, key, keylen, data, len);
 }
 
-/* the context's KCache, once attnc_ctx has one (NULL: no caching) */
-static KCache *ctx_cache(attnc_ctx *ctx) {
-  (void)ctx;
-  return NULL;
-}
 
 typedef struct CpuImpl {
   CpuKernel *kern;
   Pool *pool;               /* per specialisation until the context owns one */
+  KCache *cache;            /* memory + disk ($ATTNC_CACHE_DIR), as the cuda target */
   const IrPattern *pat;     /* for artifacts: the pattern, the plan (in arena) */
   Arena arena;
   CpuOptions o;
@@ -53,14 +49,15 @@ static attnc_status cpu_build(attnc_kernel *k, const KernelKey *key, void **impl
   int64_t hint = k->opts.seq_hint;
   attnc_status st = cpu_plan(&ci->arena, p, 0, 0, hint, hint, key->D, user, &plan, d);
   if (!st) {
-    KCache *kc = ctx_cache(k->ctx);
-    CpuCache cc = { cache_get, cache_put, kc };
+    ci->cache = kcache_new(NULL);       /* NULL (no memory): compile without */
+    CpuCache cc = { cache_get, cache_put, ci->cache };
     ci->o = (CpuOptions){ .dtype = key->dtype, .D = (int)key->D, .Dv = (int)key->Dv, .plan = plan,
-                          .cache = kc ? &cc : NULL };
+                          .cache = ci->cache ? &cc : NULL };
     st = cpu_compile(p, &ci->o, &ci->kern, d);
     ci->o.cache = NULL;
   }
   if (st) {
+    kcache_free(ci->cache);
     arena_free(&ci->arena);
     free(ci);
     return st;
@@ -86,6 +83,7 @@ static void cpu_release(void *impl) {
   if (!ci) return;
   cpu_kernel_free(ci->kern);
   pool_free(ci->pool);
+  kcache_free(ci->cache);
   arena_free(&ci->arena);
   free(ci);
 }

@@ -503,6 +503,76 @@ START_TEST(aot) {
 }
 END_TEST
 
+/* ------------------------------------------------------------- cache */
+
+/* a one-entry cache */
+typedef struct OneCache { char *key; size_t keylen; void *data; size_t len; int gets, hits, puts; } OneCache;
+
+static bool one_get(void *ud, const void *key, size_t keylen, void **data, size_t *len) {
+  OneCache *c = ud;
+  c->gets++;
+  if (!c->key || c->keylen != keylen || memcmp(c->key, key, keylen) != 0) return false;
+  *data = malloc(c->len);
+  memcpy(*data, c->data, c->len);
+  *len = c->len;
+  c->hits++;
+  return true;
+}
+
+static void one_put(void *ud, const void *key, size_t keylen, const void *data, size_t len) {
+  OneCache *c = ud;
+  free(c->key);
+  free(c->data);
+  c->key = malloc(keylen);
+  memcpy(c->key, key, keylen);
+  c->keylen = keylen;
+  c->data = malloc(len);
+  memcpy(c->data, data, len);
+  c->len = len;
+  c->puts++;
+}
+
+/* the second compile of the same kernel links the cached object; another
+   pattern misses; both still compute the right thing */
+START_TEST(cache) {
+  PB *b = pb_new("cached");
+  b->p->mask = n2(b, IR_LE, leaf(b, IR_K), leaf(b, IR_Q));
+  b->p->score = -1;
+  OneCache oc = { 0 };
+  CpuCache cc = { one_get, one_put, &oc };
+  CpuOptions opt = { .dtype = DT_F32, .D = 16, .Dv = 16, .cache = &cc };
+  Diag d = { 0 };
+  CpuKernel *k1 = NULL, *k2 = NULL, *k3 = NULL;
+  ck_assert_msg(cpu_compile(b->p, &opt, &k1, &d) == ATTNC_OK, "%s", d.msg);
+  ck_assert(!cpu_kernel_cached(k1));
+  ck_assert_int_eq(oc.puts, 1);
+  ck_assert_msg(cpu_compile(b->p, &opt, &k2, &d) == ATTNC_OK, "%s", d.msg);
+  ck_assert(cpu_kernel_cached(k2));
+  ck_assert_int_eq(oc.hits, 1);
+  opt.Dv = 8;                                   /* other code: a miss */
+  ck_assert_msg(cpu_compile(b->p, &opt, &k3, &d) == ATTNC_OK, "%s", d.msg);
+  ck_assert(!cpu_kernel_cached(k3));
+  ck_assert_int_eq(oc.hits, 1);
+  /* the cached kernel runs like the compiled one */
+  int64_t s[4] = { 1, 2, 37, 16 };
+  T *q = tmake(4, s, F32, NULL), *o1 = tmake(4, s, F32, NULL), *o2 = tmake(4, s, F32, NULL);
+  T *qr = tmake(4, s, F32, NULL);
+  tfill(q, qr);
+  attnc_args a1 = { .q = &q->t, .k = &q->t, .v = &q->t, .o = &o1->t }, a2 = a1;
+  a2.o = &o2->t;
+  ck_assert_int_eq(cpu_run(k1, b->p, &a1, NULL, &d), ATTNC_OK);
+  ck_assert_int_eq(cpu_run(k2, b->p, &a2, NULL, &d), ATTNC_OK);
+  ck_assert_int_eq(memcmp(o1->data, o2->data, 2 * 37 * 16 * sizeof(float)), 0);
+  cpu_kernel_free(k1);
+  cpu_kernel_free(k2);
+  cpu_kernel_free(k3);
+  tfree(q); tfree(qr); tfree(o1); tfree(o2);
+  free(oc.key);
+  free(oc.data);
+  pb_free(b);
+}
+END_TEST
+
 /* ------------------------------------------------------------- errors */
 
 START_TEST(bad_args) {
@@ -565,6 +635,7 @@ static Suite *suite(void) {
   tcase_add_test(tc, routed);
   tcase_add_test(tc, bad_args);
   tcase_add_test(tc, aot);
+  tcase_add_test(tc, cache);
   tcase_add_test(tc, specs);
   suite_add_tcase(s, tc);
   return s;
