@@ -138,7 +138,11 @@ attnc_status attnc_run_reference(const attnc_spec *spec,
 /* ----------------------------------------------------------- kernels */
 /*
 ** A schedule: how the kernel runs, kept apart from what it computes.
-** Zero fields are chosen by attnc (heuristics, or the tuning database).
+** Zero fields are chosen by attnc: when all are 0, attnc_kernel_compile
+** looks up the tuning database written by `attnc tune` (docs/tuning.md;
+** $ATTNC_TUNE_DB, else $XDG_CONFIG_HOME/attnc/tune.json, else
+** ~/.config/attnc/tune.json; ATTNC_TUNE_DB=off skips it) for this pattern,
+** target, arch, head_dim and seq_hint, else the target's heuristics.
 */
 typedef struct attnc_schedule {
   int block_m, block_n;       /* q / kv tile in tokens */
@@ -160,11 +164,21 @@ typedef struct attnc_compile_options {
   int64_t seq_hint;           /* a typical Sq, for the tile choice (0 = none) */
 } attnc_compile_options;
 
+/* where a kernel's schedule came from (attnc_kernel_info.schedule_source) */
+typedef enum attnc_schedule_source {
+  ATTNC_SCHEDULE_HEURISTIC = 0,  /* all fields 0: the target's heuristics */
+  ATTNC_SCHEDULE_CALLER,         /* the caller's attnc_compile_options.schedule */
+  ATTNC_SCHEDULE_TUNED           /* the tuning database (`attnc tune`) */
+} attnc_schedule_source;
+
 /* what a compile did, for tools (attnc compile --json) */
 typedef struct attnc_kernel_info {
   int cached;                 /* 1: the last specialisation came from a cache */
   double compile_ms;          /* time of the last specialisation */
   int nspecialisations;
+  attnc_schedule schedule;    /* the schedule given to the target (0 fields: heuristics) */
+  int schedule_source;        /* attnc_schedule_source */
+  char tune_db[512];          /* ATTNC_SCHEDULE_TUNED: the database file */
 } attnc_kernel_info;
 
 /*

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "runtime/runtime.h"
+#include "runtime/tunedb.h"
 
 /* the reference executor as a target: nothing to build */
 static attnc_status ref_build(attnc_kernel *k, const KernelKey *key, void **impl, Diag *d) {
@@ -114,6 +115,16 @@ attnc_status attnc_kernel_compile(attnc_ctx *ctx, const attnc_spec *spec,
   }
   k->ops = ops;
   pthread_mutex_init(&k->lock, NULL);
+  /* no schedule given: the tuning database's for this pattern, if any */
+  const attnc_schedule *us = &opts->schedule;
+  if (us->block_m || us->block_n || us->warps || us->stages || us->order)
+    k->info.schedule_source = ATTNC_SCHEDULE_CALLER;
+  else if (opts->target != ATTNC_TARGET_REF &&
+           tunedb_lookup(ir_hash(spec->pat), opts->target, k->opts.arch, 0, opts->seq_hint,
+                         opts->head_dim, &k->opts.schedule, k->info.tune_db, sizeof k->info.tune_db,
+                         NULL))
+    k->info.schedule_source = ATTNC_SCHEDULE_TUNED;
+  k->info.schedule = k->opts.schedule;
   if (opts->dtype != ATTNC_DTYPE_AUTO && opts->head_dim > 0) {
     KernelKey key = { dtype_of(opts->dtype), opts->head_dim,
                       opts->head_dim_v > 0 ? opts->head_dim_v : opts->head_dim };

@@ -27,6 +27,7 @@
   X(run)             \
   X(verify)          \
   X(bench)           \
+  X(tune)            \
   X(explain)
 
 enum { CLI_EXIT_OK = 0, CLI_EXIT_FAIL = 1, CLI_EXIT_USAGE = 2, CLI_EXIT_BUG = 3 };

@@ -22,6 +22,7 @@
 #include "tools/cli.h"
 #include "passes/passes.h"
 #include "runtime/runtime.h"
+#include "runtime/tunedb.h"
 
 enum { OPT_TILE = OPT_VERB, OPT_PNG, OPT_CHECK, OPT_PLAN };
 
@@ -243,6 +244,29 @@ static int explain_main(const CliVerb *verb, int argc, char **argv) {
 
   PlanOptions opt = { .target = target, .B = B, .H = H, .Sq = S, .Sk = S, .D = D };
   if (bm) { opt.pin.pin_tile = true; opt.pin.bm = bm; opt.pin.bn = bn; }
+  /* where the schedule comes from: --tile, the tuning database (as a
+     compile without a schedule would look it up), or the heuristics */
+  attnc_schedule tuned = { 0 };
+  TuneEntry te;
+  char tdb[4096] = "";
+  bool from_db = !bm && tunedb_lookup(ir_hash(p), target, NULL, B * H, S, D, &tuned, tdb, sizeof tdb, &te);
+  if (from_db) {
+    if (tuned.block_m > 0 && tuned.block_n > 0) {
+      opt.pin.pin_tile = true;
+      opt.pin.bm = tuned.block_m;
+      opt.pin.bn = tuned.block_n;
+    }
+    if (tuned.order) { opt.pin.pin_order = true; opt.pin.raster = tuned.order == 1; }
+    if (tuned.warps) { opt.pin.pin_warps = true; opt.pin.warps = tuned.warps; }
+    if (tuned.stages) { opt.pin.pin_stages = true; opt.pin.stages = tuned.stages; }
+  }
+  char why[4600];
+  if (bm) snprintf(why, sizeof why, "--tile %lldx%lld", bm, bn);
+  else if (from_db)
+    snprintf(why, sizeof why, "from tuning database %s (tuned %s%s%s for S<=%lld D=%lld B*H<=%lld on %s%s%s)", tdb,
+             te.spec, te.params[0] ? " " : "", te.params, (long long)te.key.s, (long long)te.key.d,
+             (long long)te.key.bh, attnc_target_name(te.key.target), te.key.arch[0] ? " " : "", te.key.arch);
+  else snprintf(why, sizeof why, "heuristics (no tuning database entry)");
   Diag d = { 0 };
   Plan *pl = NULL;
   if (plan_build(&arena, p, &opt, NULL, &pl, &d) != ATTNC_OK) {
@@ -286,8 +310,16 @@ static int explain_main(const CliVerb *verb, int argc, char **argv) {
     for (int a = 0; a < s->rank; a++) printf("%s%" PRId64, a ? ", " : "", s->kbox[a]);
     printf("], \"dilation\": [");
     for (int a = 0; a < s->rank; a++) printf("%s%" PRId64, a ? ", " : "", s->dil[a]);
-    printf("], \"warps\": %d, \"stages\": %d}, \"iterator\": \"%s\", \"reason\": ", s->warps, s->stages,
-           plan_iter_name(it0->kind));
+    printf("], \"warps\": %d, \"stages\": %d}, \"schedule_source\": \"%s\", \"schedule_why\": ", s->warps,
+           s->stages, bm ? "user" : from_db ? "tuned" : "heuristics");
+    json_str(stdout, why);
+    printf(", \"tune_db\": ");
+    if (from_db) json_str(stdout, tdb);
+    else printf("null");
+    if (from_db)
+      printf(", \"tuned\": {\"block_m\": %d, \"block_n\": %d, \"warps\": %d, \"stages\": %d, \"order\": %d}",
+             tuned.block_m, tuned.block_n, tuned.warps, tuned.stages, tuned.order);
+    printf(", \"iterator\": \"%s\", \"reason\": ", plan_iter_name(it0->kind));
     if (it0->reason) json_str(stdout, it0->reason);
     else printf("null");
     printf(", \"variants\": [");
@@ -324,6 +356,7 @@ static int explain_main(const CliVerb *verb, int argc, char **argv) {
       printf(")");
     }
     printf(", %d warps, %d stages\n", s->warps, s->stages);
+    printf("chosen by  %s\n", why);
     for (int v = 0; v < pl->nvariants; v++) {
       const PlanIter *it = &pl->variants[v].it;
       printf("iterator   %s", plan_iter_name(it->kind));

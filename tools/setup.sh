@@ -13,7 +13,7 @@ SUDO=""
 [ "$(id -u)" = 0 ] || SUDO=sudo
 need=()
 have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
-for p in cmake gcc make pkg-config liblua5.4-dev check libpng-dev python3-numpy; do
+for p in cmake gcc make pkg-config liblua5.4-dev check libpng-dev libcjson-dev python3-numpy; do
   have_pkg "$p" || need+=("$p")
 done
 # the CPU backend wants LLVM 19 (or 22); fine without it

@@ -932,6 +932,9 @@ static const char *const kernel_text =
   "    }\n"
   "}\n";
 
+/* bits per row of the partial-tile mask: 2 per n8 atom of the kv tile */
+static int cfg_block_n_bits(const EmitPlan *ep) { return ep->cfg->block_n / 8 * 2; }
+
 /* score_tile: the score modification on every tile, the mask on partial ones */
 static void emit_score_tile(Out *o, const IrPattern *p, const EmitPlan *ep) {
   out_puts(o,
@@ -958,34 +961,46 @@ static void emit_score_tile(Out *o, const IrPattern *p, const EmitPlan *ep) {
       "      }\n");
   out_puts(o, "  if (t.full) return;\n");
   if (ep->nvariants > 1) out_puts(o, "  const int variant = qt.variant;\n");
-  out_puts(o,
-    "  static_assert(kAtomsN * 2 <= 64, \"one bit per column of a row\");\n"
+  /* Columns outer (not unrolled: one copy of the mask code per row), rows
+  ** inner (unrolled): the lane's key token is computed once per column, and
+  ** the q-only parts of the mask (q_tok is fixed for the tile) are hoisted
+  ** out of the loop by the compiler. */
+  const char *bits = cfg_block_n_bits(ep) <= 32 ? "u32" : "u64";
+  out_printf(o,
+    "  static_assert(kAtomsN * 2 <= %d, \"one bit per column of a row\");\n"
+    "  %s allowed[kAtomsM][2];              // bit j: column (j/2)*8 + (lane%%4)*2 + j%%2\n"
     "#pragma unroll\n"
-    "  for (int mi = 0; mi < kAtomsM; ++mi)\n"
-    "#pragma unroll\n"
-    "    for (int r = 0; r < 2; ++r) {\n"
-    "      const int q = q_tok[mi][r];\n"
-    "      u64 allowed = 0;                  // bit j: column (j/2)*8 + (lane%4)*2 + j%2\n"
+    "  for (int mi = 0; mi < kAtomsM; ++mi) allowed[mi][0] = allowed[mi][1] = 0;\n"
     "#pragma unroll 1\n"
-    "      for (int j = 0; j < kAtomsN * 2; ++j) {\n"
-    "        const int k = kv_token(t.tile, (j >> 1) * 8 + (lane % 4) * 2 + (j & 1), seq_k);\n");
+    "  for (int j = 0; j < kAtomsN * 2; ++j) {\n"
+    "    const int k = kv_token(t.tile, (j >> 1) * 8 + (lane %% 4) * 2 + (j & 1), seq_k);\n"
+    "    if (k < 0) continue;\n"
+    "#pragma unroll\n"
+    "    for (int mi = 0; mi < kAtomsM; ++mi)\n"
+    "#pragma unroll\n"
+    "      for (int r = 0; r < 2; ++r) {\n"
+    "        const int q = q_tok[mi][r];\n", bits[1] == '3' ? 32 : 64, bits);
   if (ep->nvariants == 1) {
-    out_puts(o, "        if (q >= 0 && k >= 0 && pattern_mask0(p, b, h, q, k, seq_q, seq_k)) allowed |= 1ull << j;\n");
+    out_printf(o, "        if (q >= 0 && pattern_mask0(p, b, h, q, k, seq_q, seq_k)) allowed[mi][r] |= (%s)1 << j;\n", bits);
   } else {
-    out_puts(o, "        bool ok = q >= 0 && k >= 0;\n");
+    out_puts(o, "        bool ok = q >= 0;\n");
     for (int v = 0; v < ep->nvariants; v++)
       out_printf(o, "        %sif (variant == %d) ok = ok && pattern_mask%d(p, b, h, q, k, seq_q, seq_k);\n",
                  v ? "else " : "", v, v);
-    out_puts(o, "        if (ok) allowed |= 1ull << j;\n");
+    out_printf(o, "        if (ok) allowed[mi][r] |= (%s)1 << j;\n", bits);
   }
   out_puts(o,
     "      }\n"
+    "  }\n"
+    "#pragma unroll\n"
+    "  for (int mi = 0; mi < kAtomsM; ++mi)\n"
+    "#pragma unroll\n"
+    "    for (int r = 0; r < 2; ++r)\n"
     "#pragma unroll\n"
     "      for (int ni = 0; ni < kAtomsN; ++ni)\n"
     "#pragma unroll\n"
     "        for (int c = 0; c < 2; ++c)\n"
-    "          if (!((allowed >> (ni * 2 + c)) & 1)) s[mi][ni][2 * r + c] = -kInf;\n"
-    "    }\n"
+    "          if (!((allowed[mi][r] >> (ni * 2 + c)) & 1)) s[mi][ni][2 * r + c] = -kInf;\n"
     "}\n");
 }
 

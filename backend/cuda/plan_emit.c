@@ -451,9 +451,10 @@ static void emit_box_iter(Out *o, int v, const PlanIter *it, int rank, const Emi
                   "  int clip_lo, clip_hi, clip_flo, clip_fhi;\n",
                pat->inputs[L->input].name, L->vdim, L->dim, irank > 0 ? irank : 1);
   if (D)
-    out_puts(o, "  // data ranges: key_q over this q tile; kv tiles du..dhi left to test\n"
+    out_puts(o, "  // data ranges: key_q over this q tile; kv tiles du..dhi left to walk; the\n"
+                "  // chunk cbase..cend-1 of the clip tested (bits in shared memory)\n"
                 "  i64 qmin, qmax;\n"
-                "  int du, dhi;\n"
+                "  int du, dhi, cbase, cend;\n"
                 "  bool clip_may, clip_full;\n"
                 "  int clip_lo, clip_hi, clip_flo, clip_fhi;\n");
   out_puts(o, "};\n");
@@ -559,7 +560,8 @@ static void emit_box_iter(Out *o, int v, const PlanIter *it, int rank, const Emi
     out_puts(o, ";\n    it.clip_fhi = (int)");
     if (c->ax[0].fhi) plan_c(o, c->ax[0].fhi); else out_puts(o, "0LL");
     out_puts(o, ";\n    it.du = attnc_max(it.clip_lo, 0);\n"
-                "    it.dhi = it.clip_may ? attnc_min(it.clip_hi, kv_tiles(seq_k) - 1) : -1;\n  }\n");
+                "    it.dhi = it.clip_may ? attnc_min(it.clip_hi, kv_tiles(seq_k) - 1) : -1;\n"
+                "    it.cbase = it.cend = it.du;          // no chunk tested yet\n  }\n");
   }
   out_puts(o, "}\n");
 
@@ -578,6 +580,52 @@ static void emit_box_iter(Out *o, int v, const PlanIter *it, int rank, const Emi
     out_printf(o, ") return false;\n  x = (i64)input%d_%s(p", L->input, id);
     for (int d = 0; d < irank; d++) out_printf(o, ", idx[%d]", d);
     out_puts(o, ");\n  return true;\n}\n");
+  }
+
+  if (D) {
+    const char *dvis, *dfull;
+    switch (D->cmp) {   /* passes/visit.c: a = key_q range, b = key_k range of tile u */
+    case IR_EQ: dvis = "kmin <= it.qmax && kmax >= it.qmin";
+                dfull = "it.qmin == it.qmax && kmin == kmax && it.qmin == kmin"; break;
+    case IR_GE: dvis = "kmin <= it.qmax"; dfull = "kmax <= it.qmin"; break;
+    case IR_GT: dvis = "kmin < it.qmax"; dfull = "kmax < it.qmin"; break;
+    case IR_LE: dvis = "kmax >= it.qmin"; dfull = "kmin >= it.qmax"; break;
+    case IR_LT: dvis = "kmax > it.qmin"; dfull = "kmin > it.qmax"; break;
+    default: dvis = "true"; dfull = "false"; break;
+    }
+    /* The kv tiles of the clip are tested in chunks of 32 * kWarps, in parallel
+    ** (warp w tests tiles w, w + kWarps, ...; each a warp reduction of key_k),
+    ** into bit sets in shared memory; kv_next then walks the set bits with no
+    ** global loads. Every thread of the CTA calls kv_next alike (the iteration
+    ** is CTA-uniform), so the fill may synchronise the CTA. */
+    out_printf(o,
+      "// test kv tiles cbase .. min(cbase + 32 * kWarps, dhi + 1) - 1 against this q tile's keys:\n"
+      "// bit i of vis: tile cbase + i is visited; of full: visited and full. Called by every\n"
+      "// thread of the CTA (it synchronises the CTA).\n"
+      "ATTNC_DEVICE void data_fill%d(const KvIter%d &it, const Params &p, int b, int h, u32 *vis, u32 *full) {\n"
+      "  const int tid = threadIdx.x, warp = tid / 32, lane = tid %% 32, seq_k = (int)p.seq_k;\n"
+      "  __syncthreads();                      // every thread is done with the last chunk's bits\n"
+      "  if (tid < kWarps) { vis[tid] = 0u; full[tid] = 0u; }\n"
+      "  __syncthreads();\n"
+      "  const int n = attnc_min(it.dhi - it.cbase + 1, 32 * kWarps);\n"
+      "  for (int i = warp; i < n; i += kWarps) {\n"
+      "    const int u = it.cbase + i;\n"
+      "    bool in_static = false;\n"
+      "#pragma unroll\n"
+      "    for (int j = 0; j < kBoxes%d; ++j) {\n"
+      "      const int uu[1] = { u };\n"
+      "      if (it.may[j] && in_box(uu, it.lo[j], it.hi[j])) in_static = true;\n"
+      "    }\n"
+      "    if (in_static) continue;\n"
+      "    i64 kmin, kmax;\n"
+      "    data_krange%d(p, u, b, h, kmin, kmax);\n"
+      "    if (lane != 0 || !(%s)) continue;\n"
+      "    atomicOr(&vis[i >> 5], 1u << (i & 31));\n"
+      "    if ((%s) && it.clip_full && it.clip_flo <= u && u <= it.clip_fhi && (u + 1) * kBlockN <= seq_k)\n"
+      "      atomicOr(&full[i >> 5], 1u << (i & 31));\n"
+      "  }\n"
+      "  __syncthreads();\n"
+      "}\n", v, v, v, v, dvis, dfull);
   }
 
   out_printf(o, "ATTNC_DEVICE bool kv_next%d(KvIter%d &it, const Params &p, const QTile &qt, int b, int h, KvTile &t) {\n"
@@ -603,36 +651,25 @@ static void emit_box_iter(Out *o, int v, const PlanIter *it, int rank, const Emi
                 "    return true;\n"
                 "  }\n", v, v);
   if (D) {
-    const char *vis, *full;
-    switch (D->cmp) {   /* passes/visit.c: a = key_q range, b = key_k range of tile u */
-    case IR_EQ: vis = "kmin <= it.qmax && kmax >= it.qmin";
-                full = "it.qmin == it.qmax && kmin == kmax && it.qmin == kmin"; break;
-    case IR_GE: vis = "kmin <= it.qmax"; full = "kmax <= it.qmin"; break;
-    case IR_GT: vis = "kmin < it.qmax"; full = "kmax < it.qmin"; break;
-    case IR_LE: vis = "kmax >= it.qmin"; full = "kmin >= it.qmax"; break;
-    case IR_LT: vis = "kmax > it.qmin"; full = "kmin > it.qmax"; break;
-    default: vis = "true"; full = "false"; break;
-    }
     out_printf(o,
-      "  // data ranges: test every kv tile of the clip against this q tile's keys\n"
+      "  __shared__ u32 data_vis[kWarps], data_full[kWarps];\n"
+      "  // data ranges: the set bits of the tested chunks, in order\n"
       "  while (it.du <= it.dhi) {\n"
-      "    const int u = it.du++;\n"
-      "    bool in_static = false;\n"
-      "#pragma unroll\n"
-      "    for (int j = 0; j < kBoxes%d; ++j) {\n"
-      "      const int uu[1] = { u };\n"
-      "      if (it.may[j] && in_box(uu, it.lo[j], it.hi[j])) in_static = true;\n"
+      "    if (it.du >= it.cend) {\n"
+      "      it.cbase = it.du;\n"
+      "      it.cend = it.du + 32 * kWarps;\n"
+      "      data_fill%d(it, p, b, h, data_vis, data_full);\n"
       "    }\n"
-      "    if (in_static) continue;\n"
-      "    i64 kmin, kmax;\n"
-      "    data_krange%d(p, u, b, h, kmin, kmax);\n"
-      "    if (!(%s)) continue;\n"
+      "    const int i = it.du - it.cbase;\n"
+      "    const u32 w = data_vis[i >> 5] >> (i & 31);\n"
+      "    if (!w) { it.du = it.cbase + ((i >> 5) + 1) * 32; continue; }\n"
+      "    const int u = it.du + __ffs(w) - 1, iu = u - it.cbase;\n"
+      "    it.du = u + 1;\n"
       "    t.tile = u;\n"
-      "    t.full = (%s) && it.clip_full && it.clip_flo <= u && u <= it.clip_fhi &&\n"
-      "             (u + 1) * kBlockN <= seq_k;\n"
+      "    t.full = (data_full[iu >> 5] >> (iu & 31)) & 1u;\n"
       "    return true;\n"
       "  }\n"
-      "  return false;\n}\n", v, v, vis, full);
+      "  return false;\n}\n", v);
     return;
   }
   if (!L) {

@@ -51,7 +51,10 @@ class CompileOptions(C.Structure):
 
 
 class KernelInfo(C.Structure):
-    _fields_ = [("cached", C.c_int), ("compile_ms", C.c_double), ("nspecialisations", C.c_int)]
+    # must match attnc_kernel_info in include/attnc.h field for field
+    _fields_ = [("cached", C.c_int), ("compile_ms", C.c_double), ("nspecialisations", C.c_int),
+                ("schedule", Schedule), ("schedule_source", C.c_int),
+                ("tune_db", C.c_char * 512)]
 
 
 TARGET_CUDA = 2
