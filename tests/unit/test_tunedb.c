@@ -299,7 +299,15 @@ START_TEST(compile_uses_db) {
   attnc_spec *spec = NULL;
   attnc_error err;
   ck_assert_int_eq(attnc_spec_load_string(ctx, "causal.lua", CAUSAL, NULL, 0, &spec, &err), ATTNC_OK);
-  attnc_target t = attnc_target_available(ATTNC_TARGET_CPU) ? ATTNC_TARGET_CPU : ATTNC_TARGET_REF;
+  /* the reference has no schedule, so it never consults the database */
+  if (!attnc_target_available(ATTNC_TARGET_CPU)) {
+    fprintf(stderr, "test_tunedb: compile_uses_db skipped (no cpu target in this build)\n");
+    attnc_spec_free(spec);
+    attnc_ctx_free(ctx);
+    rm_tree(dir);
+    return;
+  }
+  attnc_target t = ATTNC_TARGET_CPU;
   char arch[64];
   tunedb_arch(t, NULL, arch, sizeof arch);
   TuneDb db = { 0 };
