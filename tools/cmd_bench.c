@@ -21,9 +21,7 @@
 #include "tools/cli.h"
 #include "tools/gen.h"
 #include "runtime/runtime.h"
-#ifdef ATTNC_HAVE_CUDA
-#include "backend/cuda/cuda.h"
-#endif
+#include "tools/timing.h"
 
 enum { OPT_WARMUP = OPT_VERB, OPT_ITERS };
 
@@ -42,17 +40,6 @@ static const CliOpt opts[] = {
   CLI_OPT_END
 };
 
-static double now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
-}
-
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
-
 typedef struct Timing {
   double median_ms, min_ms;   /* min_ms < 0: not measured (device events) */
   const char *clock;          /* "wall" or "cuda events" */
@@ -62,92 +49,22 @@ typedef struct Timing {
 static int time_host(attnc_kernel *k, const attnc_args *a, attnc_target t, long long warmup,
                      long long iters, Timing *tm) {
   attnc_error err;
-  double *ms = malloc((size_t)iters * sizeof *ms);
-  if (!ms) return cli_error("out of memory");
-  for (long long i = 0; i < warmup; i++)
-    if (attnc_kernel_run(k, a, &err)) { free(ms); return cli_fail_target(&err, t); }
-  for (long long i = 0; i < iters; i++) {
-    double t0 = now_ms();
-    if (attnc_kernel_run(k, a, &err)) { free(ms); return cli_fail_target(&err, t); }
-    ms[i] = now_ms() - t0;
-  }
-  qsort(ms, (size_t)iters, sizeof *ms, cmp_double);
-  tm->median_ms = iters % 2 ? ms[iters / 2] : (ms[iters / 2 - 1] + ms[iters / 2]) / 2;
-  tm->min_ms = ms[0];
+  if (timing_host(k, a, warmup, iters, &tm->median_ms, &tm->min_ms, &err))
+    return cli_fail_target(&err, t);
   tm->clock = "wall";
-  free(ms);
   return CLI_EXIT_OK;
 }
 
 #ifdef ATTNC_HAVE_CUDA
-/* ------------------------------------------------ device tensors (cuda) */
-
-enum { DEV_MAX = 5 + GEN_MAX_INPUTS };
-
-typedef struct DevCall {
-  CudaDriver *drv;
-  void *ptr[DEV_MAX];
-  int nptr;
-  DLTensor q, k, v, o, lse, in[GEN_MAX_INPUTS];
-  attnc_named_tensor named[GEN_MAX_INPUTS];
-} DevCall;
-
-/* a compact device copy of host tensor h (uploaded when upload) */
-static attnc_status dev_tensor(DevCall *dc, const DLTensor *h, bool upload, DLTensor *out, Diag *d) {
-  size_t n = (size_t)(h->dtype.bits / 8);
-  for (int i = 0; i < h->ndim; i++) n *= (size_t)h->shape[i];
-  void *p = NULL;
-  attnc_status st = cuda_mem_alloc(dc->drv, n ? n : 1, &p, d);
-  if (st) return st;
-  dc->ptr[dc->nptr++] = p;
-  *out = *h;
-  out->data = p;
-  out->byte_offset = 0;
-  out->device = (DLDevice){ kDLCUDA, 0 };
-  return upload ? cuda_memcpy_htod(dc->drv, p, (const char *)h->data + h->byte_offset, n, d) : ATTNC_OK;
-}
-
-static void dev_free(DevCall *dc) {
-  for (int i = 0; i < dc->nptr; i++) cuda_mem_free(dc->drv, dc->ptr[i]);
-  cuda_driver_close(dc->drv);
-}
-
-typedef struct DevRun { attnc_kernel *k; const attnc_args *a; } DevRun;
-
-static attnc_status dev_run_once(void *arg, Diag *d) {
-  DevRun *r = arg;
-  attnc_error err;
-  attnc_status st = attnc_kernel_run(r->k, r->a, &err);
-  if (st) diag_error(d, st, (Loc){ NULL, 0 }, "%s", err.message);
-  return st;
-}
-
 /* copy the call to device 0, then warmup and iters launches timed with events */
 static int time_cuda(attnc_kernel *k, GenCall *c, long long warmup, long long iters, Timing *tm) {
   DevCall dc;
-  memset(&dc, 0, sizeof dc);
   Diag d = { 0 };
-  attnc_status st = cuda_driver_open(0, &dc.drv, &d);
-  const attnc_args h = gen_args(c);
-  attnc_args a = h;
-  if (!st) st = dev_tensor(&dc, h.q, true, &dc.q, &d);
-  if (!st) st = dev_tensor(&dc, h.k, true, &dc.k, &d);
-  if (!st) st = dev_tensor(&dc, h.v, true, &dc.v, &d);
-  if (!st) st = dev_tensor(&dc, h.o, false, &dc.o, &d);
-  if (!st) st = dev_tensor(&dc, h.lse, false, &dc.lse, &d);
-  for (int i = 0; i < h.ninputs && !st; i++) {
-    dc.named[i] = h.inputs[i];
-    dc.named[i].tensor = &dc.in[i];
-    st = dev_tensor(&dc, h.inputs[i].tensor, true, &dc.in[i], &d);
-  }
-  a.q = &dc.q, a.k = &dc.k, a.v = &dc.v, a.o = &dc.o, a.lse = &dc.lse, a.inputs = dc.named;
-  DevRun r = { k, &a };
-  for (long long i = 0; i < warmup && !st; i++) st = dev_run_once(&r, &d);
-  if (!st) st = cuda_sync(dc.drv, NULL, &d);
-  if (!st) st = cuda_time_ms(dc.drv, NULL, dev_run_once, &r, (int)iters, &tm->median_ms, &d);
+  attnc_status st = devcall_setup(&dc, c, &d);
+  if (!st) st = devcall_time(&dc, k, warmup, iters, &tm->median_ms, &d);
   tm->min_ms = -1;
   tm->clock = "cuda events";
-  if (dc.drv) dev_free(&dc);
+  devcall_free(&dc);
   if (!st) return CLI_EXIT_OK;
   attnc_error err = { .status = st };
   snprintf(err.message, sizeof err.message, "%s", d.msg);
@@ -208,9 +125,9 @@ static int bench_main(const CliVerb *verb, int argc, char **argv) {
     .target = target, .head_dim = (int)gs.D, .seq_hint = gs.S,
     .dtype = gen_api_dtype(&gs),
   };
-  double t0 = now_ms();
+  double t0 = timing_now_ms();
   if (attnc_kernel_compile(ctx, spec, &co, &kern, &err)) { rc = cli_fail_target(&err, target); goto done; }
-  double compile_ms = now_ms() - t0;
+  double compile_ms = timing_now_ms() - t0;
   attnc_kernel_info info;
   attnc_kernel_info_get(kern, &info);
 

@@ -26,9 +26,7 @@
 #include "tools/gen.h"
 #include "runtime/runtime.h"
 #include "runtime/tunedb.h"
-#ifdef ATTNC_HAVE_CUDA
-#include "backend/cuda/cuda.h"
-#endif
+#include "tools/timing.h"
 
 enum {
   OPT_CSV = OPT_VERB, OPT_DB, OPT_ITERS, OPT_WARMUP, OPT_BM, OPT_BN, OPT_WARPS, OPT_STAGES,
@@ -61,17 +59,6 @@ static const CliOpt opts[] = {
 #define MAX_COMBOS 1024
 #define MAX_LIST 16
 #define MAX_CANDS 512
-
-static double now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
-}
-
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
 
 static double abs_err(double x, double y) {
   if (isnan(x) || isnan(y)) return INFINITY;
@@ -135,69 +122,6 @@ static const char *order_name(int o) { return o == 1 ? "raster" : o == 2 ? "grid
 
 /* ------------------------------------------------------------- timing */
 
-#ifdef ATTNC_HAVE_CUDA
-/* the call copied to the GPU once (as bench does), timed with events */
-enum { DEV_MAX = 5 + GEN_MAX_INPUTS };
-
-typedef struct DevCall {
-  CudaDriver *drv;
-  void *ptr[DEV_MAX];
-  int nptr;
-  DLTensor q, k, v, o, lse, in[GEN_MAX_INPUTS];
-  attnc_named_tensor named[GEN_MAX_INPUTS];
-  attnc_args a;
-} DevCall;
-
-static attnc_status dev_tensor(DevCall *dc, const DLTensor *h, bool upload, DLTensor *out, Diag *d) {
-  size_t n = (size_t)(h->dtype.bits / 8);
-  for (int i = 0; i < h->ndim; i++) n *= (size_t)h->shape[i];
-  void *p = NULL;
-  attnc_status st = cuda_mem_alloc(dc->drv, n ? n : 1, &p, d);
-  if (st) return st;
-  dc->ptr[dc->nptr++] = p;
-  *out = *h;
-  out->data = p;
-  out->byte_offset = 0;
-  out->device = (DLDevice){ kDLCUDA, 0 };
-  return upload ? cuda_memcpy_htod(dc->drv, p, (const char *)h->data + h->byte_offset, n, d) : ATTNC_OK;
-}
-
-static void dev_free(DevCall *dc) {
-  for (int i = 0; i < dc->nptr; i++) cuda_mem_free(dc->drv, dc->ptr[i]);
-  if (dc->drv) cuda_driver_close(dc->drv);
-  memset(dc, 0, sizeof *dc);
-}
-
-static attnc_status dev_setup(DevCall *dc, GenCall *c, Diag *d) {
-  memset(dc, 0, sizeof *dc);
-  attnc_status st = cuda_driver_open(0, &dc->drv, d);
-  const attnc_args h = gen_args(c);
-  dc->a = h;
-  if (!st) st = dev_tensor(dc, h.q, true, &dc->q, d);
-  if (!st) st = dev_tensor(dc, h.k, true, &dc->k, d);
-  if (!st) st = dev_tensor(dc, h.v, true, &dc->v, d);
-  if (!st) st = dev_tensor(dc, h.o, false, &dc->o, d);
-  if (!st) st = dev_tensor(dc, h.lse, false, &dc->lse, d);
-  for (int i = 0; i < h.ninputs && !st; i++) {
-    dc->named[i] = h.inputs[i];
-    dc->named[i].tensor = &dc->in[i];
-    st = dev_tensor(dc, h.inputs[i].tensor, true, &dc->in[i], d);
-  }
-  dc->a.q = &dc->q, dc->a.k = &dc->k, dc->a.v = &dc->v, dc->a.o = &dc->o, dc->a.lse = &dc->lse;
-  dc->a.inputs = dc->named;
-  return st;
-}
-
-typedef struct DevRun { attnc_kernel *k; const attnc_args *a; } DevRun;
-
-static attnc_status dev_run_once(void *arg, Diag *d) {
-  DevRun *r = arg;
-  attnc_error err;
-  attnc_status st = attnc_kernel_run(r->k, r->a, &err);
-  if (st) diag_error(d, st, (Loc){ NULL, 0 }, "%s", err.message);
-  return st;
-}
-#endif
 
 /* median ms of iters calls after warmup; false with msg on failure */
 static bool time_kernel(attnc_kernel *k, attnc_target t, const attnc_args *host, void *dev,
@@ -207,26 +131,16 @@ static bool time_kernel(attnc_kernel *k, attnc_target t, const attnc_args *host,
   if (t == ATTNC_TARGET_CUDA) {
     DevCall *dc = dev;
     Diag d = { 0 };
-    DevRun r = { k, &dc->a };
-    attnc_status st = ATTNC_OK;
-    for (long long i = 0; i < warmup && !st; i++) st = dev_run_once(&r, &d);
-    if (!st) st = cuda_sync(dc->drv, NULL, &d);
-    if (!st) st = cuda_time_ms(dc->drv, NULL, dev_run_once, &r, (int)iters, ms_out, &d);
+    attnc_status st = devcall_time(dc, k, warmup, iters, ms_out, &d);
     if (st) snprintf(msg, mlen, "%.199s", d.msg);
     return !st;
   }
 #endif
   (void)dev;
-  double *ms = malloc((size_t)iters * sizeof *ms);
-  if (!ms) { snprintf(msg, mlen, "out of memory"); return false; }
-  for (long long i = 0; i < warmup + iters; i++) {
-    double t0 = now_ms();
-    if (attnc_kernel_run(k, host, &err)) { snprintf(msg, mlen, "%.199s", err.message); free(ms); return false; }
-    if (i >= warmup) ms[i - warmup] = now_ms() - t0;
+  if (timing_host(k, host, warmup, iters, ms_out, NULL, &err)) {
+    snprintf(msg, mlen, "%.199s", err.message);
+    return false;
   }
-  qsort(ms, (size_t)iters, sizeof *ms, cmp_double);
-  *ms_out = iters % 2 ? ms[iters / 2] : (ms[iters / 2 - 1] + ms[iters / 2]) / 2;
-  free(ms);
   return true;
 }
 
@@ -379,7 +293,7 @@ static int tune_main(const CliVerb *verb, int argc, char **argv) {
 
   char arch[64];
   tunedb_arch(target, NULL, arch, sizeof arch);
-  Progress pg = { .tty = isatty(2) == 1, .t0 = now_ms() };
+  Progress pg = { .tty = isatty(2) == 1, .t0 = timing_now_ms() };
   GenShape tshape = { 0 };
   const char *dtname = "f32";
   TuneDb db = { 0 };
@@ -462,10 +376,10 @@ static int tune_main(const CliVerb *verb, int argc, char **argv) {
     memset(&dc, 0, sizeof dc);
     if (target == ATTNC_TARGET_CUDA) {
       Diag d = { 0 };
-      if (dev_setup(&dc, &tc, &d)) {
+      if (devcall_setup(&dc, &tc, &d)) {
         attnc_error e = { .status = d.status };
         snprintf(e.message, sizeof e.message, "%s", d.msg);
-        dev_free(&dc);
+        devcall_free(&dc);
         rc = cli_fail_target(&e, target);
         goto combo_done;
       }
@@ -516,7 +430,7 @@ static int tune_main(const CliVerb *verb, int argc, char **argv) {
       progress(&pg, combo_params[ci], &r->s, res);
     }
 #ifdef ATTNC_HAVE_CUDA
-    if (dev) dev_free(&dc);
+    if (dev) devcall_free(&dc);
 #endif
 
     /* the best of this combination goes to the database */

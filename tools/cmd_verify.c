@@ -20,6 +20,7 @@
 
 #include "tools/cli.h"
 #include "tools/gen.h"
+#include "tools/timing.h"
 #include "runtime/runtime.h"
 
 #define TOL_F32 1e-4
@@ -40,12 +41,6 @@ static const CliOpt opts[] = {
   { "json", 0, NULL, "print one JSON object instead of a line", OPT_JSON },
   CLI_OPT_END
 };
-
-static double now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
-}
 
 /* |x - y| with NaN as infinitely wrong and two equal infinities as right */
 static double abs_err(double x, double y) {
@@ -157,10 +152,10 @@ static int verify_main(const CliVerb *verb, int argc, char **argv) {
     .target = target, .head_dim = (int)gs.D, .seq_hint = gs.S,
     .dtype = gen_api_dtype(&gs),
   };
-  double t0 = now_ms();
+  double t0 = timing_now_ms();
   attnc_args ta = gen_args(&c);
   if (attnc_kernel_compile(ctx, spec, &co, &kern, &err)) { rc = cli_fail_target(&err, target); goto done; }
-  double compile_ms = now_ms() - t0;
+  double compile_ms = timing_now_ms() - t0;
   if (attnc_kernel_run(kern, &ta, &err)) { rc = cli_fail_target(&err, target); goto done; }
 
   double eo = 0, el = 0, so = 0;
