@@ -84,8 +84,8 @@ void attnc_ctx_free(attnc_ctx *ctx) {
 /* ------------------------------------------------------------- specs */
 
 /*
-** Trace src into a new spec: fe_trace, then the verifier, constant
-** folding and sharing, and the verifier again (a failure there is a bug).
+** Trace src into a new spec: fe_trace (which leaves the pattern folded
+** and shared), then the verifier (a failure there is a bug).
 ** The spec's arena holds everything; on error it is freed and *out = NULL.
 */
 static attnc_status load(attnc_ctx *ctx, const char *name, const char *path, const char *src,
@@ -117,9 +117,7 @@ static attnc_status load(attnc_ctx *ctx, const char *name, const char *path, con
     len = strlen(src);
   else
     diag_error(&d, ATTNC_ERR_ARG, (Loc){ NULL, 0 }, "no spec source (source is NULL)");
-  if (diag_ok(&d) && fe_trace(&spec->arena, name, src, len, defs, ndefs, &lim, &spec->pat, &d) == ATTNC_OK &&
-      ir_verify(spec->pat, &d) == ATTNC_OK && ir_fold(spec->pat, &d) == ATTNC_OK &&
-      ir_cse(spec->pat, &d) == ATTNC_OK)
+  if (diag_ok(&d) && fe_trace(&spec->arena, name, src, len, defs, ndefs, &lim, &spec->pat, &d) == ATTNC_OK)
     ir_verify(spec->pat, &d);
   if (diag_ok(&d) && !spec->pat)
     diag_error(&d, ATTNC_ERR_INTERNAL, (Loc){ name, 0 }, "the frontend returned no pattern");
