@@ -174,7 +174,8 @@ typedef enum attnc_schedule_source {
 /* what a compile did, for tools (attnc compile --json) */
 typedef struct attnc_kernel_info {
   int cached;                 /* 1: the last specialisation came from a cache */
-  double compile_ms;          /* time of the last specialisation */
+  double compile_ms;          /* wall time of the last specialisation's build,
+                                 cache lookups included */
   int nspecialisations;
   attnc_schedule schedule;    /* the schedule given to the target (0 fields: heuristics) */
   int schedule_source;        /* attnc_schedule_source */

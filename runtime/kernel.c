@@ -6,6 +6,7 @@
 */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "runtime/runtime.h"
 #include "runtime/tunedb.h"
@@ -63,7 +64,12 @@ static attnc_status specialise(attnc_kernel *k, const KernelKey *key, void **imp
                     "kernel already has %d specialisations (dtype, head dim): compile "
                     "another kernel for more", KERNEL_MAX_SPECS);
   } else {
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     st = k->ops->build(k, key, impl, d);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    /* the whole build, cache hits included (plan, emit, lookup, load) */
+    k->info.compile_ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-6;
     if (st == ATTNC_OK) {
       k->specs[k->nspecs].key = *key;
       k->specs[k->nspecs].impl = *impl;

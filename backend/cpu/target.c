@@ -65,7 +65,6 @@ static attnc_status cpu_build(attnc_kernel *k, const KernelKey *key, void **impl
   ci->pat = p;
   CpuKernel *kern = ci->kern;
   ci->pool = pool_new(0);           /* NULL: run on the calling thread */
-  k->info.compile_ms = cpu_kernel_compile_ms(kern);
   k->info.cached = cpu_kernel_cached(kern);
   *impl = ci;
   return ATTNC_OK;

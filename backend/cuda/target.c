@@ -69,7 +69,6 @@ static attnc_status build_variant(attnc_kernel *k, CudaImpl *m, int i, Diag *d) 
   if (st) return st;
   v->built = true;
   k->info.cached = hit != KCACHE_MISS;
-  k->info.compile_ms = v->img.compile_ms;
   return ATTNC_OK;
 }
 

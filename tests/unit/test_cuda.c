@@ -698,35 +698,37 @@ static int run_cmd(const char *cmd, char *out, size_t n, double *ms) {
 }
 
 /*
-** attnc compile --target cuda --emit cubin --json, twice in new processes:
-** the second comes from the disk cache ("cached": true) at least 20x faster.
-** Skipped while the CLI has no cuda --emit (tests/gpu/wire-cuda.patch).
+** attnc compile --target cuda --emit cubin --json, in new processes: the
+** second comes from the disk cache ("cached": true), and its compile_ms
+** (what --json reports: building the kernel, cache lookup included) is at
+** least 20x below the first's. Whole-process times are printed only: they
+** include process start and tracing, which a loaded machine stretches.
 */
+static double json_compile_ms(const char *out) {
+  const char *p = strstr(out, "\"compile_ms\": ");
+  ck_assert_msg(p != NULL, "no compile_ms in: %s", out);
+  return strtod(p + strlen("\"compile_ms\": "), NULL);
+}
+
 START_TEST(cli_compile_json_cache) {
   const char *cli = getenv("ATTNC_CLI");
   char out[4096], cmd[2048];
-  double ms1, ms2;
+  double wall1, wall2;
   if (!cli) { fprintf(stderr, "test_cuda: ATTNC_CLI unset; CLI test skipped\n"); return; }
-  snprintf(cmd, sizeof cmd, "%s compile --help 2>&1", cli);
-  run_cmd(cmd, out, sizeof out, &ms1);
-  if (!strstr(out, "cubin")) { fprintf(stderr, "test_cuda: the CLI has no --emit cubin yet; CLI test skipped\n"); return; }
   make_cache_root();
   snprintf(cmd, sizeof cmd,
            "ATTNC_CACHE_DIR=%s %s compile %s --target cuda --arch sm_90a --emit cubin -o %s/k.cubin --json",
            cache_root, cli, tu_path("specs/causal.lua"), cache_root);
-  ck_assert_int_eq(run_cmd(cmd, out, sizeof out, &ms1), 0);
+  ck_assert_int_eq(run_cmd(cmd, out, sizeof out, &wall1), 0);
   ck_assert_msg(strstr(out, "\"cached\": false"), "%s", out);
-  /* the best of three warm runs: a busy machine must not fail the test */
-  ms2 = 1e30;
-  for (int i = 0; i < 3; i++) {
-    double ms;
-    ck_assert_int_eq(run_cmd(cmd, out, sizeof out, &ms), 0);
-    ck_assert_msg(strstr(out, "\"cached\": true"), "%s", out);
-    if (ms < ms2) ms2 = ms;
-  }
-  fprintf(stderr, "test_cuda: attnc compile --emit cubin: %.0f ms cold, %.1f ms from the disk cache (%.0fx)\n",
-          ms1, ms2, ms1 / ms2);
-  ck_assert_msg(ms1 >= 20 * ms2, "cold %.0f ms, cached %.1f ms: less than 20x", ms1, ms2);
+  double cold = json_compile_ms(out);
+  ck_assert_int_eq(run_cmd(cmd, out, sizeof out, &wall2), 0);
+  ck_assert_msg(strstr(out, "\"cached\": true"), "%s", out);
+  double warm = json_compile_ms(out);
+  fprintf(stderr, "test_cuda: attnc compile --emit cubin: compile_ms %.1f cold, %.2f from the disk cache "
+          "(%.0fx); whole process %.0f ms and %.0f ms\n", cold, warm, cold / (warm > 0 ? warm : 1e-3),
+          wall1, wall2);
+  ck_assert_msg(cold >= 20 * warm, "compile_ms %.1f cold, %.2f cached: less than 20x", cold, warm);
 }
 END_TEST
 
