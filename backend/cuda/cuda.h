@@ -50,6 +50,9 @@ typedef struct CudaConfig {
   CudaOrder qord, kord; /* token orders (rank 0 = raster over block_m / block_n) */
   bool raster;          /* pin 1-D raster order even on grids (plan) */
   int64_t seq_hint;     /* a typical Sq for the plan's tile choice (0 = none) */
+  bool wgmma;           /* set by cuda_config_finish: Hopper's warpgroup MMA (sm_90a,
+                           D and Dv 64 or 128, block_m 64 or 128, one warp per 16 rows)
+                           instead of mma.sync; $ATTNC_CUDA_WGMMA=0 turns it off */
 } CudaConfig;
 
 #define CUDA_SEQ_BITS_SMALL 24   /* int32 index math is exact below 2^24 tokens */
@@ -69,6 +72,9 @@ const char *cuda_arch_name(int arch, char buf[16]);
 /* parse "sm_90a", "sm_80", "90", "9.0"; false if not an arch */
 bool cuda_arch_parse(const char *s, int *arch);
 
+/* whether kernels for arch may use wgmma (sm_90 and later, unless
+   $ATTNC_CUDA_WGMMA=0); cuda_config_finish then decides per config */
+bool cuda_wgmma_allowed(int arch);
 /* dynamic shared memory bytes and threads of a kernel built from cfg */
 int cuda_smem_bytes(const CudaConfig *cfg);
 int cuda_threads(const CudaConfig *cfg);

@@ -95,7 +95,25 @@ int cuda_threads(const CudaConfig *cfg) { return cfg->warps * 32; }
 /* element bytes are 2 (f16 / bf16): Q tile, K tile, V tile */
 int cuda_smem_bytes(const CudaConfig *cfg) {
   return 2 * (cfg->block_m * cfg->head_dim + cfg->block_n * cfg->head_dim +
-              cfg->block_n * cfg->head_dim_v);
+              cfg->block_n * cfg->head_dim_v) +
+         (cfg->wgmma ? 1024 : 0);          /* wgmma tiles start 1024-aligned */
+}
+
+/*
+** wgmma reads its operands from 128-byte-swizzled shared memory: rows of 64
+** elements, so D and Dv of 64 or 128; a warpgroup owns 64 query rows, and
+** S (block_n / 2 floats a thread) and O (Dv / 2) stay in registers.
+*/
+bool cuda_wgmma_allowed(int arch) {
+  const char *env = getenv("ATTNC_CUDA_WGMMA");
+  return arch >= 90 && !(env && strcmp(env, "0") == 0);
+}
+
+static bool wgmma_fits(const CudaConfig *cfg) {
+  return cuda_wgmma_allowed(cfg->arch) && (cfg->head_dim == 64 || cfg->head_dim == 128) &&
+         (cfg->head_dim_v == 64 || cfg->head_dim_v == 128) &&
+         (cfg->block_m == 64 || cfg->block_m == 128) &&
+         cfg->block_n % 16 == 0 && cfg->block_n >= 16 && cfg->block_n <= 128;
 }
 
 static bool head_dim_ok(int d) { return d == 32 || d == 64 || d == 96 || d == 128 || d == 256; }
@@ -130,6 +148,9 @@ attnc_status cuda_config_finish(const IrPattern *p, CudaConfig *cfg, Diag *d) {
     return diag_error(d, ATTNC_ERR_UNSUPPORTED, none,
                       "the cuda kernel needs block_n a multiple of 16 up to 256 (got %d)",
                       cfg->block_n);
+  /* Hopper: one warp per 16 rows, four warps (a warpgroup) per 64 */
+  cfg->wgmma = wgmma_fits(cfg);
+  if (cfg->wgmma) cfg->warps = cfg->block_m / 16;
   if (!cfg->qord.rank) {      /* raster: tile t holds tokens t*block_m .. */
     cfg->qord = (CudaOrder){ .rank = 1, .box = { cfg->block_m }, .dil = { 1 } };
   }
@@ -644,7 +665,7 @@ static const char *const prelude_int =
   "ATTNC_DEVICE i64 attnc_fmod(i64 a, i64 b) { return attnc_floormod(a, b); }\n";
 
 /* the tile operations: fixed text over the schedule's constants */
-static const char *const tile_ops =
+static const char *const tile_layout_sync =
   "\n// ---- shared-memory tiles\n"
   "// A tile is rows of 16-byte chunks (8 elements). Chunk c of row r is stored at\n"
   "// chunk swizzle(r, c): the XOR spreads the 8 rows one ldmatrix phase reads over\n"
@@ -653,11 +674,14 @@ static const char *const tile_ops =
   "  if constexpr (kChunks % 8 == 0) return c ^ (r & 7);\n"
   "  else return c ^ ((r >> 1) & 3);\n"
   "}\n"
-  "template <int kChunks> ATTNC_DEVICE u32 tile_addr(u32 base, int r, int c) {\n"
+  "template <int kRows, int kChunks> ATTNC_DEVICE u32 tile_addr(u32 base, int r, int c) {\n"
   "  return base + (u32)(r * kChunks + swizzle<kChunks>(r, c)) * 16u;\n"
   "}\n"
-  "\n"
-  "// Copy a tile of kRows token rows into shared memory with cp.async, one\n"
+  "ATTNC_DEVICE u32 tile_base(const void *smem) { return smem_u32(smem); }\n"
+  "ATTNC_DEVICE void smem_to_async_proxy() {}   // mma.sync reads shared memory with ldmatrix\n";
+
+static const char *const tile_load =
+  "\n// Copy a tile of kRows token rows into shared memory with cp.async, one\n"
   "// 16-byte chunk per thread per step. Row r is token tok[r] (-1: padding,\n"
   "// zero-filled); its elements are contiguous at base + token * row_stride.\n"
   "template <int kRows, int kChunks, typename TokenOf>\n"
@@ -670,11 +694,13 @@ static const char *const tile_ops =
   "      const int r = idx / kChunks, c = idx % kChunks;\n"
   "      const int tok = token_of(r);\n"
   "      const u16 *src = base + (tok >= 0 ? (i64)tok * row_stride + c * 8 : 0);\n"
-  "      cp_async_16(tile_addr<kChunks>(dst, r, c), src, tok >= 0);\n"
+  "      cp_async_16(tile_addr<kRows, kChunks>(dst, r, c), src, tok >= 0);\n"
   "    }\n"
   "  }\n"
   "}\n"
-  "\n"
+  "\n";
+
+static const char *const gemm_qk_sync =
   "// S = Q K^T for this warp's kWarpM rows: Q from sQ (A, row-major), K from sK\n"
   "// (B, \"col\": K rows are B's columns), both with ldmatrix.x4.\n"
   "ATTNC_DEVICE void gemm_qk(float (&s)[kAtomsM][kAtomsN][4], u32 sQ, u32 sK, int warp, int lane) {\n"
@@ -689,11 +715,11 @@ static const char *const tile_ops =
   "    u32 qa[kAtomsM][4];\n"
   "#pragma unroll\n"
   "    for (int mi = 0; mi < kAtomsM; ++mi)   // rows 0-15 of the atom, chunks 2kk (lanes 0-15) and 2kk+1\n"
-  "      ldmatrix_x4(qa[mi], tile_addr<kChunksQK>(sQ, warp * kWarpM + mi * 16 + (lane & 15), kk * 2 + (lane >> 4)));\n"
+  "      ldmatrix_x4(qa[mi], tile_addr<kBlockM, kChunksQK>(sQ, warp * kWarpM + mi * 16 + (lane & 15), kk * 2 + (lane >> 4)));\n"
   "#pragma unroll\n"
   "    for (int np = 0; np < kAtomsN / 2; ++np) {   // two n8 atoms: key rows np*16 .. +15\n"
   "      u32 kb[4];\n"
-  "      ldmatrix_x4(kb, tile_addr<kChunksQK>(sK, np * 16 + (lane & 7) + ((lane >> 4) << 3), kk * 2 + ((lane >> 3) & 1)));\n"
+  "      ldmatrix_x4(kb, tile_addr<kBlockN, kChunksQK>(sK, np * 16 + (lane & 7) + ((lane >> 4) << 3), kk * 2 + ((lane >> 3) & 1)));\n"
   "#pragma unroll\n"
   "      for (int mi = 0; mi < kAtomsM; ++mi) {\n"
   "        mma_16816(s[mi][2 * np], qa[mi], kb[0], kb[1]);\n"
@@ -702,7 +728,9 @@ static const char *const tile_ops =
   "    }\n"
   "  }\n"
   "}\n"
-  "\n"
+  "\n";
+
+static const char *const softmax_text =
   "// Online softmax over one tile of scores (already masked with -inf), in\n"
   "// log2 units: p = 2^(x * scale_log2 - m * scale_log2), one FFMA and one EX2.\n"
   "// Rescales O and the row sums by 2^(m_old - m_new). A row with no allowed\n"
@@ -739,7 +767,9 @@ static const char *const tile_ops =
   "      }\n"
   "    }\n"
   "}\n"
-  "\n"
+  "\n";
+
+static const char *const gemm_pv_sync =
   "// O += P V. P stays in registers: the S accumulators of two n8 atoms are\n"
   "// exactly the A fragment of one k16 step. V comes with ldmatrix.trans, so it\n"
   "// is never transposed in memory.\n"
@@ -758,7 +788,7 @@ static const char *const tile_ops =
   "#pragma unroll\n"
   "    for (int dp = 0; dp < kHeadDimV / 16; ++dp) {   // two n8 atoms of O: columns dp*16 .. +15\n"
   "      u32 vb[4];\n"
-  "      ldmatrix_x4_trans(vb, tile_addr<kChunksV>(sV, kk * 16 + (lane & 15), dp * 2 + (lane >> 4)));\n"
+  "      ldmatrix_x4_trans(vb, tile_addr<kBlockN, kChunksV>(sV, kk * 16 + (lane & 15), dp * 2 + (lane >> 4)));\n"
   "#pragma unroll\n"
   "      for (int mi = 0; mi < kAtomsM; ++mi) {\n"
   "        mma_16816(o[mi][2 * dp], pa[mi], vb[0], vb[1]);\n"
@@ -768,6 +798,137 @@ static const char *const tile_ops =
   "  }\n"
   "}\n";
 
+/*
+** The Hopper path (cfg->wgmma): the same kernel with both products on
+** wgmma. A warpgroup (4 warps) owns 64 query rows; S = Q K^T reads Q and K
+** from shared memory (both K-major), O += P V takes P from registers in
+** the layout mma.sync's A fragment has and V from shared memory (MN-major,
+** transposed by the instruction). Each thread's accumulator registers hold
+** the same (row, column) elements as kAtomsM = 1 atoms of mma.sync, so the
+** score, mask and softmax code is shared.
+*/
+static const char *const prelude_wgmma =
+  "\n// ---- wgmma helpers (sm_90a)\n"
+  "// Shared-memory matrix descriptor: start, leading and stride byte offsets (>> 4),\n"
+  "// 128-byte swizzle (PTX ISA, \"Matrix Descriptor Format\").\n"
+  "ATTNC_DEVICE u64 wgmma_desc(u32 addr, u32 lbo, u32 sbo) {\n"
+  "  return (u64)((addr & 0x3FFFFu) >> 4) | ((u64)(lbo >> 4) << 16) | ((u64)(sbo >> 4) << 32) | (1ull << 62);\n"
+  "}\n"
+  "ATTNC_DEVICE void wgmma_fence() { asm volatile(\"wgmma.fence.sync.aligned;\\n\" ::: \"memory\"); }\n"
+  "ATTNC_DEVICE void wgmma_commit() { asm volatile(\"wgmma.commit_group.sync.aligned;\\n\" ::: \"memory\"); }\n"
+  "ATTNC_DEVICE void wgmma_wait_all() { asm volatile(\"wgmma.wait_group.sync.aligned 0;\\n\" ::: \"memory\"); }\n"
+  "// keeps the compiler from moving accesses of an accumulator across the asynchronous MMA\n"
+  "ATTNC_DEVICE void fence_reg(float &x) { asm volatile(\"\" : \"+f\"(x) :: \"memory\"); }\n"
+  "// cp.async writes are generic-proxy stores; wgmma reads through the async proxy\n"
+  "ATTNC_DEVICE void smem_to_async_proxy() { asm volatile(\"fence.proxy.async.shared::cta;\\n\" ::: \"memory\"); }\n";
+
+static const char *const tile_layout_wgmma =
+  "\n// ---- shared-memory tiles (wgmma's 128-byte swizzle)\n"
+  "// A tile of kRows rows and kChunks 16-byte chunks per row is stored as column\n"
+  "// blocks of 8 chunks (64 elements, one 128-byte line per row); in a block,\n"
+  "// chunk c of row r sits at c ^ (r % 8). Tiles start 1024-aligned, so this is\n"
+  "// exactly the layout the descriptors' 128-byte swizzle mode reads.\n"
+  "template <int kRows, int kChunks> ATTNC_DEVICE u32 tile_addr(u32 base, int r, int c) {\n"
+  "  static_assert(kChunks % 8 == 0, \"rows of whole 128-byte lines\");\n"
+  "  return base + (u32)(((c >> 3) * kRows + r) * 128 + (((c & 7) ^ (r & 7)) << 4));\n"
+  "}\n"
+  "ATTNC_DEVICE u32 tile_base(const void *smem) { return (smem_u32(smem) + 1023u) & ~1023u; }\n";
+
+static const char *const gemm_wgmma =
+  "\n// S = Q K^T for this warpgroup's 64 rows. A k16 step is 32 bytes into the\n"
+  "// 128-byte lines, then the next column block; 8-row groups are 1024 bytes apart.\n"
+  "ATTNC_DEVICE void gemm_qk(float (&s)[kAtomsM][kAtomsN][4], u32 sQ, u32 sK, int warp, int lane) {\n"
+  "  const u32 q_rows = sQ + (u32)(warp / 4) * 64 * 128;   // this warpgroup's rows\n"
+  "#pragma unroll\n"
+  "  for (int ni = 0; ni < kAtomsN; ++ni)\n"
+  "#pragma unroll\n"
+  "    for (int e = 0; e < 4; ++e) fence_reg(s[0][ni][e]);\n"
+  "  wgmma_fence();\n"
+  "#pragma unroll\n"
+  "  for (int kk = 0; kk < kHeadDim / 16; ++kk) {\n"
+  "    const u32 qa = q_rows + (u32)(kk / 4) * kBlockM * 128 + (kk % 4) * 32;\n"
+  "    const u32 kb = sK + (u32)(kk / 4) * kBlockN * 128 + (kk % 4) * 32;\n"
+  "    wgmma_qk(s, wgmma_desc(qa, 16, 1024), wgmma_desc(kb, 16, 1024), kk > 0);\n"
+  "  }\n"
+  "  wgmma_commit();\n"
+  "  wgmma_wait_all();\n"
+  "#pragma unroll\n"
+  "  for (int ni = 0; ni < kAtomsN; ++ni)\n"
+  "#pragma unroll\n"
+  "    for (int e = 0; e < 4; ++e) fence_reg(s[0][ni][e]);\n"
+  "}\n"
+  "\n"
+  "// O += P V. P, packed to 16 bits, is the register A operand (rows lane/4 and +8,\n"
+  "// columns (lane%4)*2 and +8 of each k16 step, as in mma.sync). V's rows are the\n"
+  "// k dimension: a k16 step is 16 lines (2048 bytes); column blocks of 64 are\n"
+  "// kBlockN lines apart (the leading byte offset).\n"
+  "ATTNC_DEVICE void gemm_pv(float (&o)[kAtomsM][kAtomsO][4], const float (&s)[kAtomsM][kAtomsN][4],\n"
+  "                          u32 sV, int lane) {\n"
+  "  u32 pa[kBlockN / 16][4];\n"
+  "#pragma unroll\n"
+  "  for (int kk = 0; kk < kBlockN / 16; ++kk) {\n"
+  "    pa[kk][0] = pack2(s[0][2 * kk][0], s[0][2 * kk][1]);\n"
+  "    pa[kk][1] = pack2(s[0][2 * kk][2], s[0][2 * kk][3]);\n"
+  "    pa[kk][2] = pack2(s[0][2 * kk + 1][0], s[0][2 * kk + 1][1]);\n"
+  "    pa[kk][3] = pack2(s[0][2 * kk + 1][2], s[0][2 * kk + 1][3]);\n"
+  "  }\n"
+  "#pragma unroll\n"
+  "  for (int nd = 0; nd < kAtomsO; ++nd)\n"
+  "#pragma unroll\n"
+  "    for (int e = 0; e < 4; ++e) fence_reg(o[0][nd][e]);\n"
+  "  wgmma_fence();\n"
+  "#pragma unroll\n"
+  "  for (int kk = 0; kk < kBlockN / 16; ++kk)\n"
+  "    wgmma_pv(o, pa[kk], wgmma_desc(sV + (u32)kk * 2048, kBlockN * 128, 1024));\n"
+  "  wgmma_commit();\n"
+  "  wgmma_wait_all();\n"
+  "#pragma unroll\n"
+  "  for (int nd = 0; nd < kAtomsO; ++nd)\n"
+  "#pragma unroll\n"
+  "    for (int e = 0; e < 4; ++e) fence_reg(o[0][nd][e]);\n"
+  "}\n";
+
+/*
+** The two wgmma instructions of the kernel, m64nNk16 with N = block_n
+** (S) and N = Dv (O): N/2 fp32 accumulators a thread, listed one by one.
+** The first S step does not read the accumulators (scale-d false).
+*/
+static void emit_wgmma_ops(Out *o, const CudaConfig *cfg) {
+  const char *ty = cfg->dtype == DT_F16 ? "f16" : "bf16";
+  for (int pv = 0; pv < 2; pv++) {
+    int n = pv ? cfg->head_dim_v : cfg->block_n, nreg = n / 2;
+    if (pv)
+      out_printf(o, "\n// O (64 x %d) += P (64 x 16, registers) V (16 x %d, shared, MN-major)\n"
+                    "ATTNC_DEVICE void wgmma_pv(float (&d)[kAtomsM][kAtomsO][4], const u32 (&a)[4], u64 db) {\n",
+                 n, n);
+    else
+      out_printf(o, "\n// S (64 x %d) = (scale_d ? S : 0) + Q (64 x 16) K^T (16 x %d), both from shared memory\n"
+                    "ATTNC_DEVICE void wgmma_qk(float (&d)[kAtomsM][kAtomsN][4], u64 da, u64 db, int scale_d) {\n",
+                 n, n);
+    out_printf(o, "  asm volatile(\"{\\n.reg .pred p;\\nsetp.ne.b32 p, %%%d, 0;\\n\"\n",
+               nreg + (pv ? 5 : 2));
+    out_printf(o, "      \"wgmma.mma_async.sync.aligned.m64n%dk16.f32.%s.%s {\"\n", n, ty, ty);
+    for (int i = 0; i < nreg; i += 8) {
+      out_puts(o, "      \"");
+      for (int j = i; j < i + 8 && j < nreg; j++) out_printf(o, "%%%d%s", j, j + 1 < nreg ? ", " : "");
+      out_puts(o, "\"\n");
+    }
+    if (pv)
+      out_printf(o, "      \"}, {%%%d, %%%d, %%%d, %%%d}, %%%d, p, 1, 1, 1;\\n}\\n\"\n",
+                 nreg, nreg + 1, nreg + 2, nreg + 3, nreg + 4);
+    else
+      out_printf(o, "      \"}, %%%d, %%%d, p, 1, 1, 0, 0;\\n}\\n\"\n", nreg, nreg + 1);
+    out_puts(o, "      : ");
+    for (int j = 0; j < nreg; j++)
+      out_printf(o, "\"+f\"(d[0][%d][%d])%s", j / 4, j % 4,
+                 j + 1 == nreg ? "" : j % 4 == 3 ? ",\n        " : ", ");
+    if (pv)
+      out_puts(o, "\n      : \"r\"(a[0]), \"r\"(a[1]), \"r\"(a[2]), \"r\"(a[3]), \"l\"(db), \"r\"(1));\n}\n");
+    else
+      out_puts(o, "\n      : \"l\"(da), \"l\"(db), \"r\"(scale_d));\n}\n");
+  }
+}
+
 /* ------------------------------------------------------------- header */
 
 static void emit_header(Out *o, const IrPattern *p, const CudaConfig *cfg, const EmitPlan *ep) {
@@ -776,8 +937,9 @@ static void emit_header(Out *o, const IrPattern *p, const CudaConfig *cfg, const
   out_printf(o, "// target %s; %s inputs, fp32 accumulation; head dim %d, value dim %d\n",
              cuda_arch_name(cfg->arch, an), cfg->dtype == DT_F16 ? "fp16" : "bf16",
              cfg->head_dim, cfg->head_dim_v);
-  out_printf(o, "// schedule: %d x %d tiles, %d warps; token order %s; kv iteration %s\n",
-             cfg->block_m, cfg->block_n, cfg->warps, ep->order_name, ep->iter_name);
+  out_printf(o, "// schedule: %d x %d tiles, %d warps, %s; token order %s; kv iteration %s\n",
+             cfg->block_m, cfg->block_n, cfg->warps, cfg->wgmma ? "wgmma" : "mma.sync",
+             ep->order_name, ep->iter_name);
   for (int i = 0; i < p->nparams; i++) {
     const IrParam *pr = &p->params[i];
     if (pr->type == IR_INT)
@@ -844,7 +1006,8 @@ static const char *const kernel_text =
   "\n// ---- the kernel: one CTA per (q tile, query head, batch)\n"
   "extern \"C\" __global__ void __launch_bounds__(kThreads) attnc_fwd(const Params p) {\n"
   "  extern __shared__ __align__(128) unsigned char smem[];\n"
-  "  const u32 sQ = smem_u32(smem) + kSmemQ, sK = smem_u32(smem) + kSmemK, sV = smem_u32(smem) + kSmemV;\n"
+  "  const u32 sbase = tile_base(smem);\n"
+  "  const u32 sQ = sbase + kSmemQ, sK = sbase + kSmemK, sV = sbase + kSmemV;\n"
   "  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;\n"
   "  const int q_tile = blockIdx.x, h = blockIdx.y, b = blockIdx.z;\n"
   "  const int hk = h / (int)(p.heads_q / p.heads_kv);   // GQA: query heads share a kv head\n"
@@ -890,6 +1053,7 @@ static const char *const kernel_text =
   "    KvTile next;\n"
   "    const bool have_next = kv_next(it, p, qt, b, h, next);\n"
   "    cp_async_wait_all();\n"
+  "    smem_to_async_proxy();\n"
   "    __syncthreads();                  // K_j (and Q) landed; every warp is done with V_j-1\n"
   "    load_tile<kBlockN, kChunksV>(sV, gV, p.v_stride[2], [&](int r) { return kv_token(cur.tile, r, seq_k); }, tid);\n"
   "    cp_async_commit();\n"
@@ -899,6 +1063,7 @@ static const char *const kernel_text =
   "    score_tile(s, p, qt, cur, q_tok, b, h, lane, scale);\n"
   "\n"
   "    cp_async_wait_all();\n"
+  "    smem_to_async_proxy();\n"
   "    __syncthreads();                  // V_j landed; every warp is done with K_j\n"
   "    if (have_next) {\n"
   "      load_tile<kBlockN, kChunksQK>(sK, gK, p.k_stride[2], [&](int r) { return kv_token(next.tile, r, seq_k); }, tid);\n"
@@ -1031,7 +1196,16 @@ attnc_status cuda_emit_plan(const IrPattern *p, const Plan *plan, const CudaConf
   if (!st) st = emit_plan_order_iter(&o, &ep, d);
   if (!st) {
     emit_score_tile(&o, pat, &ep);
-    out_puts(&o, tile_ops);
+    if (cfg->wgmma) {
+      out_puts(&o, prelude_wgmma);
+      out_puts(&o, tile_layout_wgmma);
+      emit_wgmma_ops(&o, cfg);
+    } else
+      out_puts(&o, tile_layout_sync);
+    out_puts(&o, tile_load);
+    out_puts(&o, cfg->wgmma ? gemm_wgmma : gemm_qk_sync);
+    out_puts(&o, softmax_text);
+    if (!cfg->wgmma) out_puts(&o, gemm_pv_sync);
     out_puts(&o, kernel_text);
   }
   if (!st && o.oom) st = diag_error(d, ATTNC_ERR_NOMEM, (Loc){ NULL, 0 }, "out of memory");

@@ -85,25 +85,30 @@ void cuda_plan_options(const CudaConfig *cfg, PlanOptions *opt) {
 }
 
 /*
-** The tile table (measured on an H200 with bench/gpu/bench.py --sweep,
-** bench/results/gpu-h200-baseline-sweep.md): D <= 64: 128 x 64, 4 warps of
-** two m16 atoms (dense 254 -> 291 TFLOP/s, swin 133 -> 161); D = 96, 128:
-** 64 x 64, 4 warps of one atom (dense 260 -> 272, sliding window 179 -> 201,
-** dilated 107 -> 153); D = 256: 64 x 64. Patterns with runtime inputs keep
-** the tile pass's choice (a list's kv tile must divide its block).
+** The tile table, measured on an H200 with bench/gpu/bench.py --sweep.
+** mma.sync (sm_80, or ATTNC_CUDA_WGMMA=0; bench/results/gpu-h200-baseline-
+** sweep.md): D <= 64: 128 x 64, 4 warps of two m16 atoms (dense 254 -> 291
+** TFLOP/s, swin 133 -> 161); D = 96, 128: 64 x 64, 4 warps of one atom
+** (dense 260 -> 272, sliding window 179 -> 201, dilated 107 -> 153).
+** wgmma (sm_90a, bench/results/gpu-h200-wgmma-sweep.md): D <= 64: 128 x 64,
+** two warpgroups (dense 348 against 322 at 64 x 64); D = 128: 128 x 128
+** (dense 404 against 356 at 64 x 64, causal 357 against 350). D = 256:
+** 64 x 64. Patterns with runtime inputs keep the tile pass's choice (a
+** list's kv tile must divide its block).
 */
 void cuda_plan_options_for(const IrPattern *p, const CudaConfig *cfg, PlanOptions *opt) {
   opt->target = ATTNC_TARGET_CUDA;
   opt->D = cfg->head_dim;
   int dmax = cfg->head_dim > cfg->head_dim_v ? cfg->head_dim : cfg->head_dim_v;
   if (opt->pin.pin_tile) return;
+  bool wgmma = cuda_wgmma_allowed(cfg->arch) && dmax <= 128 && dmax % 64 == 0;
   if (dmax > 128) {
     opt->pin.bm = 64;
     opt->pin.bn = 64;
     opt->pin.pin_tile = true;
   } else if (p && p->ninputs == 0) {
-    opt->pin.bm = dmax <= 64 ? 128 : 64;
-    opt->pin.bn = 64;
+    opt->pin.bm = dmax <= 64 || wgmma ? 128 : 64;
+    opt->pin.bn = wgmma && dmax > 64 ? 128 : 64;
     opt->pin.pin_tile = true;
   }
 }

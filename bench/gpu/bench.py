@@ -263,8 +263,9 @@ def run_case(c, lib, args, flex_c, dev, g, cold_root):
     # sweep: other tiles / warps for this case (timing only, checked against o)
     if args.sweep:
         res["sweep"] = []
-        for bm, bn, w in SWEEP.get(D, []):
+        for bm, bn, w, mma in SWEEP.get(D, []):
             os.environ["ATTNC_CUDA_WARPS"] = str(w)
+            os.environ["ATTNC_CUDA_WGMMA"] = "1" if mma == "wgmma" else "0"
             try:
                 kx, dtx, _ = lib.compile(ctx, spec, "bf16", D, seq_hint=S, block_m=bm, block_n=bn)
                 ox = torch.empty_like(q)
@@ -274,13 +275,14 @@ def run_case(c, lib, args, flex_c, dev, g, cold_root):
                 errx = float((ox.float() - o.float()).abs().max())
                 sx = next((l[3:].strip() for l in (lib.source(kx) or "").splitlines()
                            if l.startswith("// schedule")), "")
-                res["sweep"].append(dict(bm=bm, bn=bn, warps=w, ms=msx, tflops=flops / msx / 1e9,
+                res["sweep"].append(dict(bm=bm, bn=bn, warps=w, mma=mma, ms=msx, tflops=flops / msx / 1e9,
                                          err_vs_default=errx, compile_ms=dtx * 1e3, schedule=sx))
                 lib.lib.attnc_kernel_free(kx)
             except Exception as e:  # noqa: BLE001
-                res["sweep"].append(dict(bm=bm, bn=bn, warps=w, error=str(e)[:200]))
+                res["sweep"].append(dict(bm=bm, bn=bn, warps=w, mma=mma, error=str(e)[:200]))
             finally:
                 os.environ.pop("ATTNC_CUDA_WARPS", None)
+                os.environ.pop("ATTNC_CUDA_WGMMA", None)
 
     # FlexAttention: mask build timed apart, then the compiled kernel
     ref = None
@@ -346,10 +348,13 @@ def run_case(c, lib, args, flex_c, dev, g, cold_root):
     return res
 
 
-# (block_m, block_n, warps) tried by --sweep, per head dim
+# (block_m, block_n, warps, mma) tried by --sweep, per head dim; mma "wgmma"
+# (sm_90a; warps are then block_m / 16) or "sync" (mma.sync)
 SWEEP = {
-    64: [(128, 64, 4), (128, 128, 4), (128, 128, 8), (128, 64, 8), (64, 64, 4)],
-    128: [(128, 128, 8), (128, 64, 4), (128, 64, 8), (128, 32, 4), (64, 64, 4), (128, 128, 4)],
+    64: [(128, 64, 8, "wgmma"), (128, 128, 8, "wgmma"), (64, 128, 4, "wgmma"), (64, 64, 4, "wgmma"),
+         (128, 64, 4, "sync")],
+    128: [(128, 128, 8, "wgmma"), (128, 64, 8, "wgmma"), (64, 128, 4, "wgmma"), (64, 64, 4, "wgmma"),
+          (64, 64, 4, "sync")],
 }
 
 
@@ -378,12 +383,12 @@ def table(results, card):
     sw = [r for r in results if r.get("sweep")]
     if sw:
         lines += ["", "## tile / warp sweep (attnc TFLOP/s)", "",
-                  "| case | default | " + " | ".join(f"{a}x{b} w{w}" for a, b, w in SWEEP[128]) +
+                  "| case | default | " + " | ".join(f"try {i + 1}" for i in range(len(SWEEP[128]))) +
                   " |", "|" + "---|" * (2 + len(SWEEP[128]))]
         for r in sw:
             cells = []
             for s in r["sweep"]:
-                cells.append(f"{s['bm']}x{s['bn']} w{s['warps']}: " +
+                cells.append(f"{s['bm']}x{s['bn']} w{s['warps']} {s['mma']}: " +
                              (fmt(s.get("tflops")) if "tflops" in s else "err"))
             lines.append(f"| {r['name']} | {fmt(r['attnc_tflops'])} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

@@ -156,23 +156,33 @@ START_TEST(compile_ops_pattern) {
 END_TEST
 
 START_TEST(compile_ptx) {
-  Arena a;
-  arena_init(&a);
-  Diag d = { 0 };
-  IrPattern *p = test_pattern(&a, false, &d);
-  CudaConfig cfg = { .dtype = DT_F16, .head_dim = 64, .arch = 90 };
-  ck_assert_int_eq(cuda_config_finish(p, &cfg, &d), ATTNC_OK);
-  char *src;
-  ck_assert_int_eq(cuda_emit(p, &cfg, &a, &src, &d), ATTNC_OK);
-  CudaImage img;
-  ck_assert_msg(cuda_compile(src, 90, CUDA_IMAGE_PTX, &img, &d) == ATTNC_OK, "%s", d.msg);
-  ck_assert_ptr_nonnull(strstr(img.data, ".target sm_90a"));
-  ck_assert_ptr_nonnull(strstr(img.data, "mma.sync.aligned.m16n8k16"));
-  ck_assert_ptr_nonnull(strstr(img.data, "ldmatrix.sync.aligned.m8n8.x4.trans"));
-  ck_assert_ptr_nonnull(strstr(img.data, "cp.async.cg.shared.global"));
-  ck_assert_ptr_nonnull(strstr(img.data, ".entry " CUDA_KERNEL_NAME));
-  cuda_image_free(&img);
-  arena_free(&a);
+  /* sm_80: mma.sync with ldmatrix; sm_90a: wgmma from 128-byte-swizzled tiles */
+  static const struct { int arch; const char *target, *want[3]; } archs[] = {
+    { 80, ".target sm_80",
+      { "mma.sync.aligned.m16n8k16", "ldmatrix.sync.aligned.m8n8.x4.trans", "cp.async.cg.shared.global" } },
+    { 90, ".target sm_90a",
+      { "wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16", "fence.proxy.async.shared::cta",
+        "cp.async.cg.shared.global" } },
+  };
+  for (size_t i = 0; i < sizeof archs / sizeof archs[0]; i++) {
+    Arena a;
+    arena_init(&a);
+    Diag d = { 0 };
+    IrPattern *p = test_pattern(&a, false, &d);
+    CudaConfig cfg = { .dtype = DT_F16, .head_dim = 64, .arch = archs[i].arch, .block_m = 128, .block_n = 64 };
+    ck_assert_int_eq(cuda_config_finish(p, &cfg, &d), ATTNC_OK);
+    ck_assert_int_eq(cfg.wgmma, archs[i].arch >= 90);
+    char *src;
+    ck_assert_int_eq(cuda_emit(p, &cfg, &a, &src, &d), ATTNC_OK);
+    CudaImage img;
+    ck_assert_msg(cuda_compile(src, archs[i].arch, CUDA_IMAGE_PTX, &img, &d) == ATTNC_OK, "%s", d.msg);
+    ck_assert_ptr_nonnull(strstr(img.data, archs[i].target));
+    for (int w = 0; w < 3; w++)
+      ck_assert_msg(strstr(img.data, archs[i].want[w]), "sm_%d PTX lacks %s", archs[i].arch, archs[i].want[w]);
+    ck_assert_ptr_nonnull(strstr(img.data, ".entry " CUDA_KERNEL_NAME));
+    cuda_image_free(&img);
+    arena_free(&a);
+  }
 }
 END_TEST
 
