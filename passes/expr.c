@@ -231,6 +231,15 @@ const PlanExpr *pe_op(Arena *A, PlanExprOp op, const PlanExpr *a, const PlanExpr
 
 /* -------------------------------------------------------------- eval */
 
+unsigned plan_expr_axes(const PlanExpr *e) {
+  if (!e || e->op == PE_CONST) return 0;
+  if (e->op == PE_VAR) return e->var >= PV_QT ? 1u << e->axis : 0;
+  unsigned m = 0;
+  for (int i = 0; i < pe_info[e->op].arity; i++) m |= plan_expr_axes(e->a[i]);
+  return m;
+}
+
+
 int64_t plan_expr_eval(const PlanExpr *e, const PlanEnv *env) {
   int64_t x = 0, y = 0;
   int ar = pe_info[e->op].arity;

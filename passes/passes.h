@@ -104,6 +104,8 @@ bool pe_same(const PlanExpr *a, const PlanExpr *b);      /* structurally equal *
 /* host evaluation: vals indexed [PlanVar][axis] */
 typedef struct PlanEnv { int64_t v[PV_NVARS][IR_MAXGRID]; } PlanEnv;
 int64_t plan_expr_eval(const PlanExpr *e, const PlanEnv *env);
+/* the q tile axes e reads (bit a: QT, QLO, QHI or QRES of axis a) */
+unsigned plan_expr_axes(const PlanExpr *e);
 
 /*
 ** Print e as a C expression. var(ud, var, axis) names a variable. Helper
@@ -417,6 +419,20 @@ typedef struct PlanRun {
 int plan_variant_of(const Plan *pl, int64_t h);
 attnc_status plan_visit(const Plan *pl, const PlanRun *r, int64_t b, int64_t h, int64_t qt,
                         PlanVisitFn fn, void *ud, Diag *d);
+
+/*
+** The kv tiles plan_visit visits for (b, h), and how many of them it tags
+** full, summed over every q tile. In closed form where the iterator
+** allows it (no list or data part, at most a few boxes, and every bound
+** of a box on kv axis a, every conjunct of its may / must and the q
+** order's formulas reading q tile axis a at most): then a q tile's counts
+** are sums of products over the axes (inclusion-exclusion over the boxes),
+** and their sum over the q tiles a product of sums over each axis's tile
+** coordinates, so the cost grows with the sum of the tiles per axis, not
+** with their product. Otherwise it walks plan_visit over every q tile.
+*/
+attnc_status plan_count_tiles(const Plan *pl, const PlanRun *r, int64_t b, int64_t h,
+                              int64_t *visited, int64_t *full, Diag *d);
 
 /* metadata of ITER_DATA variants: size in bytes, and the host pre-pass */
 int64_t plan_metadata_bytes(const Plan *pl, const PlanRun *r);

@@ -3,8 +3,10 @@
 **
 ** Pinned fields (PlanOptions.pin) are kept. Otherwise bm = 128 and bn in
 ** {128, 64}; on grids every power-of-two box of those sizes that fits
-** the grid. Each candidate is scored by walking its iterator on the
-** nominal shape (the hint, the grid, or S = 4096) with a simple cost:
+** the grid. Each candidate is scored by counting the kv tiles its
+** iterator visits (plan_count_tiles: in closed form, axis by axis, where
+** the iterator allows) on the nominal shape (the hint, the grid, or
+** S = 4096) with a simple cost:
 **   per q tile CTA_COST, per visited kv tile bm*bn (x PARTIAL_COST when
 **   partial) + TILE_COST
 ** and the cheapest wins (ties: the earlier candidate). Patterns that read
@@ -49,14 +51,6 @@ static int boxes(const IrPattern *p, int rank, int64_t size, int64_t out[][IR_MA
   return n;
 }
 
-typedef struct CostCtx { int64_t partial, full; } CostCtx;
-static void cost_fn(void *ud, int64_t u, bool full) {
-  CostCtx *c = ud;
-  (void)u;
-  if (full) c->full++;
-  else c->partial++;
-}
-
 static bool reads_runtime_data(const Plan *pl) {
   for (int v = 0; v < pl->nvariants; v++)
     for (int t = 0; t < pl->dnf[v].nterms; t++)
@@ -94,12 +88,11 @@ static double score(Plan *pl, const PlanRun *r, const int64_t *heads, Diag *d) {
   int64_t nqt = plan_order_ntiles(&pl->qord, r->Sq);
   double cost = 0;
   for (int v = 0; v < pl->nvariants; v++) {
-    CostCtx cc = { 0, 0 };
-    for (int64_t t = 0; t < nqt; t++)
-      if (plan_visit(pl, r, 0, heads[v], t, cost_fn, &cc, d) != ATTNC_OK) return -1;
+    int64_t visited, full;
+    if (plan_count_tiles(pl, r, 0, heads[v], &visited, &full, d) != ATTNC_OK) return -1;
     double area = (double)(pl->sched.bm * pl->sched.bn);
-    cost += (double)nqt * CTA_COST + (double)cc.full * (area + TILE_COST) +
-            (double)cc.partial * (area * PARTIAL_COST + TILE_COST);
+    cost += (double)nqt * CTA_COST + (double)full * (area + TILE_COST) +
+            (double)(visited - full) * (area * PARTIAL_COST + TILE_COST);
   }
   return cost;
 }

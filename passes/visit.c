@@ -263,6 +263,229 @@ attnc_status plan_visit(const Plan *pl, const PlanRun *r, int64_t b, int64_t h, 
   return ATTNC_OK;
 }
 
+/* ------------------------------------------------------------ counting */
+
+typedef struct CountCtx { int64_t visited, full; } CountCtx;
+
+static void count_fn(void *ud, int64_t u, bool full) {
+  CountCtx *c = ud;
+  (void)u;
+  c->visited++;
+  c->full += full;
+}
+
+enum { SEP_BOXES = 5, SEP_CONJ = 16 };
+
+/* a may / must as its conjuncts, each with the q axes it reads */
+typedef struct Conj { int n; const PlanExpr *e[SEP_CONJ]; unsigned axes[SEP_CONJ]; } Conj;
+
+/* false when a conjunct reads two q axes (or there are too many) */
+static bool conj_split(const PlanExpr *e, Conj *c) {
+  if (!e) return true;
+  if (e->op == PE_AND) return conj_split(e->a[0], c) && conj_split(e->a[1], c);
+  unsigned m = plan_expr_axes(e);
+  if (c->n == SEP_CONJ || (m & (m - 1))) return false;
+  c->e[c->n] = e;
+  c->axes[c->n++] = m;
+  return true;
+}
+
+/* do the conjuncts reading exactly the axes `axes` (0: none) hold in e? */
+static bool conj_holds(const Conj *c, unsigned axes, const PlanEnv *e) {
+  for (int i = 0; i < c->n; i++)
+    if (c->axes[i] == axes && !ev(c->e[i], e)) return false;
+  return true;
+}
+
+/*
+** One q tile axis: per tile coordinate x, whether the q tile has valid
+** coordinates on it, and per box i ([x * nb + i]) its range on the kv
+** axis of the same index (lo / hi clamped to existing tiles) and whether
+** its may / must conjuncts of this axis hold.
+*/
+typedef struct AxisTab {
+  int64_t n;
+  bool *valid, *may, *must;
+  int64_t *lo, *hi, *flo, *fhi;
+} AxisTab;
+
+/*
+** Sum over the axis's valid coordinates of the length of the intersection
+** of boxes R (visit ranges, their may holding) and S (full ranges, may and
+** must holding); bit i of R / S is box i.
+*/
+static int64_t axis_sum(const AxisTab *t, int nb, unsigned R, unsigned S) {
+  int64_t sum = 0;
+  for (int64_t x = 0; x < t->n; x++) {
+    if (!t->valid[x]) continue;
+    int64_t lo = INT64_MIN, hi = INT64_MAX;
+    bool ok = true;
+    for (int i = 0; i < nb && ok; i++) {
+      size_t k = (size_t)(x * nb + i);
+      if (R >> i & 1) {
+        ok = ok && t->may[k];
+        if (t->lo[k] > lo) lo = t->lo[k];
+        if (t->hi[k] < hi) hi = t->hi[k];
+      }
+      if (S >> i & 1) {
+        ok = ok && t->may[k] && t->must[k];
+        if (t->flo[k] > lo) lo = t->flo[k];
+        if (t->fhi[k] < hi) hi = t->fhi[k];
+      }
+    }
+    if (ok && hi >= lo) sum += hi - lo + 1;
+  }
+  return sum;
+}
+
+static int bits(unsigned x) {
+  int n = 0;
+  for (; x; x &= x - 1) n++;
+  return n;
+}
+
+/*
+** The closed form of plan_count_tiles; false (nothing counted) when the
+** iterator does not separate by axis. Per q tile, with V = union of the
+** boxes and F = union of their full ranges,
+**   |V|     = sum over R != {} of (-1)^(|R|+1) |cap R|
+**   |V & F| = sum over S != {}, R != {} of (-1)^(|R|+|S|) |cap R & cap S|
+** and each |cap ...| is a product over the axes of a length that depends
+** on that axis's q tile coordinate only, so its sum over the q tiles is
+** the product of axis_sum over the axes.
+*/
+static bool count_separable(const Plan *pl, const PlanRun *r, int64_t b, int64_t h, CountCtx *c,
+                            bool *oom) {
+  const PlanIter *it = &pl->variants[plan_variant_of(pl, h)].it;
+  const PlanOrder *qo = &pl->qord, *ko = &pl->kord;
+  int rank = qo->rank, nb = it->nboxes;
+  bool dense = it->kind == ITER_DENSE;
+  if (it->kind == ITER_EMPTY) return true;
+  if (!dense && (it->list || it->data || nb > SEP_BOXES)) return false;
+  if (ko->rank != rank || rank < 1 || rank > IR_MAXGRID) return false;
+  PlanEnv e0;
+  memset(&e0, 0, sizeof e0);
+  e0.v[PV_B][0] = b;
+  e0.v[PV_H][0] = h;
+  e0.v[PV_SQ][0] = r->Sq;
+  e0.v[PV_SK][0] = r->Sk;
+  /* what each formula reads */
+  Conj may[SEP_BOXES], must[SEP_BOXES];
+  int64_t Tk[IR_MAXGRID], nqt = 1, nkt = 1;
+  for (int a = 0; a < rank; a++) {
+    unsigned self = 1u << a;
+    if (plan_expr_axes(qo->ax[a].ntiles) || plan_expr_axes(ko->ax[a].ntiles) ||
+        (plan_expr_axes(qo->ax[a].qlo) | plan_expr_axes(qo->ax[a].qhi) |
+         plan_expr_axes(qo->ax[a].qres)) & ~self)
+      return false;
+    for (int i = 0; i < nb && !dense; i++) {
+      const PlanRange *R = &it->boxes[i].ax[a];
+      if ((plan_expr_axes(R->lo) | plan_expr_axes(R->hi) | plan_expr_axes(R->flo) |
+           plan_expr_axes(R->fhi)) & ~self)
+        return false;
+    }
+    nqt *= ev(qo->ax[a].ntiles, &e0);
+    Tk[a] = ev(ko->ax[a].ntiles, &e0);
+    nkt *= Tk[a];
+  }
+  if (nqt != plan_order_ntiles(qo, r->Sq)) return false;
+  for (int i = 0; i < nb && !dense; i++) {
+    may[i].n = must[i].n = 0;
+    if (!conj_split(it->boxes[i].may, &may[i]) || !conj_split(it->boxes[i].must, &must[i])) return false;
+  }
+
+  /* the tables, one axis at a time */
+  AxisTab tab[IR_MAXGRID];
+  memset(tab, 0, sizeof tab);
+  bool ok = true;
+  for (int a = 0; a < rank && ok; a++) {
+    AxisTab *t = &tab[a];
+    t->n = ev(qo->ax[a].ntiles, &e0);
+    size_t n = (size_t)(t->n > 0 ? t->n : 1), nk = n * (size_t)(nb > 0 ? nb : 1);
+    t->valid = malloc(n);
+    t->may = malloc(nk);
+    t->must = malloc(nk);
+    t->lo = malloc(nk * sizeof(int64_t));
+    t->hi = malloc(nk * sizeof(int64_t));
+    t->flo = malloc(nk * sizeof(int64_t));
+    t->fhi = malloc(nk * sizeof(int64_t));
+    if (!t->valid || !t->may || !t->must || !t->lo || !t->hi || !t->flo || !t->fhi) {
+      ok = false;
+      *oom = true;
+      break;
+    }
+    for (int64_t x = 0; x < t->n; x++) {
+      PlanEnv e = e0;
+      e.v[PV_QT][a] = x;
+      e.v[PV_QLO][a] = ev(qo->ax[a].qlo, &e);
+      e.v[PV_QHI][a] = ev(qo->ax[a].qhi, &e);
+      e.v[PV_QRES][a] = ev(qo->ax[a].qres, &e);
+      t->valid[x] = e.v[PV_QHI][a] >= e.v[PV_QLO][a];
+      for (int i = 0; i < nb && !dense; i++) {
+        const PlanRange *R = &it->boxes[i].ax[a];
+        size_t k = (size_t)(x * nb + i);
+        int64_t lo = ev(R->lo, &e), hi = ev(R->hi, &e);
+        t->lo[k] = lo < 0 ? 0 : lo;
+        t->hi[k] = hi > Tk[a] - 1 ? Tk[a] - 1 : hi;
+        t->flo[k] = ev(R->flo, &e);
+        t->fhi[k] = ev(R->fhi, &e);
+        t->may[k] = conj_holds(&may[i], 1u << a, &e);
+        t->must[k] = conj_holds(&must[i], 1u << a, &e);
+      }
+    }
+  }
+
+  /* the sums */
+  if (ok && dense) {
+    int64_t nvalid = 1;
+    for (int a = 0; a < rank; a++) {
+      int64_t m = 0;
+      for (int64_t x = 0; x < tab[a].n; x++) m += tab[a].valid[x];
+      nvalid *= m;
+    }
+    c->visited += nvalid * nkt;
+  }
+  if (ok && !dense) {
+    unsigned cmay = 0, cfull = 0;             /* boxes whose axis-free conjuncts hold */
+    for (int i = 0; i < nb; i++) {
+      if (conj_holds(&may[i], 0, &e0)) cmay |= 1u << i;
+      if (conj_holds(&may[i], 0, &e0) && conj_holds(&must[i], 0, &e0)) cfull |= 1u << i;
+    }
+    for (unsigned S = 0; S < 1u << nb; S++) {
+      if ((S & cfull) != S) continue;
+      for (unsigned R = 1; R < 1u << nb; R++) {
+        if ((R & cmay) != R) continue;
+        int64_t prod = 1;
+        for (int a = 0; a < rank && prod; a++) prod *= axis_sum(&tab[a], nb, R, S);
+        int sign = (bits(R) + bits(S)) % 2 ? 1 : -1;
+        if (S == 0) c->visited += sign * prod;
+        else c->full -= sign * prod;
+      }
+    }
+  }
+  for (int a = 0; a < rank; a++) {
+    free(tab[a].valid); free(tab[a].may); free(tab[a].must);
+    free(tab[a].lo); free(tab[a].hi); free(tab[a].flo); free(tab[a].fhi);
+  }
+  return ok;
+}
+
+attnc_status plan_count_tiles(const Plan *pl, const PlanRun *r, int64_t b, int64_t h,
+                              int64_t *visited, int64_t *full, Diag *d) {
+  CountCtx c = { 0, 0 };
+  bool oom = false;
+  if (!count_separable(pl, r, b, h, &c, &oom)) {
+    if (oom) return diag_error(d, ATTNC_ERR_NOMEM, ir_loc(pl->pat, 0), "out of memory");
+    c = (CountCtx){ 0, 0 };
+    int64_t nqt = plan_order_ntiles(&pl->qord, r->Sq);
+    for (int64_t t = 0; t < nqt; t++)
+      if (plan_visit(pl, r, b, h, t, count_fn, &c, d) != ATTNC_OK) return d->status;
+  }
+  *visited = c.visited;
+  *full = c.full;
+  return ATTNC_OK;
+}
+
 /* --------------------------------------------------------- the pre-pass */
 
 static bool eval_key(const Plan *pl, const PlanRun *r, int node, int64_t b, int64_t h, int64_t q,

@@ -12,8 +12,16 @@
 **          call is then synchronous.
 ** The driver and the cache belong to the specialisation for now; they move
 ** to attnc_ctx when it holds them (runtime/runtime.h).
+**
+** A build has two halves, both cached: the front half (the passes' plan
+** and the emitted source, see "front half" below) and NVRTC (the image,
+** by its source: kcache_cuda_image). A warm load reads both back and runs
+** neither the passes nor the emitter.
 */
+#include <inttypes.h>
 #include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -54,16 +62,194 @@ static void impl_free(CudaImpl *m) {
   free(m);
 }
 
-/* emit and compile variant i (called with the lock held) */
+/* ------------------------------------------------------ front half */
+
+/*
+** The front half -- plan_build and the emitter, through cuda_build_source --
+** is a function of the pattern, the config asked for, the ATTNC_CUDA_*
+** environment (the emitter's knobs, ATTNC_CUDA_PLAN, ATTNC_CUDA_WARPS...)
+** and the code of ir/, passes/ and backend/cuda/, whose version is a hash
+** of those files taken at build time (attnc_cuda_front_version, from
+** tools/srchash.cmake). Its result, the finished config and the source, is
+** cached under a key holding exactly those, so a warm load skips the
+** passes and the emitter. The key holds every field of the pattern,
+** locations included: the source quotes them. A change to any of those
+** files misses (and rebuilds) every record; the images, keyed by the
+** source, are still found when the source comes out the same.
+*/
+extern const char attnc_cuda_front_version[];
+extern char **environ;
+
+#define FRONT_MAGIC "ATTNCFR1"       /* record: magic, CudaConfig bytes, source */
+
+/* a growable byte string for the key */
+typedef struct Bytes { char *p; size_t len, cap; bool oom; } Bytes;
+
+static void bytes_add(Bytes *b, const void *data, size_t n) {
+  if (b->oom) return;
+  if (b->len + n + 1 > b->cap) {
+    size_t cap = b->cap ? b->cap : 4096;
+    while (cap < b->len + n + 1) cap *= 2;
+    char *q = realloc(b->p, cap);
+    if (!q) { b->oom = true; return; }
+    b->p = q;
+    b->cap = cap;
+  }
+  memcpy(b->p + b->len, data, n);
+  b->len += n;
+  b->p[b->len] = 0;
+}
+
+static void bytes_printf(Bytes *b, const char *fmt, ...)
+#if defined(__GNUC__)
+  __attribute__((format(printf, 2, 3)))
+#endif
+  ;
+static void bytes_printf(Bytes *b, const char *fmt, ...) {
+  char buf[512];
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(buf, sizeof buf, fmt, ap);
+  va_end(ap);
+  if (n < 0 || (size_t)n >= sizeof buf) { b->oom = true; return; }   /* fields are short */
+  bytes_add(b, buf, (size_t)n);
+}
+
+/* a string as <length>:<bytes> (NULL as -) */
+static void bytes_str(Bytes *b, const char *s) {
+  if (!s) { bytes_add(b, "- ", 2); return; }
+  bytes_printf(b, "%zu:", strlen(s));
+  bytes_add(b, s, strlen(s));
+  bytes_add(b, " ", 1);
+}
+
+static void bytes_hex(Bytes *b, const void *data, size_t n) {
+  static const char digits[] = "0123456789abcdef";
+  const unsigned char *u = data;
+  for (size_t i = 0; i < n; i++) {
+    char two[2] = { digits[u[i] >> 4], digits[u[i] & 15] };
+    bytes_add(b, two, 2);
+  }
+}
+
+static int cmp_str(const void *a, const void *b) {
+  return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* every field of the pattern, in a fixed order */
+static void key_pattern(Bytes *b, const IrPattern *p) {
+  bytes_add(b, "pattern ", 8);
+  bytes_str(b, p->file);
+  bytes_str(b, p->name);
+  bytes_printf(b, "\ngrid %d", p->grid_rank);
+  for (int a = 0; a < IR_MAXGRID; a++) bytes_printf(b, " %" PRId64, p->grid[a]);
+  bytes_printf(b, "\nscale %a dtypes %u head_dims", p->scale, p->dtypes);
+  for (int i = 0; i < p->nhead_dims; i++) bytes_printf(b, " %d", p->head_dims[i]);
+  for (int i = 0; i < p->nparams; i++) {
+    const IrParam *q = &p->params[i];
+    bytes_add(b, "\nparam ", 7);
+    bytes_str(b, q->name);
+    bytes_printf(b, "%d %a %a %d %d", (int)q->type, q->value, q->def, (int)q->overridden, q->line);
+  }
+  for (int i = 0; i < p->ninputs; i++) {
+    const IrInput *in = &p->inputs[i];
+    bytes_add(b, "\ninput ", 7);
+    bytes_str(b, in->name);
+    bytes_printf(b, "%d %d %d", (int)in->dtype, in->rank, in->line);
+    for (int j = 0; j < in->rank && j < IR_MAXDIMS; j++)
+      bytes_printf(b, " %d/%" PRId64, (int)in->dims[j].sym, in->dims[j].value);
+  }
+  for (int i = 0; i < p->nnodes; i++) {
+    const IrNode *nd = &p->nodes[i];
+    bytes_printf(b, "\n%d %d %d %d", (int)nd->op, (int)nd->type, nd->line, (int)nd->nargs);
+    for (int j = 0; j < nd->nargs && j < IR_MAXARGS; j++) bytes_printf(b, " %d", nd->args[j]);
+    bytes_printf(b, " #%" PRId64, nd->imm.i);      /* the union's bits, int or double */
+  }
+  bytes_printf(b, "\nmask %d score %d\n", p->mask, p->score);
+}
+
+/*
+** The front half's key: the code version, the config asked for (its bytes:
+** CudaConfig is plain values, zeroed with its padding before it is filled),
+** use_plan, the ATTNC_CUDA_* variables (sorted) and the pattern.
+*/
+static attnc_status front_key(const IrPattern *p, const CudaConfig *asked, bool use_plan, Bytes *b,
+                              Diag *d) {
+  bytes_printf(b, "attnc cuda front\n%s\nconfig %zu ", attnc_cuda_front_version, sizeof *asked);
+  bytes_hex(b, asked, sizeof *asked);
+  bytes_printf(b, "\nplan %d\n", (int)use_plan);
+  size_t n = 0;
+  for (char **e = environ; e && *e; e++) n += strncmp(*e, "ATTNC_CUDA_", 11) == 0;
+  const char **vars = malloc(sizeof *vars * (n ? n : 1));
+  if (!vars) b->oom = true;
+  else {
+    n = 0;
+    for (char **e = environ; *e; e++)
+      if (strncmp(*e, "ATTNC_CUDA_", 11) == 0) vars[n++] = *e;
+    qsort(vars, n, sizeof *vars, cmp_str);
+    for (size_t i = 0; i < n; i++) { bytes_add(b, "env ", 4); bytes_str(b, vars[i]); bytes_add(b, "\n", 1); }
+    free(vars);
+  }
+  key_pattern(b, p);
+  if (b->oom) return diag_error(d, ATTNC_ERR_NOMEM, (Loc){ NULL, 0 }, "out of memory");
+  return ATTNC_OK;
+}
+
+/* the cached config and source for key, the source copied into arena a */
+static bool front_get(KCache *c, const Bytes *key, CudaConfig *cfg, Arena *a, char **src) {
+  void *data = NULL;
+  size_t len = 0, head = sizeof FRONT_MAGIC - 1 + sizeof *cfg;
+  if (kcache_get(c, key->p, key->len, &data, &len) == KCACHE_MISS) return false;
+  const char *r = data;
+  bool ok = len > head && memcmp(r, FRONT_MAGIC, sizeof FRONT_MAGIC - 1) == 0 &&
+            memchr(r + head, 0, len - head) == NULL;             /* one NUL: the one kcache adds */
+  if (ok && (*src = arena_alloc(a, len - head + 1))) {
+    memcpy(cfg, r + sizeof FRONT_MAGIC - 1, sizeof *cfg);
+    memcpy(*src, r + head, len - head + 1);
+  } else
+    ok = false;
+  free(data);
+  return ok;
+}
+
+static void front_put(KCache *c, const Bytes *key, const CudaConfig *cfg, const char *src) {
+  Bytes rec = { 0 };
+  bytes_add(&rec, FRONT_MAGIC, sizeof FRONT_MAGIC - 1);
+  bytes_add(&rec, cfg, sizeof *cfg);
+  bytes_add(&rec, src, strlen(src));
+  if (!rec.oom) kcache_put(c, key->p, key->len, rec.p, rec.len);   /* best effort */
+  free(rec.p);
+}
+
+/* the config and source of a variant: from the cache, else plan and emit */
+static attnc_status front_half(KCache *c, const IrPattern *p, CudaConfig *cfg, Arena *a, char **src,
+                               Diag *d) {
+  Bytes key = { 0 };
+  attnc_status st = front_key(p, cfg, true, &key, d);
+  if (!st && !front_get(c, &key, cfg, a, src)) {
+    st = cuda_build_source(p, cfg, true, a, src, d);
+    if (!st) front_put(c, &key, cfg, *src);
+  }
+  free(key.p);
+  return st;
+}
+
+/* ------------------------------------------------------------ variants */
+
+/* plan, emit and compile variant i, each half through the cache (called with the lock held) */
 static attnc_status build_variant(attnc_kernel *k, CudaImpl *m, int i, Diag *d) {
   CudaVariant *v = &m->v[i];
-  v->cfg = (CudaConfig){
-    .dtype = m->key.dtype, .head_dim = (int)m->key.D, .head_dim_v = (int)m->key.Dv,
-    .arch = m->arch, .seq_bits = i ? CUDA_SEQ_BITS_LARGE : CUDA_SEQ_BITS_SMALL,
-    .block_m = m->sched.block_m, .block_n = m->sched.block_n, .raster = m->sched.order == 1,
-    .seq_hint = m->seq_hint,
-  };
-  attnc_status st = cuda_build_source(k->spec->pat, &v->cfg, true, &m->arena, &v->src, d);
+  memset(&v->cfg, 0, sizeof v->cfg);          /* padding too: its bytes are in a key */
+  v->cfg.dtype = m->key.dtype;
+  v->cfg.head_dim = (int)m->key.D;
+  v->cfg.head_dim_v = (int)m->key.Dv;
+  v->cfg.arch = m->arch;
+  v->cfg.seq_bits = i ? CUDA_SEQ_BITS_LARGE : CUDA_SEQ_BITS_SMALL;
+  v->cfg.block_m = m->sched.block_m;
+  v->cfg.block_n = m->sched.block_n;
+  v->cfg.raster = m->sched.order == 1;
+  v->cfg.seq_hint = m->seq_hint;
+  attnc_status st = front_half(m->cache, k->spec->pat, &v->cfg, &m->arena, &v->src, d);
   KCacheHit hit = KCACHE_MISS;
   if (!st) st = kcache_cuda_image(m->cache, v->src, m->arch, CUDA_IMAGE_CUBIN, &v->img, &hit, d);
   if (st) return st;
