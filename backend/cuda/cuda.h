@@ -53,6 +53,9 @@ typedef struct CudaConfig {
   bool wgmma;           /* set by cuda_config_finish: Hopper's warpgroup MMA (sm_90a,
                            D and Dv 64 or 128, block_m 64 or 128, one warp per 16 rows)
                            instead of mma.sync; $ATTNC_CUDA_WGMMA=0 turns it off */
+  bool overlap;         /* set by cuda_config_finish (wgmma only): two K/V buffers, loads
+                           a step ahead, the softmax of tile j+1 under P_j V_j;
+                           $ATTNC_CUDA_OVERLAP=0 turns it off */
 } CudaConfig;
 
 #define CUDA_SEQ_BITS_SMALL 24   /* int32 index math is exact below 2^24 tokens */

@@ -94,8 +94,9 @@ int cuda_threads(const CudaConfig *cfg) { return cfg->warps * 32; }
 
 /* element bytes are 2 (f16 / bf16): Q tile, K tile, V tile */
 int cuda_smem_bytes(const CudaConfig *cfg) {
-  return 2 * (cfg->block_m * cfg->head_dim + cfg->block_n * cfg->head_dim +
-              cfg->block_n * cfg->head_dim_v) +
+  int stages = cfg->overlap ? 2 : 1;      /* K and V buffers */
+  return 2 * (cfg->block_m * cfg->head_dim +
+              stages * (cfg->block_n * cfg->head_dim + cfg->block_n * cfg->head_dim_v)) +
          (cfg->wgmma ? 1024 : 0);          /* wgmma tiles start 1024-aligned */
 }
 
@@ -151,16 +152,20 @@ attnc_status cuda_config_finish(const IrPattern *p, CudaConfig *cfg, Diag *d) {
   /* Hopper: one warp per 16 rows, four warps (a warpgroup) per 64 */
   cfg->wgmma = wgmma_fits(cfg);
   if (cfg->wgmma) cfg->warps = cfg->block_m / 16;
+  const char *ov = getenv("ATTNC_CUDA_OVERLAP");
+  cfg->overlap = cfg->wgmma && !(ov && strcmp(ov, "0") == 0);
   if (!cfg->qord.rank) {      /* raster: tile t holds tokens t*block_m .. */
     cfg->qord = (CudaOrder){ .rank = 1, .box = { cfg->block_m }, .dil = { 1 } };
   }
   if (!cfg->kord.rank) {
     cfg->kord = (CudaOrder){ .rank = 1, .box = { cfg->block_n }, .dil = { 1 } };
   }
-  if (cuda_smem_bytes(cfg) > 160 * 1024)
+  int smem_max = cfg->arch >= 90 ? 227 : 160;   /* KiB a CTA may opt in to (sm_80: 163) */
+  if (cuda_smem_bytes(cfg) > smem_max * 1024)
     return diag_error(d, ATTNC_ERR_UNSUPPORTED, none,
-                      "tiles %dx%d at head dim %d need %d bytes of shared memory (at most 160 KiB)",
-                      cfg->block_m, cfg->block_n, dmax, cuda_smem_bytes(cfg));
+                      "tiles %dx%d at head dim %d need %d bytes of shared memory (at most %d KiB on %s)",
+                      cfg->block_m, cfg->block_n, dmax, cuda_smem_bytes(cfg), smem_max,
+                      cuda_arch_name(cfg->arch, (char[16]){ 0 }));
   (void)p;
   return ATTNC_OK;
 }
@@ -608,6 +613,8 @@ static const char *const prelude_ptx =
   "}\n"
   "ATTNC_DEVICE void cp_async_commit() { asm volatile(\"cp.async.commit_group;\\n\" ::: \"memory\"); }\n"
   "ATTNC_DEVICE void cp_async_wait_all() { asm volatile(\"cp.async.wait_group 0;\\n\" ::: \"memory\"); }\n"
+  "// wait until at most N of this thread's groups are in flight\n"
+  "template <int N> ATTNC_DEVICE void cp_async_wait() { asm volatile(\"cp.async.wait_group %0;\\n\" :: \"n\"(N) : \"memory\"); }\n"
   "// four 8x8 b16 matrices; lane l gives the address of row l%8 of matrix l/8\n"
   "ATTNC_DEVICE void ldmatrix_x4(u32 (&r)[4], u32 addr) {\n"
   "  asm volatile(\"ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\\n\"\n"
@@ -733,10 +740,11 @@ static const char *const gemm_qk_sync =
 static const char *const softmax_text =
   "// Online softmax over one tile of scores (already masked with -inf), in\n"
   "// log2 units: p = 2^(x * scale_log2 - m * scale_log2), one FFMA and one EX2.\n"
-  "// Rescales O and the row sums by 2^(m_old - m_new). A row with no allowed\n"
-  "// key so far keeps m = -inf and exponentiates against 0: p = 0, never NaN.\n"
-  "ATTNC_DEVICE void softmax_tile(float (&s)[kAtomsM][kAtomsN][4], float (&o)[kAtomsM][kAtomsO][4],\n"
-  "                               float (&row_max)[kAtomsM][2], float (&row_sum)[kAtomsM][2],\n"
+  "// Gives alpha = 2^(m_old - m_new) per row, by which O is to be rescaled\n"
+  "// (rescale_o) and the row sums already are. A row with no allowed key so far\n"
+  "// keeps m = -inf and exponentiates against 0: p = 0, never NaN.\n"
+  "ATTNC_DEVICE void softmax_tile(float (&s)[kAtomsM][kAtomsN][4], float (&row_max)[kAtomsM][2],\n"
+  "                               float (&row_sum)[kAtomsM][2], float (&alpha)[kAtomsM][2],\n"
   "                               float scale_log2) {\n"
   "#pragma unroll\n"
   "  for (int mi = 0; mi < kAtomsM; ++mi)\n"
@@ -748,7 +756,7 @@ static const char *const softmax_text =
   "      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));   // the 4 lanes of a row\n"
   "      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));\n"
   "      const float m_scaled = mx == -kInf ? 0.0f : mx * scale_log2;\n"
-  "      const float alpha = row_max[mi][r] == -kInf ? 0.0f : fast_exp2(row_max[mi][r] * scale_log2 - m_scaled);\n"
+  "      alpha[mi][r] = row_max[mi][r] == -kInf ? 0.0f : fast_exp2(row_max[mi][r] * scale_log2 - m_scaled);\n"
   "      row_max[mi][r] = mx;\n"
   "      float sum = 0.0f;\n"
   "#pragma unroll\n"
@@ -759,13 +767,17 @@ static const char *const softmax_text =
   "          s[mi][ni][2 * r + c] = pr;\n"
   "          sum += pr;\n"
   "        }\n"
-  "      row_sum[mi][r] = row_sum[mi][r] * alpha + sum;   // this lane's share; reduced at the end\n"
-  "#pragma unroll\n"
-  "      for (int nd = 0; nd < kAtomsO; ++nd) {\n"
-  "        o[mi][nd][2 * r] *= alpha;\n"
-  "        o[mi][nd][2 * r + 1] *= alpha;\n"
-  "      }\n"
+  "      row_sum[mi][r] = row_sum[mi][r] * alpha[mi][r] + sum;   // this lane's share; reduced at the end\n"
   "    }\n"
+  "}\n"
+  "\n"
+  "ATTNC_DEVICE void rescale_o(float (&o)[kAtomsM][kAtomsO][4], const float (&alpha)[kAtomsM][2]) {\n"
+  "#pragma unroll\n"
+  "  for (int mi = 0; mi < kAtomsM; ++mi)\n"
+  "#pragma unroll\n"
+  "    for (int nd = 0; nd < kAtomsO; ++nd)\n"
+  "#pragma unroll\n"
+  "      for (int e = 0; e < 4; ++e) o[mi][nd][e] *= alpha[mi][e / 2];\n"
   "}\n"
   "\n";
 
@@ -816,9 +828,15 @@ static const char *const prelude_wgmma =
   "}\n"
   "ATTNC_DEVICE void wgmma_fence() { asm volatile(\"wgmma.fence.sync.aligned;\\n\" ::: \"memory\"); }\n"
   "ATTNC_DEVICE void wgmma_commit() { asm volatile(\"wgmma.commit_group.sync.aligned;\\n\" ::: \"memory\"); }\n"
-  "ATTNC_DEVICE void wgmma_wait_all() { asm volatile(\"wgmma.wait_group.sync.aligned 0;\\n\" ::: \"memory\"); }\n"
-  "// keeps the compiler from moving accesses of an accumulator across the asynchronous MMA\n"
-  "ATTNC_DEVICE void fence_reg(float &x) { asm volatile(\"\" : \"+f\"(x) :: \"memory\"); }\n"
+  "// wait until at most N groups of this warpgroup are in flight (they finish in order)\n"
+  "template <int N> ATTNC_DEVICE void wgmma_wait() { asm volatile(\"wgmma.wait_group.sync.aligned %0;\\n\" :: \"n\"(N) : \"memory\"); }\n"
+  "// keeps the compiler from moving accesses of accumulators across an asynchronous MMA\n"
+  "template <int A, int B> ATTNC_DEVICE void fence_acc(float (&x)[1][A][B]) {\n"
+  "#pragma unroll\n"
+  "  for (int i = 0; i < A; ++i)\n"
+  "#pragma unroll\n"
+  "    for (int j = 0; j < B; ++j) asm volatile(\"\" : \"+f\"(x[0][i][j]) :: \"memory\");\n"
+  "}\n"
   "// cp.async writes are generic-proxy stores; wgmma reads through the async proxy\n"
   "ATTNC_DEVICE void smem_to_async_proxy() { asm volatile(\"fence.proxy.async.shared::cta;\\n\" ::: \"memory\"); }\n";
 
@@ -835,14 +853,12 @@ static const char *const tile_layout_wgmma =
   "ATTNC_DEVICE u32 tile_base(const void *smem) { return (smem_u32(smem) + 1023u) & ~1023u; }\n";
 
 static const char *const gemm_wgmma =
-  "\n// S = Q K^T for this warpgroup's 64 rows. A k16 step is 32 bytes into the\n"
-  "// 128-byte lines, then the next column block; 8-row groups are 1024 bytes apart.\n"
-  "ATTNC_DEVICE void gemm_qk(float (&s)[kAtomsM][kAtomsN][4], u32 sQ, u32 sK, int warp, int lane) {\n"
+  "\n// Issue S = Q K^T for this warpgroup's 64 rows (no wait). A k16 step is 32 bytes\n"
+  "// into the 128-byte lines, then the next column block; 8-line groups are 1024\n"
+  "// bytes apart.\n"
+  "ATTNC_DEVICE void issue_qk(float (&s)[kAtomsM][kAtomsN][4], u32 sQ, u32 sK, int warp) {\n"
   "  const u32 q_rows = sQ + (u32)(warp / 4) * 64 * 128;   // this warpgroup's rows\n"
-  "#pragma unroll\n"
-  "  for (int ni = 0; ni < kAtomsN; ++ni)\n"
-  "#pragma unroll\n"
-  "    for (int e = 0; e < 4; ++e) fence_reg(s[0][ni][e]);\n"
+  "  fence_acc(s);\n"
   "  wgmma_fence();\n"
   "#pragma unroll\n"
   "  for (int kk = 0; kk < kHeadDim / 16; ++kk) {\n"
@@ -851,20 +867,12 @@ static const char *const gemm_wgmma =
   "    wgmma_qk(s, wgmma_desc(qa, 16, 1024), wgmma_desc(kb, 16, 1024), kk > 0);\n"
   "  }\n"
   "  wgmma_commit();\n"
-  "  wgmma_wait_all();\n"
-  "#pragma unroll\n"
-  "  for (int ni = 0; ni < kAtomsN; ++ni)\n"
-  "#pragma unroll\n"
-  "    for (int e = 0; e < 4; ++e) fence_reg(s[0][ni][e]);\n"
+  "  fence_acc(s);\n"
   "}\n"
   "\n"
-  "// O += P V. P, packed to 16 bits, is the register A operand (rows lane/4 and +8,\n"
-  "// columns (lane%4)*2 and +8 of each k16 step, as in mma.sync). V's rows are the\n"
-  "// k dimension: a k16 step is 16 lines (2048 bytes); column blocks of 64 are\n"
-  "// kBlockN lines apart (the leading byte offset).\n"
-  "ATTNC_DEVICE void gemm_pv(float (&o)[kAtomsM][kAtomsO][4], const float (&s)[kAtomsM][kAtomsN][4],\n"
-  "                          u32 sV, int lane) {\n"
-  "  u32 pa[kBlockN / 16][4];\n"
+  "// P to 16 bits: the register A operand of P V (rows lane/4 and +8, columns\n"
+  "// (lane%4)*2 and +8 of each k16 step, as in mma.sync)\n"
+  "ATTNC_DEVICE void pack_p(u32 (&pa)[kBlockN / 16][4], const float (&s)[kAtomsM][kAtomsN][4]) {\n"
   "#pragma unroll\n"
   "  for (int kk = 0; kk < kBlockN / 16; ++kk) {\n"
   "    pa[kk][0] = pack2(s[0][2 * kk][0], s[0][2 * kk][1]);\n"
@@ -872,20 +880,34 @@ static const char *const gemm_wgmma =
   "    pa[kk][2] = pack2(s[0][2 * kk + 1][0], s[0][2 * kk + 1][1]);\n"
   "    pa[kk][3] = pack2(s[0][2 * kk + 1][2], s[0][2 * kk + 1][3]);\n"
   "  }\n"
-  "#pragma unroll\n"
-  "  for (int nd = 0; nd < kAtomsO; ++nd)\n"
-  "#pragma unroll\n"
-  "    for (int e = 0; e < 4; ++e) fence_reg(o[0][nd][e]);\n"
+  "}\n"
+  "\n"
+  "// Issue O += P V (no wait). V's rows are the k dimension: a k16 step is 16\n"
+  "// lines (2048 bytes); column blocks of 64 are kBlockN lines apart (the leading\n"
+  "// byte offset).\n"
+  "ATTNC_DEVICE void issue_pv(float (&o)[kAtomsM][kAtomsO][4], const u32 (&pa)[kBlockN / 16][4], u32 sV) {\n"
+  "  fence_acc(o);\n"
   "  wgmma_fence();\n"
   "#pragma unroll\n"
   "  for (int kk = 0; kk < kBlockN / 16; ++kk)\n"
   "    wgmma_pv(o, pa[kk], wgmma_desc(sV + (u32)kk * 2048, kBlockN * 128, 1024));\n"
   "  wgmma_commit();\n"
-  "  wgmma_wait_all();\n"
-  "#pragma unroll\n"
-  "  for (int nd = 0; nd < kAtomsO; ++nd)\n"
-  "#pragma unroll\n"
-  "    for (int e = 0; e < 4; ++e) fence_reg(o[0][nd][e]);\n"
+  "  fence_acc(o);\n"
+  "}\n"
+  "\n"
+  "// the products one at a time, for the loop without overlap (kernel_loop_sync)\n"
+  "ATTNC_DEVICE void gemm_qk(float (&s)[kAtomsM][kAtomsN][4], u32 sQ, u32 sK, int warp, int lane) {\n"
+  "  issue_qk(s, sQ, sK, warp);\n"
+  "  wgmma_wait<0>();\n"
+  "  fence_acc(s);\n"
+  "}\n"
+  "ATTNC_DEVICE void gemm_pv(float (&o)[kAtomsM][kAtomsO][4], const float (&s)[kAtomsM][kAtomsN][4],\n"
+  "                          u32 sV, int lane) {\n"
+  "  u32 pa[kBlockN / 16][4];\n"
+  "  pack_p(pa, s);\n"
+  "  issue_pv(o, pa, sV);\n"
+  "  wgmma_wait<0>();\n"
+  "  fence_acc(o);\n"
   "}\n";
 
 /*
@@ -938,7 +960,8 @@ static void emit_header(Out *o, const IrPattern *p, const CudaConfig *cfg, const
              cuda_arch_name(cfg->arch, an), cfg->dtype == DT_F16 ? "fp16" : "bf16",
              cfg->head_dim, cfg->head_dim_v);
   out_printf(o, "// schedule: %d x %d tiles, %d warps, %s; token order %s; kv iteration %s\n",
-             cfg->block_m, cfg->block_n, cfg->warps, cfg->wgmma ? "wgmma" : "mma.sync",
+             cfg->block_m, cfg->block_n, cfg->warps,
+             cfg->overlap ? "wgmma, overlapped" : cfg->wgmma ? "wgmma" : "mma.sync",
              ep->order_name, ep->iter_name);
   for (int i = 0; i < p->nparams; i++) {
     const IrParam *pr = &p->params[i];
@@ -957,6 +980,14 @@ static void emit_schedule(Out *o, const IrPattern *p, const CudaConfig *cfg) {
   out_printf(o, "static constexpr int kBlockM = %d;    // query rows per CTA (one q tile)\n", cfg->block_m);
   out_printf(o, "static constexpr int kBlockN = %d;     // key rows per kv tile\n", cfg->block_n);
   out_printf(o, "static constexpr int kWarps = %d;      // warps per CTA, tiled along M\n", cfg->warps);
+  out_printf(o, "static constexpr int kKvStages = %d;   // K and V buffers\n", cfg->overlap ? 2 : 1);
+  /* two CTAs an SM need at most 128 registers a thread at 256 threads, a
+     limit wgmma at D = 64 meets without spilling (measured on an H200, dense
+     D=64: the overlapped kernel took 130 registers, so one CTA an SM, and
+     263 TFLOP/s; the one without overlap 117 registers, two CTAs, 350) */
+  int dmax = cfg->head_dim > cfg->head_dim_v ? cfg->head_dim : cfg->head_dim_v;
+  out_printf(o, "static constexpr int kMinBlocks = %d;  // CTAs an SM must fit (registers)\n",
+             cfg->wgmma && dmax <= 64 ? 2 : 1);
   out_puts(o,
     "static constexpr int kThreads = kWarps * 32;\n"
     "static constexpr int kWarpM = kBlockM / kWarps;   // query rows per warp\n"
@@ -966,9 +997,11 @@ static void emit_schedule(Out *o, const IrPattern *p, const CudaConfig *cfg) {
     "static constexpr int kChunksQK = kHeadDim / 8;    // 16-byte chunks per Q / K row\n"
     "static constexpr int kChunksV = kHeadDimV / 8;    // 16-byte chunks per V row\n"
     "static constexpr int kSmemQ = 0;                  // shared-memory byte offsets\n"
+    "static constexpr int kStageK = kBlockN * kHeadDim * 2;   // bytes of one K buffer\n"
+    "static constexpr int kStageV = kBlockN * kHeadDimV * 2;  // bytes of one V buffer\n"
     "static constexpr int kSmemK = kSmemQ + kBlockM * kHeadDim * 2;\n"
-    "static constexpr int kSmemV = kSmemK + kBlockN * kHeadDim * 2;\n"
-    "static constexpr int kSmemBytes = kSmemV + kBlockN * kHeadDimV * 2;\n"
+    "static constexpr int kSmemV = kSmemK + kKvStages * kStageK;\n"
+    "static constexpr int kSmemBytes = kSmemV + kKvStages * kStageV;\n"
     "static constexpr float kLn2 = 0.693147180559945309f;\n"
     "static constexpr float kLog2e = 1.44269504088896341f;\n"
     "#define kInf __int_as_float(0x7f800000)\n");
@@ -1002,9 +1035,9 @@ static void emit_params(Out *o, const IrPattern *p) {
 
 /* ------------------------------------------------------------- kernel */
 
-static const char *const kernel_text =
+static const char *const kernel_head =
   "\n// ---- the kernel: one CTA per (q tile, query head, batch)\n"
-  "extern \"C\" __global__ void __launch_bounds__(kThreads) attnc_fwd(const Params p) {\n"
+  "extern \"C\" __global__ void __launch_bounds__(kThreads, kMinBlocks) attnc_fwd(const Params p) {\n"
   "  extern __shared__ __align__(128) unsigned char smem[];\n"
   "  const u32 sbase = tile_base(smem);\n"
   "  const u32 sQ = sbase + kSmemQ, sK = sbase + kSmemK, sV = sbase + kSmemV;\n"
@@ -1037,7 +1070,9 @@ static const char *const kernel_text =
   "    row_max[mi][0] = row_max[mi][1] = -kInf;\n"
   "    row_sum[mi][0] = row_sum[mi][1] = 0.0f;\n"
   "  }\n"
-  "\n"
+  "\n";
+
+static const char *const kernel_loop_sync =
   "  // Loads run one step ahead (FlashAttention-2): V_j is fetched during S = Q K_j^T,\n"
   "  // K_j+1 during the softmax and O += P V_j.\n"
   "  KvIter it;\n"
@@ -1069,12 +1104,89 @@ static const char *const kernel_text =
   "      load_tile<kBlockN, kChunksQK>(sK, gK, p.k_stride[2], [&](int r) { return kv_token(next.tile, r, seq_k); }, tid);\n"
   "      cp_async_commit();\n"
   "    }\n"
-  "    softmax_tile(s, acc_o, row_max, row_sum, scale_log2);\n"
+  "    float alpha[kAtomsM][2];\n"
+  "    softmax_tile(s, row_max, row_sum, alpha, scale_log2);\n"
+  "    rescale_o(acc_o, alpha);\n"
   "    gemm_pv(acc_o, s, sV, lane);\n"
   "    cur = next;\n"
   "    have = have_next;\n"
   "  }\n"
+  "\n";
+
+/*
+** The Hopper loop: loads run a whole step ahead into two K and two V
+** buffers, and inside a warpgroup the softmax of tile j+1 runs while the
+** tensor cores do O += P_j V_j (FlashAttention-3's intra-warpgroup overlap):
+**   wait for K_j+1, V_j; barrier; load K_j+2, V_j+1
+**   issue S = Q K_j+1^T; issue O += P_j V_j
+**   wait for S; score and softmax of tile j+1; wait for O; rescale O; P_j+1
+*/
+static const char *const kernel_loop_wgmma =
+  "  // tile j: cur (its P in pa, its V loading), tile j+1: nxt (its K loading)\n"
+  "  KvIter it;\n"
+  "  kv_begin(it, p, qt, b, h);\n"
+  "  KvTile cur, nxt;\n"
+  "  if (kv_next(it, p, qt, b, h, cur)) {\n"
+  "    load_tile<kBlockM, kChunksQK>(sQ, gQ, p.q_stride[2], [&](int r) { return q_token(qt, r); }, tid);\n"
+  "    load_tile<kBlockN, kChunksQK>(sK, gK, p.k_stride[2], [&](int r) { return kv_token(cur.tile, r, seq_k); }, tid);\n"
+  "    load_tile<kBlockN, kChunksV>(sV, gV, p.v_stride[2], [&](int r) { return kv_token(cur.tile, r, seq_k); }, tid);\n"
+  "    cp_async_commit();\n"
+  "    bool have_nxt = kv_next(it, p, qt, b, h, nxt);\n"
+  "    if (have_nxt)\n"
+  "      load_tile<kBlockN, kChunksQK>(sK + kStageK, gK, p.k_stride[2], [&](int r) { return kv_token(nxt.tile, r, seq_k); }, tid);\n"
+  "    cp_async_commit();\n"
+  "    cp_async_wait<1>();               // Q, K_0 and V_0 landed\n"
+  "    smem_to_async_proxy();\n"
+  "    __syncthreads();\n"
   "\n"
+  "    float s[kAtomsM][kAtomsN][4], alpha[kAtomsM][2];\n"
+  "    u32 pa[kBlockN / 16][4];\n"
+  "    issue_qk(s, sQ, sK, warp);\n"
+  "    wgmma_wait<0>();\n"
+  "    fence_acc(s);\n"
+  "    score_tile(s, p, qt, cur, q_tok, b, h, lane, scale);\n"
+  "    softmax_tile(s, row_max, row_sum, alpha, scale_log2);   // O is 0: no rescale\n"
+  "    pack_p(pa, s);\n"
+  "\n"
+  "    int j = 0;                        // the index of tile cur\n"
+  "    while (have_nxt) {\n"
+  "      const u32 kb_nxt = sK + ((j + 1) & 1) * kStageK, vb_cur = sV + (j & 1) * kStageV;\n"
+  "      KvTile nxt2;\n"
+  "      const bool have_nxt2 = kv_next(it, p, qt, b, h, nxt2);\n"
+  "      cp_async_wait<0>();             // K_j+1 and V_j landed\n"
+  "      smem_to_async_proxy();\n"
+  "      __syncthreads();                // every warpgroup is done with K_j and V_j-1\n"
+  "      load_tile<kBlockN, kChunksV>(sV + ((j + 1) & 1) * kStageV, gV, p.v_stride[2], [&](int r) { return kv_token(nxt.tile, r, seq_k); }, tid);\n"
+  "      if (have_nxt2)\n"
+  "        load_tile<kBlockN, kChunksQK>(sK + (j & 1) * kStageK, gK, p.k_stride[2], [&](int r) { return kv_token(nxt2.tile, r, seq_k); }, tid);\n"
+  "      cp_async_commit();\n"
+  "\n"
+  "      issue_qk(s, sQ, kb_nxt, warp);\n"
+  "      issue_pv(acc_o, pa, vb_cur);\n"
+  "      wgmma_wait<1>();                // S of tile j+1 is done; P_j V_j may run on\n"
+  "      fence_acc(s);\n"
+  "      score_tile(s, p, qt, nxt, q_tok, b, h, lane, scale);\n"
+  "      softmax_tile(s, row_max, row_sum, alpha, scale_log2);\n"
+  "      wgmma_wait<0>();\n"
+  "      fence_acc(acc_o);\n"
+  "      rescale_o(acc_o, alpha);\n"
+  "      pack_p(pa, s);\n"
+  "      cur = nxt;\n"
+  "      nxt = nxt2;\n"
+  "      have_nxt = have_nxt2;\n"
+  "      ++j;\n"
+  "    }\n"
+  "    // the last tile's P V: tile j's V is in buffer j & 1\n"
+  "    cp_async_wait<0>();\n"
+  "    smem_to_async_proxy();\n"
+  "    __syncthreads();\n"
+  "    issue_pv(acc_o, pa, sV + (j & 1) * kStageV);\n"
+  "    wgmma_wait<0>();\n"
+  "    fence_acc(acc_o);\n"
+  "  }\n"
+  "\n";
+
+static const char *const kernel_tail =
   "  // O = acc / l; LSE = ln(sum exp(s')) = (m * scale_log2 + log2 l) * ln 2.\n"
   "  // A row with no allowed key: O = 0, LSE = -inf.\n"
   "#pragma unroll\n"
@@ -1206,7 +1318,9 @@ attnc_status cuda_emit_plan(const IrPattern *p, const Plan *plan, const CudaConf
     out_puts(&o, cfg->wgmma ? gemm_wgmma : gemm_qk_sync);
     out_puts(&o, softmax_text);
     if (!cfg->wgmma) out_puts(&o, gemm_pv_sync);
-    out_puts(&o, kernel_text);
+    out_puts(&o, kernel_head);
+    out_puts(&o, cfg->overlap ? kernel_loop_wgmma : kernel_loop_sync);
+    out_puts(&o, kernel_tail);
   }
   if (!st && o.oom) st = diag_error(d, ATTNC_ERR_NOMEM, (Loc){ NULL, 0 }, "out of memory");
   if (!st) {
@@ -1217,6 +1331,32 @@ attnc_status cuda_emit_plan(const IrPattern *p, const Plan *plan, const CudaConf
   out_free(&o);
   emit_plan_free(&ep);
   return st;
+}
+
+/*
+** The wgmma tile table's big tiles pay off where most visited tiles are
+** full; where more than a tenth are partial (window edges, grid boxes) the
+** pairs wasted in them cost more than smaller tiles' overheads, and 64 x 64
+** tiles win (H200, bench/results/gpu-h200-overlap-sweep.md: sliding window
+** D=128 279 against 265 TFLOP/s, 2-D neighborhood 26 against 15, Swin D=64
+** 181 against 136; dense and causal keep 128 x 128: 420 against 349).
+** Counted on one (b, h) at the plan's sequence length (8192 when unknown).
+*/
+static bool wgmma_table_refines(const IrPattern *p, const CudaConfig *cfg, const PlanOptions *opt,
+                                const Plan *plan) {
+  int dmax = cfg->head_dim > cfg->head_dim_v ? cfg->head_dim : cfg->head_dim_v;
+  if (!cuda_wgmma_allowed(cfg->arch) || dmax % 64 || dmax > 128 || p->ninputs > 0 ||
+      (opt->pin.bm <= 64 && opt->pin.bn <= 64))
+    return false;
+  int64_t n = 1;
+  for (int i = 0; i < p->grid_rank; i++) n *= p->grid[i];
+  if (p->grid_rank == 0) n = opt->Sq > 0 ? opt->Sq : 8192;
+  PlanRun r = { .B = 1, .H = 1, .Sq = n, .Sk = n };
+  int64_t visited = 0, full = 0;
+  Diag quiet = { 0 };
+  if (plan_count_tiles(plan, &r, 0, 0, &visited, &full, &quiet) != ATTNC_OK || visited == 0)
+    return false;
+  return (double)(visited - full) > 0.1 * (double)visited;
 }
 
 attnc_status cuda_build_source(const IrPattern *p, CudaConfig *cfg, bool use_plan, Arena *a,
@@ -1243,6 +1383,10 @@ attnc_status cuda_build_source(const IrPattern *p, CudaConfig *cfg, bool use_pla
   cuda_plan_options_for(p, cfg, &opt);
   Plan *plan = NULL;
   st = plan_build(a, p, &opt, NULL, &plan, d);
+  if (!st && !user_tile && wgmma_table_refines(p, cfg, &opt, plan)) {
+    opt.pin.bm = opt.pin.bn = 64;
+    st = plan_build(a, p, &opt, NULL, &plan, d);
+  }
   if (st == ATTNC_ERR_ARG && p->grid_rank > 0 && !opt.pin.raster) {
     /* no tile box fits a small grid: tile it as a 1-D sequence */
     Diag d2 = { 0 };
