@@ -50,9 +50,10 @@ typedef struct CudaConfig {
   CudaOrder qord, kord; /* token orders (rank 0 = raster over block_m / block_n) */
   bool raster;          /* pin 1-D raster order even on grids (plan) */
   int64_t seq_hint;     /* a typical Sq for the plan's tile choice (0 = none) */
-  bool wgmma;           /* set by cuda_config_finish: Hopper's warpgroup MMA (sm_90a,
-                           D and Dv 64 or 128, block_m 64 or 128, one warp per 16 rows)
-                           instead of mma.sync; $ATTNC_CUDA_WGMMA=0 turns it off */
+  bool wgmma;           /* set by cuda_config_finish: Hopper's warpgroup MMA instead of
+                           mma.sync (sm_90a, D and Dv 64 or 128, block_m 64 or 128, or
+                           192 at D 64; a warp per 16 rows); $ATTNC_CUDA_WGMMA=0 turns
+                           it off */
   bool overlap;         /* set by cuda_config_finish (wgmma only): two K/V buffers, loads
                            a step ahead, the softmax of tile j+1 under P_j V_j;
                            $ATTNC_CUDA_OVERLAP=0 turns it off */

@@ -111,9 +111,10 @@ bool cuda_wgmma_allowed(int arch) {
 }
 
 static bool wgmma_fits(const CudaConfig *cfg) {
+  int dmax = cfg->head_dim > cfg->head_dim_v ? cfg->head_dim : cfg->head_dim_v;
   return cuda_wgmma_allowed(cfg->arch) && (cfg->head_dim == 64 || cfg->head_dim == 128) &&
          (cfg->head_dim_v == 64 || cfg->head_dim_v == 128) &&
-         (cfg->block_m == 64 || cfg->block_m == 128) &&
+         (cfg->block_m == 64 || cfg->block_m == 128 || (cfg->block_m == 192 && dmax <= 64)) &&
          cfg->block_n % 16 == 0 && cfg->block_n >= 16 && cfg->block_n <= 128;
 }
 
@@ -994,7 +995,7 @@ static void emit_schedule(Out *o, const IrPattern *p, const CudaConfig *cfg) {
      263 TFLOP/s; the one without overlap 117 registers, two CTAs, 350) */
   int dmax = cfg->head_dim > cfg->head_dim_v ? cfg->head_dim : cfg->head_dim_v;
   out_printf(o, "static constexpr int kMinBlocks = %d;  // CTAs an SM must fit (registers)\n",
-             cfg->wgmma && dmax <= 64 ? 2 : 1);
+             cfg->wgmma && dmax <= 64 && cfg->block_m <= 128 ? 2 : 1);
   out_puts(o,
     "static constexpr int kThreads = kWarps * 32;\n"
     "static constexpr int kWarpM = kBlockM / kWarps;   // query rows per warp\n"

@@ -354,8 +354,8 @@ def run_case(c, lib, args, flex_c, dev, g, cold_root):
 # (sm_90a wgmma, loads a step ahead, softmax under P V; warps are block_m / 16),
 # "wgmma" (the same without overlap) or "sync" (mma.sync)
 SWEEP = {
-    64: [(128, 64, 8, "overlap"), (128, 64, 8, "wgmma"), (128, 128, 8, "overlap"), (64, 64, 4, "overlap"),
-         (64, 64, 4, "wgmma"), (64, 128, 4, "overlap"), (128, 64, 4, "sync")],
+    64: [(128, 64, 8, "overlap"), (192, 64, 12, "overlap"), (192, 128, 12, "overlap"), (192, 64, 12, "wgmma"),
+         (64, 64, 4, "overlap"), (64, 64, 4, "wgmma"), (128, 64, 4, "sync")],
     128: [(128, 128, 8, "overlap"), (128, 128, 8, "wgmma"), (128, 64, 8, "overlap"), (64, 128, 4, "overlap"),
           (64, 64, 4, "overlap"), (64, 64, 4, "wgmma"), (64, 64, 4, "sync")],
 }
