@@ -186,6 +186,23 @@ expect 0 '"allowed_pairs": 40200, "density": 0.5025' -- "$ATTNC" verify "$CAUSAL
 expect 0 '"allowed_pairs": 40200, "density": 0.5025' -- "$ATTNC" verify "$CAUSAL" --target ref --dtype bf16 --json
 expect 0 "GFLOP/s" -- "$ATTNC" bench "$CAUSAL" --target ref --shape 1,2,32,8 --iters 2 --warmup 0
 [ -s "$T/causal.ir" ] || { echo "FAIL: compile -o wrote nothing"; fails=$((fails + 1)); }
+# explain --target cuda explains the kernel compile builds: the same tiles
+# (the table's 128 x 128 at D=128 for causal; 64 x 64 where the plan finds
+# many partial tiles), and the kernel kind per arch
+if [[ $TARGETS == *" cuda "* ]]; then
+  expect 2 "unknown CUDA arch 'sm_7'" -- "$ATTNC" explain "$CAUSAL" --target cuda --arch sm_7
+  expect 0 "kernel     sm_80, mma.sync" -- "$ATTNC" explain "$CAUSAL" --target cuda --arch sm_80 --shape 1,1,4096,128
+  for spec in "$CAUSAL" "$NB2 -D height=64 -D width=64 -D kernel=7"; do
+    "$ATTNC" explain $spec --target cuda --arch sm_90a --shape 1,1,4096,128 >"$T/ex.txt" 2>&1
+    ATTNC_CACHE_DIR=off "$ATTNC" compile $spec --target cuda --arch sm_90a --head-dim 128 --emit cuda -o "$T/k.cu"
+    n=$((n + 1))
+    tiles=$(sed -n 's/^schedule   q tile \([0-9]*\), kv tile \([0-9]*\).*/\1 x \2 tiles/p' "$T/ex.txt")
+    if [ -z "$tiles" ] || ! grep -q "^// schedule: $tiles, .*wgmma" "$T/k.cu" || ! grep -q "^kernel     sm_90a, wgmma" "$T/ex.txt"; then
+      echo "FAIL: explain and compile disagree for $spec: '$tiles'"; sed 's/^/    /' "$T/ex.txt"; grep "^// schedule" "$T/k.cu"
+      fails=$((fails + 1))
+    fi
+  done
+fi
 for f in "$T"/*.tmp.* "$T"/dir.npy/*.tmp.*; do
   [ -e "$f" ] && { echo "FAIL: temporary file left behind: $f"; fails=$((fails + 1)); }
 done

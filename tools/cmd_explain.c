@@ -23,6 +23,9 @@
 #include "passes/passes.h"
 #include "runtime/runtime.h"
 #include "runtime/tunedb.h"
+#ifdef ATTNC_HAVE_CUDA
+#include "backend/cuda/cuda.h"
+#endif
 
 enum { OPT_TILE = OPT_VERB, OPT_PNG, OPT_CHECK, OPT_PLAN };
 
@@ -31,6 +34,7 @@ static const CliOpt opts[] = {
   CLI_OPT_TARGET,
   { "shape", 0, "B,H,S,D", "the call's sizes (default 1,1,grid or 4096,64)", OPT_SHAPE },
   { "tile", 0, "BMxBN", "pin the q and kv tile sizes (e.g. 128x64)", OPT_TILE },
+  { "arch", 0, "A", "cuda: the arch whose kernel to explain (default sm_90a)", OPT_ARCH },
   { "json", 0, NULL, "print one JSON object", OPT_JSON },
   { "png", 0, "FILE", "draw the mask and the visited tiles", OPT_PNG },
   CLI_OPT_INPUT,
@@ -184,7 +188,7 @@ static int explain_main(const CliVerb *verb, int argc, char **argv) {
   CliSpec cs = { 0 };
   CliInputs in = { 0 };
   attnc_target target = ATTNC_TARGET_CUDA;
-  const char *val, *png = NULL, *shape = NULL, *tile = NULL;
+  const char *val, *png = NULL, *shape = NULL, *tile = NULL, *arch = NULL;
   bool json = false, check = false, show_plan = false;
   attnc_ctx *ctx = NULL;
   attnc_spec *spec = NULL;
@@ -202,6 +206,7 @@ static int explain_main(const CliVerb *verb, int argc, char **argv) {
     case OPT_INPUT: if (!cli_add_input(&in, val)) rc = CLI_EXIT_USAGE; break;
     case OPT_SHAPE: shape = val; break;
     case OPT_TILE: tile = val; break;
+    case OPT_ARCH: arch = val; break;
     case OPT_JSON: json = true; break;
     case OPT_PNG: png = val; break;
     case OPT_CHECK: check = true; break;
@@ -269,7 +274,30 @@ static int explain_main(const CliVerb *verb, int argc, char **argv) {
   else snprintf(why, sizeof why, "heuristics (no tuning database entry)");
   Diag d = { 0 };
   Plan *pl = NULL;
-  if (plan_build(&arena, p, &opt, NULL, &pl, &d) != ATTNC_OK) {
+  attnc_status pst;
+  char kernel[160] = "";
+#ifdef ATTNC_HAVE_CUDA
+  if (target == ATTNC_TARGET_CUDA) {
+    /* the plan the cuda backend builds: its tile table, refined by the plan */
+    CudaConfig cc = { .dtype = DT_BF16, .head_dim = (int)D, .seq_hint = S, .arch = 90 };
+    if (arch && !cuda_arch_parse(arch, &cc.arch)) {
+      rc = cli_error("unknown CUDA arch '%s' (e.g. sm_80, sm_90a)", arch);
+      goto done;
+    }
+    if (opt.pin.pin_tile) cc.block_m = (int)opt.pin.bm, cc.block_n = (int)opt.pin.bn;
+    cc.raster = opt.pin.pin_order && opt.pin.raster;
+    pst = cuda_plan(p, &cc, &arena, &pl, &d);
+    if (pst == ATTNC_OK) {
+      char an[16];
+      snprintf(kernel, sizeof kernel, "%s, %s, %d warps, %d KiB shared memory",
+               cuda_arch_name(cc.arch, an),
+               cc.overlap ? "wgmma, overlapped (two K/V buffers)" : cc.wgmma ? "wgmma" : "mma.sync",
+               cc.warps, (cuda_smem_bytes(&cc) + 1023) / 1024);
+    }
+  } else
+#endif
+    pst = plan_build(&arena, p, &opt, NULL, &pl, &d);
+  if (pst != ATTNC_OK) {
     attnc_error e;
     diag_to_error(&d, &e);
     rc = cli_fail(&e);
@@ -319,6 +347,10 @@ static int explain_main(const CliVerb *verb, int argc, char **argv) {
     if (from_db)
       printf(", \"tuned\": {\"block_m\": %d, \"block_n\": %d, \"warps\": %d, \"stages\": %d, \"order\": %d}",
              tuned.block_m, tuned.block_n, tuned.warps, tuned.stages, tuned.order);
+    if (kernel[0]) {
+      printf(", \"kernel\": ");
+      json_str(stdout, kernel);
+    }
     printf(", \"iterator\": \"%s\", \"reason\": ", plan_iter_name(it0->kind));
     if (it0->reason) json_str(stdout, it0->reason);
     else printf("null");
@@ -355,7 +387,8 @@ static int explain_main(const CliVerb *verb, int argc, char **argv) {
       }
       printf(")");
     }
-    printf(", %d warps, %d stages\n", s->warps, s->stages);
+    if (kernel[0]) printf("\nkernel     %s\n", kernel);
+    else printf(", %d warps, %d stages\n", s->warps, s->stages);
     printf("chosen by  %s\n", why);
     for (int v = 0; v < pl->nvariants; v++) {
       const PlanIter *it = &pl->variants[v].it;
@@ -394,14 +427,17 @@ done:
 
 const CliVerb cli_verb_explain = {
   "explain", "show how a pattern is scheduled: iterator, tiles visited, density",
-  "SPEC [-D NAME=VALUE]... [--shape B,H,S,D] [--tile BMxBN] [--json] [--png FILE] "
-  "[--input NAME=FILE.npy]...",
+  "SPEC [-D NAME=VALUE]... [--target T] [--arch A] [--shape B,H,S,D] [--tile BMxBN] [--json] "
+  "[--png FILE] [--input NAME=FILE.npy]...",
   "Build the plan of SPEC for one call shape and report it: the schedule\n"
   "(tile sizes, token order), the kv iterator of each head variant (and why,\n"
   "when it is dense), how many tiles are visited, full (no mask code) or\n"
   "partial, the exact density of allowed pairs and the fraction of visited\n"
   "pairs that are allowed, and the metadata a run needs. --png draws the\n"
   "mask (white: skipped, orange/light: partial tiles, green: full tiles).\n"
-  "Specs that read runtime data need their inputs (--input NAME=FILE.npy).",
+  "Specs that read runtime data need their inputs (--input NAME=FILE.npy).\n"
+  "With --target cuda the plan is the one the cuda backend builds for --arch\n"
+  "(its tile table, refined by the plan), and a 'kernel' line says which\n"
+  "kernel runs it (wgmma or mma.sync, warps, shared memory).",
   opts, explain_main
 };

@@ -105,6 +105,10 @@ attnc_status cuda_emit_plan(const IrPattern *p, const Plan *plan, const CudaConf
 ** raster order, dense iteration), take tiles and orders from the plan into
 ** cfg, and emit. The plan lives in arena a; cfg is what the module needs.
 */
+/* the plan part of that: finish cfg, build the plan the kernel follows (the
+   tile table, refined by the plan; user pins kept) into arena a, and take
+   tiles, warps and orders from it into cfg (attnc explain --target cuda) */
+attnc_status cuda_plan(const IrPattern *p, CudaConfig *cfg, Arena *a, Plan **plan, Diag *d);
 attnc_status cuda_build_source(const IrPattern *p, CudaConfig *cfg, bool use_plan, Arena *a,
                                char **src, Diag *d);
 

@@ -1354,15 +1354,11 @@ static bool wgmma_table_refines(const IrPattern *p, const CudaConfig *cfg, const
   return (double)(visited - full) > 0.1 * (double)visited;
 }
 
-attnc_status cuda_build_source(const IrPattern *p, CudaConfig *cfg, bool use_plan, Arena *a,
-                               char **src, Diag *d) {
-  *src = NULL;
+attnc_status cuda_plan(const IrPattern *p, CudaConfig *cfg, Arena *a, Plan **plan, Diag *d) {
+  *plan = NULL;
   bool user_tile = cfg->block_m > 0 && cfg->block_n > 0;
   attnc_status st = cuda_config_finish(p, cfg, d);
   if (st) return st;
-  const char *env = getenv("ATTNC_CUDA_PLAN");
-  if (env && strcmp(env, "0") == 0) use_plan = false;
-  if (!use_plan) return cuda_emit_plan(p, NULL, cfg, a, src, d);
   PlanOptions opt;
   memset(&opt, 0, sizeof opt);
   if (user_tile) {                /* the user's tile sizes are kept */
@@ -1376,21 +1372,34 @@ attnc_status cuda_build_source(const IrPattern *p, CudaConfig *cfg, bool use_pla
   }
   opt.Sq = opt.Sk = cfg->seq_hint;
   cuda_plan_options_for(p, cfg, &opt);
-  Plan *plan = NULL;
-  st = plan_build(a, p, &opt, NULL, &plan, d);
-  if (!st && !user_tile && wgmma_table_refines(p, cfg, &opt, plan)) {
+  st = plan_build(a, p, &opt, NULL, plan, d);
+  if (!st && !user_tile && wgmma_table_refines(p, cfg, &opt, *plan)) {
     opt.pin.bm = opt.pin.bn = 64;
-    st = plan_build(a, p, &opt, NULL, &plan, d);
+    st = plan_build(a, p, &opt, NULL, plan, d);
   }
   if (st == ATTNC_ERR_ARG && p->grid_rank > 0 && !opt.pin.raster) {
     /* no tile box fits a small grid: tile it as a 1-D sequence */
     Diag d2 = { 0 };
     opt.pin.raster = true;
     opt.pin.pin_order = true;
-    if ((st = plan_build(a, p, &opt, NULL, &plan, &d2)) == ATTNC_OK) *d = d2;
+    if ((st = plan_build(a, p, &opt, NULL, plan, &d2)) == ATTNC_OK) *d = d2;
     else st = d->status;
   }
   if (st) return st;
-  if ((st = cuda_config_from_plan(plan, cfg, d))) return st;
+  return cuda_config_from_plan(*plan, cfg, d);
+}
+
+attnc_status cuda_build_source(const IrPattern *p, CudaConfig *cfg, bool use_plan, Arena *a,
+                               char **src, Diag *d) {
+  *src = NULL;
+  const char *env = getenv("ATTNC_CUDA_PLAN");
+  if (env && strcmp(env, "0") == 0) use_plan = false;
+  attnc_status st;
+  if (!use_plan) {
+    if ((st = cuda_config_finish(p, cfg, d))) return st;
+    return cuda_emit_plan(p, NULL, cfg, a, src, d);
+  }
+  Plan *plan;
+  if ((st = cuda_plan(p, cfg, a, &plan, d))) return st;
   return cuda_emit_plan(p, plan, cfg, a, src, d);
 }
