@@ -1078,11 +1078,8 @@ static const char *const kernel_head =
   "    row_max[mi][0] = row_max[mi][1] = -kInf;\n"
   "    row_sum[mi][0] = row_sum[mi][1] = 0.0f;\n"
   "  }\n"
-  "\n";
-
-static const char *const kernel_loop_sync =
-  "  // Loads run one step ahead (FlashAttention-2): V_j is fetched during S = Q K_j^T,\n"
-  "  // K_j+1 during the softmax and O += P V_j.\n"
+  "\n"
+  "  // the kv tiles of this q tile, in the plan's order; Q and the first K are loaded\n"
   "  KvIter it;\n"
   "  kv_begin(it, p, qt, b, h);\n"
   "  KvTile cur;\n"
@@ -1091,7 +1088,11 @@ static const char *const kernel_loop_sync =
   "    load_tile<kBlockM, kChunksQK>(sQ, gQ, p.q_stride[2], [&](int r) { return q_token(qt, r); }, tid);\n"
   "    load_tile<kBlockN, kChunksQK>(sK, gK, p.k_stride[2], [&](int r) { return kv_token(cur.tile, r, seq_k); }, tid);\n"
   "    cp_async_commit();\n"
-  "  }\n"
+  "  }\n";
+
+static const char *const kernel_loop_sync =
+  "  // Loads run one step ahead (FlashAttention-2): V_j is fetched during S = Q K_j^T,\n"
+  "  // K_j+1 during the softmax and O += P V_j.\n"
   "  while (have) {\n"
   "    KvTile next;\n"
   "    const bool have_next = kv_next(it, p, qt, b, h, next);\n"
@@ -1132,15 +1133,7 @@ static const char *const kernel_loop_sync =
 ** The score and softmax code appears once (NVRTC time grows with it).
 */
 static const char *const kernel_loop_wgmma =
-  "  KvIter it;\n"
-  "  kv_begin(it, p, qt, b, h);\n"
-  "  KvTile cur, nxt;\n"
-  "  bool have = kv_next(it, p, qt, b, h, cur);\n"
-  "  if (have) {\n"
-  "    load_tile<kBlockM, kChunksQK>(sQ, gQ, p.q_stride[2], [&](int r) { return q_token(qt, r); }, tid);\n"
-  "    load_tile<kBlockN, kChunksQK>(sK, gK, p.k_stride[2], [&](int r) { return kv_token(cur.tile, r, seq_k); }, tid);\n"
-  "    cp_async_commit();\n"
-  "  }\n"
+  "  KvTile nxt;\n"
   "  float s[kAtomsM][kAtomsN][4], alpha[kAtomsM][2];\n"
   "  u32 pa[kBlockN / 16][4];\n"
   "  int j = 0;                          // the index of tile cur\n"
