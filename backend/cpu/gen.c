@@ -8,11 +8,13 @@
 **   MK[BN][BM]    0 / -inf per pair (partial tiles)    to the row block)
 **   Ot[Dv][BM]    the output accumulator, transposed
 **   Mx, Lx, Al    running max (log2 units), sum, last rescale, per query
+**   Mn            the running max after this kv tile (S^T's epilogue)
 **   Kp, Vp        bf16 kv tiles converted to fp32
 **
 ** Functions in the module (prefix = options.symbol or "attnc_<name>"):
 **   <prefix>_work(args, w0, w1)   work items [w0, w1); an item is a
 **                                 (q tile, batch, head), costliest first
+**                                 (in groups of q tiles per head: work_item)
 **   <prefix>_nwork(args)          the number of work items
 **   <prefix>_run(args)            all of them, on the calling thread
 **   <prefix>_tile_full/_partial   one kv tile (internal, always inlined):
@@ -38,6 +40,7 @@
 
 #define LOG2E 1.4426950408889634
 #define LN2   0.6931471805599453
+#define CPU_QGROUP 8          /* q tiles a thread takes per head in a row (work_item) */
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -202,8 +205,8 @@ static LLVMValueRef arg_stride(Gen *g, LLVMValueRef a, int f, int i) {
 /* -------------------------------------------------------------- the tile */
 
 /* the values a tile body sees (its parameters) */
-enum { T_A, T_B, T_H, T_QTOK, T_KTOK, T_NKV, T_KB, T_VB, T_KS, T_VS, T_SQ, T_SK,
-       T_QT, T_ST, T_MK, T_OT, T_MX, T_LX, T_AL, T_KP, T_VP, T_QC, T_INPUTS, T_NPARAMS };
+enum { T_A, T_B, T_H, T_QTOK, T_KTOK, T_NKV, T_K0, T_KB, T_VB, T_KS, T_VS, T_SQ, T_SK,
+       T_QT, T_ST, T_MK, T_OT, T_MX, T_MN, T_LX, T_AL, T_KP, T_VP, T_QC, T_INPUTS, T_NPARAMS };
 
 typedef struct Tile { LLVMValueRef v[T_NPARAMS]; } Tile;
 
@@ -248,13 +251,27 @@ void cg_coords(Gen *g, LLVMValueRef k, XVal *kc) {
   }
 }
 
-/* the token of kv row j of the tile (-1: padding), and it clamped to >= 0 */
+/* is the kv token order raster (a kv tile is BN consecutive tokens)? */
+static bool raster(const PlanOrder *o) {
+  return !o || (o->rank == 1 && o->ax[0].dil == 1 && o->ax[0].n == 0);
+}
+
+static bool kv_raster(Gen *g) { return raster(g->pl ? &g->pl->kord : NULL); }
+
+/*
+** The token of kv row j of the tile (-1: padding), and it clamped to >= 0.
+** A raster tile's rows are K0 + j (no padding below NKV): affine, so the
+** row addresses of the micro-kernels are induction variables; otherwise
+** the tokens are read from KTOK.
+*/
 static LLVMValueRef ktok_raw(Gen *g, const Tile *t, LLVMValueRef j) {
+  if (kv_raster(g)) return add(g, t->v[T_K0], j);
   return LLVMBuildLoad2(g->B, g->i64, LLVMBuildInBoundsGEP2(g->B, g->i64, t->v[T_KTOK], &j, 1, ""), "ktok");
 }
 
 static LLVMValueRef ktok(Gen *g, const Tile *t, LLVMValueRef j) {
   LLVMValueRef k = ktok_raw(g, t, j);
+  if (kv_raster(g)) return k;
   return cg_select(g, LLVMBuildICmp(g->B, LLVMIntSLT, k, cg_i64(g, 0), ""), cg_i64(g, 0), k);
 }
 
@@ -354,28 +371,43 @@ static LLVMValueRef kv_load(Gen *g, LLVMValueRef base, LLVMValueRef i) {
   return LLVMBuildLoad2(g->B, g->f32, LLVMBuildGEP2(g->B, g->f32, base, &i, 1, ""), "");
 }
 
+/* without a score modification, S^T's epilogue masks the scores and takes
+   the running max; otherwise the softmax does both after the modification */
+static bool max_in_qk(Gen *g) { return g->p->score < 0; }
+
 /*
 ** S^T[j][q] = sum_d K[j][d] Qt[d][q] for the valid rows, in blocks of RJ
-** rows x RI q vectors held in registers over the d loop.
+** rows x RI q vectors held in registers over the d loop. With
+** max_in_qk, each block is masked (partial tiles) as it is stored and
+** folded into the running max, carried over the kv rows: Mn = max(Mx,
+** the tile's scores). A ragged last block repeats row NKV-1, which
+** leaves the max as it is.
 */
-static void tile_qk(Gen *g, const Tile *t) {
+static void tile_qk(Gen *g, const Tile *t, bool partial) {
   Blocking bl = blocking(g);
   int nv = g->BM / g->W, D = g->o->D;
   int U = D % 4 == 0 ? 4 : D % 2 == 0 ? 2 : 1;
+  bool fuse = max_in_qk(g);
+  LLVMValueRef ninf = cg_splat(g, cg_f32(g, -INFINITY)), zero = cg_splat(g, cg_f32(g, 0));
   LLVMValueRef last = LLVMBuildSub(g->B, t->v[T_NKV], cg_i64(g, 1), "");
   int ri = bl.RI;                             /* divides nv (blocking) */
   CgLoop lc;
   LLVMValueRef cw0 = cg_loop_open(g, &lc, cg_i64(g, 0), cg_i64(g, (int64_t)nv * g->W), cg_i64(g, (int64_t)ri * g->W), 0,
                                   NULL, "qk.c");
   {
+    LLVMValueRef cw[8], mx[8];
+    for (int c = 0; c < ri; c++) cw[c] = add(g, cw0, cg_i64(g, (int64_t)c * g->W));
+    for (int c = 0; c < ri; c++) mx[c] = fuse ? vload(g, t->v[T_MX], cw[c]) : zero;
     CgLoop lj;
-    LLVMValueRef jb = cg_loop_open(g, &lj, cg_i64(g, 0), t->v[T_NKV], cg_i64(g, bl.RJ), 0, NULL, "qk.j");
-    LLVMValueRef base[16], first[16];
-    for (int r = 0; r < bl.RJ; r++)
-      kv_row(g, t, false, smin(g, add(g, jb, cg_i64(g, r)), last), &base[r], &first[r]);
+    LLVMValueRef jb = cg_loop_open(g, &lj, cg_i64(g, 0), t->v[T_NKV], cg_i64(g, bl.RJ), fuse ? ri : 0, mx, "qk.j");
+    LLVMValueRef base[16], first[16], row[16];
+    for (int r = 0; r < bl.RJ; r++) {
+      row[r] = smin(g, add(g, jb, cg_i64(g, r)), last);
+      kv_row(g, t, false, row[r], &base[r], &first[r]);
+    }
     LLVMValueRef init[32];
     int nacc = bl.RJ * ri;
-    for (int i = 0; i < nacc; i++) init[i] = cg_splat(g, cg_f32(g, 0));
+    for (int i = 0; i < nacc; i++) init[i] = zero;
     CgLoop ld;
     LLVMValueRef d = cg_loop_open(g, &ld, cg_i64(g, 0), cg_i64(g, D), cg_i64(g, U), nacc, init, "qk.d");
     LLVMValueRef acc[32];
@@ -384,27 +416,36 @@ static void tile_qk(Gen *g, const Tile *t) {
       LLVMValueRef du = add(g, d, cg_i64(g, u));
       LLVMValueRef qv[8];
       for (int c = 0; c < ri; c++)
-        qv[c] = vload(g, t->v[T_QT], add(g, mul(g, du, cg_i64(g, g->BM)), add(g, cw0, cg_i64(g, (int64_t)c * g->W))));
+        qv[c] = vload(g, t->v[T_QT], add(g, mul(g, du, cg_i64(g, g->BM)), cw[c]));
       for (int r = 0; r < bl.RJ; r++) {
         LLVMValueRef kv = cg_splat(g, kv_load(g, base[r], add(g, first[r], du)));
         for (int c = 0; c < ri; c++) acc[r * ri + c] = fmuladd(g, kv, qv[c], acc[r * ri + c]);
       }
     }
     cg_loop_close(g, &ld, acc);
+    for (int c = 0; c < ri; c++) mx[c] = fuse ? lj.carry[c] : NULL;
     for (int r = 0; r < bl.RJ; r++)
-      for (int c = 0; c < ri; c++)
-        vstore(g, ld.carry[r * ri + c], t->v[T_ST],
-               add(g, mul(g, add(g, jb, cg_i64(g, r)), cg_i64(g, g->BM)), add(g, cw0, cg_i64(g, (int64_t)c * g->W))));
-    cg_loop_close(g, &lj, NULL);
+      for (int c = 0; c < ri; c++) {
+        LLVMValueRef s = ld.carry[r * ri + c];
+        if (fuse && partial) {
+          LLVMValueRef mk = vload(g, t->v[T_MK], add(g, mul(g, row[r], cg_i64(g, g->BM)), cw[c]));
+          s = cg_select(g, LLVMBuildFCmp(g->B, LLVMRealOLT, mk, zero, ""), ninf, s);
+        }
+        vstore(g, s, t->v[T_ST], add(g, mul(g, add(g, jb, cg_i64(g, r)), cg_i64(g, g->BM)), cw[c]));
+        if (fuse) mx[c] = vmax(g, s, mx[c]);
+      }
+    cg_loop_close(g, &lj, mx);
+    for (int c = 0; fuse && c < ri; c++) vstore(g, lj.carry[c], t->v[T_MN], cw[c]);
   }
   cg_loop_close(g, &lc, NULL);
 }
 
 /*
-** The online softmax of the tile, one q vector at a time: scores are
-** modified (natural units, then times log2 e) and masked in place, the
-** running max updated, P = exp2(S - max) written over S, the sum and the
-** rescale factor alpha = exp2(old max - new max) kept per query.
+** The online softmax of the tile, one q vector at a time: the new running
+** max (from S^T's epilogue, or here: scores modified in natural units,
+** then times log2 e, masked in place and maxed), P = exp2(S - max)
+** written over S, the sum and the rescale factor alpha = exp2(old max -
+** new max) kept per query.
 */
 static void tile_softmax(Gen *g, const Tile *t, bool partial) {
   const IrPattern *p = g->p;
@@ -413,27 +454,31 @@ static void tile_softmax(Gen *g, const Tile *t, bool partial) {
   CgLoop lc;
   LLVMValueRef cw = cg_loop_open(g, &lc, cg_i64(g, 0), cg_i64(g, g->BM), cg_i64(g, g->W), 0, NULL, "sm.c");
   {
-    LLVMValueRef m_old = vload(g, t->v[T_MX], cw);
-    CgLoop l1;
-    LLVMValueRef j = cg_loop_open(g, &l1, cg_i64(g, 0), t->v[T_NKV], cg_i64(g, 1), 1, &m_old, "sm.max");
-    LLVMValueRef at = add(g, mul(g, j, cg_i64(g, g->BM)), cw);
-    LLVMValueRef s = vload(g, t->v[T_ST], at);
-    if (mod) {
-      XEnv e = tile_env(g, t, cw, ktok(g, t, j));
-      e.s = (XVal){ s, true };
-      s = LLVMBuildFMul(g->B, as_vec(g, cg_expr(g, &e, p->score)), cg_splat(g, cg_f32(g, LOG2E)), "");
+    LLVMValueRef m_old = vload(g, t->v[T_MX], cw), mx;
+    if (max_in_qk(g)) {
+      mx = vload(g, t->v[T_MN], cw);
+    } else {
+      CgLoop l1;
+      LLVMValueRef j = cg_loop_open(g, &l1, cg_i64(g, 0), t->v[T_NKV], cg_i64(g, 1), 1, &m_old, "sm.max");
+      LLVMValueRef at = add(g, mul(g, j, cg_i64(g, g->BM)), cw);
+      LLVMValueRef s = vload(g, t->v[T_ST], at);
+      if (mod) {
+        XEnv e = tile_env(g, t, cw, ktok(g, t, j));
+        e.s = (XVal){ s, true };
+        s = LLVMBuildFMul(g->B, as_vec(g, cg_expr(g, &e, p->score)), cg_splat(g, cg_f32(g, LOG2E)), "");
+      }
+      if (masked)
+        s = cg_select(g, LLVMBuildFCmp(g->B, LLVMRealOLT, vload(g, t->v[T_MK], at), zero, ""), ninf, s);
+      if (mod || masked) vstore(g, s, t->v[T_ST], at);
+      LLVMValueRef m2 = vmax(g, s, l1.carry[0]);
+      cg_loop_close(g, &l1, &m2);
+      mx = l1.carry[0];
     }
-    if (masked)
-      s = cg_select(g, LLVMBuildFCmp(g->B, LLVMRealOLT, vload(g, t->v[T_MK], at), zero, ""), ninf, s);
-    if (mod || masked) vstore(g, s, t->v[T_ST], at);
-    LLVMValueRef mx = vmax(g, s, l1.carry[0]);
-    cg_loop_close(g, &l1, &mx);
-    mx = l1.carry[0];
     LLVMValueRef m_use = cg_select(g, LLVMBuildFCmp(g->B, LLVMRealOEQ, mx, ninf, ""), zero, mx);
     LLVMValueRef alpha = cg_exp2(g, LLVMBuildFSub(g->B, m_old, m_use, ""), false);
     CgLoop l2;
-    j = cg_loop_open(g, &l2, cg_i64(g, 0), t->v[T_NKV], cg_i64(g, 1), 1, &zero, "sm.exp");
-    at = add(g, mul(g, j, cg_i64(g, g->BM)), cw);
+    LLVMValueRef j = cg_loop_open(g, &l2, cg_i64(g, 0), t->v[T_NKV], cg_i64(g, 1), 1, &zero, "sm.exp");
+    LLVMValueRef at = add(g, mul(g, j, cg_i64(g, g->BM)), cw);
     LLVMValueRef pr = cg_exp2(g, LLVMBuildFSub(g->B, vload(g, t->v[T_ST], at), m_use, ""), false);
     vstore(g, pr, t->v[T_ST], at);
     LLVMValueRef sum = LLVMBuildFAdd(g->B, l2.carry[0], pr, "");
@@ -528,7 +573,7 @@ static LLVMValueRef emit_tile_fn(Gen *g, const char *prefix, int mask, int n) {
     tile_convert(g, &t, t.v[T_KB], t.v[T_KS], g->o->D, t.v[T_KP]);
     tile_convert(g, &t, t.v[T_VB], t.v[T_VS], g->o->Dv, t.v[T_VP]);
   }
-  tile_qk(g, &t);
+  tile_qk(g, &t, partial);
   tile_softmax(g, &t, partial);
   tile_pv(g, &t);
   LLVMBuildRetVoid(g->B);
@@ -544,26 +589,22 @@ typedef struct Walk {
   const PlanOrder *kord;              /* NULL: raster tiles of BN over Sk */
 } Walk;
 
-static bool raster(const PlanOrder *o) {
-  return !o || (o->rank == 1 && o->ax[0].dil == 1 && o->ax[0].n == 0);
-}
-
 /*
-** Visit the kv tile with coordinates u: its tokens into KTOK (a raster
-** tile: the valid prefix only), then the full or the partial body.
+** Visit the kv tile with coordinates u: a raster tile is its first token
+** K0 and the length of its valid prefix; otherwise its tokens go into
+** KTOK. Then the full or the partial body.
 */
 static void visit_kv(Gen *g, void *ud, LLVMValueRef *u, LLVMValueRef full) {
   Walk *w = ud;
   LLVMValueRef Sk = w->targs[T_SK], KTOK = w->targs[T_KTOK], nkv;
   CgLoop l;
-  if (raster(w->kord)) {
+  if (kv_raster(g)) {
     LLVMValueRef k0 = mul(g, u[0], cg_i64(g, g->BN));
     nkv = smin(g, cg_i64(g, g->BN), LLVMBuildSub(g->B, Sk, k0, ""));
-    LLVMValueRef j = cg_loop_open(g, &l, cg_i64(g, 0), nkv, cg_i64(g, 1), 0, NULL, "ktok");
-    LLVMBuildStore(g->B, add(g, k0, j), LLVMBuildInBoundsGEP2(g->B, g->i64, KTOK, &j, 1, ""));
-    cg_loop_close(g, &l, NULL);
+    w->targs[T_K0] = k0;
   } else {
     nkv = cg_i64(g, g->BN);
+    w->targs[T_K0] = cg_i64(g, 0);
     LLVMValueRef j = cg_loop_open(g, &l, cg_i64(g, 0), nkv, cg_i64(g, 1), 0, NULL, "ktok");
     LLVMBuildStore(g->B, cg_order_token(g, w->kord, Sk, u, j), LLVMBuildInBoundsGEP2(g->B, g->i64, KTOK, &j, 1, ""));
     cg_loop_close(g, &l, NULL);
@@ -702,6 +743,27 @@ static void walk_kv(Gen *g, Walk *w, const PlanVals *pv, LLVMValueRef *partial_f
 }
 
 /*
+** Work item w -> (q tile qt, batch x head bh). Costliest first: the q tiles
+** are taken in groups of CPU_QGROUP from the last (the costliest for causal
+** patterns), and within a group head by head, each head's q tiles
+** consecutively (from the last). A thread's run of consecutive items then
+** reads the same K and V again while they are still in its caches: with
+** one q tile per head, it would stream every head's K and V (B x H x 2 x
+** Sk x D floats) between two uses of one head's.
+*/
+static void work_item(Gen *g, LLVMValueRef w, LLVMValueRef nq, LLVMValueRef BH, LLVMValueRef *qt, LLVMValueRef *bh) {
+  LLVMValueRef G = cg_i64(g, CPU_QGROUP);
+  LLVMValueRef per = mul(g, G, BH);                           /* items per full group */
+  LLVMValueRef k = LLVMBuildSDiv(g->B, w, per, "qgroup");
+  LLVMValueRef q0 = mul(g, k, G);                             /* its first q tile, from the last */
+  LLVMValueRef size = smin(g, G, LLVMBuildSub(g->B, nq, q0, ""));  /* the last group: the rest */
+  LLVMValueRef r = LLVMBuildSub(g->B, w, mul(g, k, per), "");
+  *bh = LLVMBuildSDiv(g->B, r, size, "bh");
+  LLVMValueRef i = LLVMBuildSRem(g->B, r, size, "");
+  *qt = LLVMBuildSub(g->B, LLVMBuildSub(g->B, nq, cg_i64(g, 1), ""), add(g, q0, i), "qt");
+}
+
+/*
 ** <prefix>_work(args, w0, w1): for each work item, the q tile's tokens,
 ** pack Q, walk the kv tiles, write O (and LSE) for the valid queries.
 */
@@ -724,6 +786,7 @@ static void emit_work_fn(Gen *g, const char *prefix, LLVMValueRef tile_full, LLV
   LLVMValueRef MK = alloca_f32(g, (int64_t)BN * BM, "MK");
   LLVMValueRef Ot = alloca_f32(g, (int64_t)Dv * BM, "Ot");
   LLVMValueRef Mx = alloca_f32(g, BM, "Mx"), Lx = alloca_f32(g, BM, "Lx"), Al = alloca_f32(g, BM, "Al");
+  LLVMValueRef Mn = alloca_f32(g, BM, "Mn");
   LLVMValueRef Kp = alloca_f32(g, is_bf16(g) ? (int64_t)BN * D : 1, "Kp");
   LLVMValueRef Vp = alloca_f32(g, is_bf16(g) ? (int64_t)BN * Dv : 1, "Vp");
   int gr = p->grid_rank > 0 ? p->grid_rank : 1;
@@ -754,9 +817,8 @@ static void emit_work_fn(Gen *g, const char *prefix, LLVMValueRef tile_full, LLV
 
   CgLoop lw;
   LLVMValueRef w = cg_loop_open(g, &lw, w0, w1, cg_i64(g, 1), 0, NULL, "w");
-  /* costliest first: q tiles from the last, over all (batch, head) */
-  LLVMValueRef qt = LLVMBuildSub(g->B, LLVMBuildSub(g->B, nq, cg_i64(g, 1), ""), LLVMBuildSDiv(g->B, w, BH, ""), "qt");
-  LLVMValueRef bh = LLVMBuildSRem(g->B, w, BH, "");
+  LLVMValueRef qt, bh;
+  work_item(g, w, nq, BH, &qt, &bh);
   LLVMValueRef b = LLVMBuildSDiv(g->B, bh, Hq, "b"), h = LLVMBuildSRem(g->B, bh, Hq, "h");
   LLVMValueRef hk = LLVMBuildSDiv(g->B, h, group, "hk");
   PlanVals pv;
@@ -787,10 +849,10 @@ static void emit_work_fn(Gen *g, const char *prefix, LLVMValueRef tile_full, LLV
 
   Walk wk;
   LLVMValueRef *ta = wk.targs;
-  ta[T_A] = a; ta[T_B] = b; ta[T_H] = h; ta[T_QTOK] = QTOK; ta[T_KTOK] = KTOK; ta[T_NKV] = NULL;
+  ta[T_A] = a; ta[T_B] = b; ta[T_H] = h; ta[T_QTOK] = QTOK; ta[T_KTOK] = KTOK; ta[T_NKV] = ta[T_K0] = NULL;
   ta[T_KB] = kb; ta[T_VB] = vb; ta[T_KS] = arg_stride(g, a, A_KS, 2);
   ta[T_VS] = arg_stride(g, a, A_VS, 2); ta[T_SQ] = Sq; ta[T_SK] = Sk;
-  ta[T_QT] = Qt; ta[T_ST] = St; ta[T_MK] = MK; ta[T_OT] = Ot; ta[T_MX] = Mx;
+  ta[T_QT] = Qt; ta[T_ST] = St; ta[T_MK] = MK; ta[T_OT] = Ot; ta[T_MX] = Mx; ta[T_MN] = Mn;
   ta[T_LX] = Lx; ta[T_AL] = Al; ta[T_KP] = Kp; ta[T_VP] = Vp; ta[T_QC] = QC;
   ta[T_INPUTS] = inputs;
   wk.full_fn = tile_full;
