@@ -449,20 +449,35 @@ end
 
 -- Swin: the same window index on every axis after a cyclic shift by shift
 -- (window index of x: ((x - shift) mod N) // window)
+-- Swin windows after a cyclic shift by s (torch.roll by -s): window index
+-- ((x - s) mod n) // M per axis. The last window then holds pixels from both
+-- ends of the axis; Swin's attention mask keeps those apart (seam, the
+-- default): pixels x < s (rolled round to the end) see only each other.
+-- When M divides n, that is exactly (x - s) // M (the rolled-round pixels
+-- get negative indices), which the passes tile as one box per axis.
 function A.swin(opts)
-  opts = options(opts, "attnc.swin", { window = true, shift = true })
+  opts = options(opts, "attnc.swin", { window = true, shift = true, seam = true })
   if opts.window == nil then fail("attnc.swin needs a window, e.g. {window = 7, shift = 3}") end
   local window = axis_values(opts.window, "swin window", positive)
   local shift = axis_values(opts.shift or 0, "swin shift", nonneg)
+  local seam = opts.seam
+  if seam == nil then seam = true end
+  if type(seam) ~= "boolean" then fail("attnc.swin: seam must be true or false (got %s)", describe(seam)) end
   return mask_obj(function(b, h, q, k)
     local ax, m = axes(q, k), true
     for i, a in ipairs(ax) do
       local M, s, N = at(window, i, #ax), at(shift, i, #ax), a.n
+      local exact = seam and isnum(N) and isnum(M) and N % M == 0
       local function win(x)
         if s == 0 then return x // M end
+        if exact then return (x - s) // M end
         return ((x - s) % N) // M
       end
       m = land(m, win(a.q):eq(win(a.k)))
+      if seam and not exact and not (isnum(s) and s == 0) then
+        -- wrapped pixels (x < s) and the others never share a window's attention
+        m = land(m, lor(land(a.q:lt(s), a.k:lt(s)), land(a.q:ge(s), a.k:ge(s))))
+      end
     end
     return m
   end)

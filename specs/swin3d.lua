@@ -2,7 +2,8 @@
 -- shift: a token sees the tokens of its own window x window x window box.
 -- Used by: Swin UNETR (3-D medical segmentation, window 7), Video Swin.
 -- Params: depth, height, width (default 4 x 4 x 4), window (default 2), shift
--- (default 1).
+-- (default 1), seam (default 1: Swin's mask keeps tokens rolled round from the
+-- start of an axis apart from the others; 0: windows wrap round).
 local a = require "attnc"
 
 local depth = a.param("depth", 4, { min = 1 })
@@ -10,8 +11,9 @@ local height = a.param("height", 4, { min = 1 })
 local width = a.param("width", 4, { min = 1 })
 local window = a.param("window", 2, { min = 1 })
 local shift = a.param("shift", 1, { min = 0 })
+local seam = a.param("seam", 1, { min = 0, max = 1 })
 
 return a.pattern {
   grid = { depth, height, width },
-  mask = a.swin { window = window, shift = shift },
+  mask = a.swin { window = window, shift = shift, seam = seam == 1 },
 }

@@ -99,12 +99,15 @@ def neighborhood2d_dilated(rng):
 
 
 def swin2d(rng):
-    Hh, Ww, M, sh = 8, 8, 4, 2  # same window on both axes after a cyclic shift
+    Hh, Ww, M, sh = 8, 8, 4, 2  # same window on both axes after a cyclic shift,
+    # and Swin's seam: pixels rolled round (c < sh) apart from the others
 
     def mask(ix):
         qy, qx, ky, kx = ix.q // Ww, ix.q % Ww, ix.k // Ww, ix.k % Ww
         win = lambda c, n: ((c - sh) % n) // M
-        return (win(qy, Hh) == win(ky, Hh)) & (win(qx, Ww) == win(kx, Ww))
+        seam = lambda a, b: (a < sh) == (b < sh)
+        return ((win(qy, Hh) == win(ky, Hh)) & (win(qx, Ww) == win(kx, Ww)) &
+                seam(qy, ky) & seam(qx, kx))
     return ({"height": Hh, "width": Ww, "window": M, "shift": sh},
             (1, 2, 2, Hh * Ww, 8, 8), {}, mask, None)
 

@@ -202,7 +202,7 @@ static const struct { const char *name, *src, *ir; } blocks[] = {
     "mask %16\n" },
   { "swin",
     "local a = require \"attnc\"\n"
-    "return a.pattern { grid = { 8, 8 }, mask = a.swin { window = 4, shift = { 2, 0 } } }\n",
+    "return a.pattern { grid = { 8, 8 }, mask = a.swin { window = 4, shift = { 2, 0 }, seam = false } }\n",
     "grid 8 8\n"
     "%0 = qc 0 : int @2\n"
     "%1 = const 2 : int @2\n"
@@ -506,10 +506,13 @@ static bool ref_neighborhood(const Case *c, const int64_t *qc, const int64_t *kc
   return true;
 }
 
+/* Swin's mask: the same window after the roll, and (seam) pixels rolled round
+   from the start of an axis (x < s) kept apart from the others */
 static bool ref_swin(const Case *c, const int64_t *qc, const int64_t *kc, int64_t q, int64_t k) {
   for (int i = 0; i < c->rank; i++) {
     int64_t N = c->grid[i], M = c->win[i], s = c->shift[i];
     if (fmod_(qc[i] - s, N) / M != fmod_(kc[i] - s, N) / M) return false;
+    if (s > 0 && (qc[i] < s) != (kc[i] < s)) return false;
   }
   return true;
 }
@@ -602,6 +605,8 @@ START_TEST(grid_semantics) {
     { .rank = 2, .grid = { 8, 8 }, .win = { 4, 4 }, .shift = { 2, 2 } },
     { .rank = 2, .grid = { 6, 9 }, .win = { 3, 4 }, .shift = { 1, 0 } },
     { .rank = 3, .grid = { 4, 4, 6 }, .win = { 2, 2, 3 }, .shift = { 1, 0, 2 } },
+    { .rank = 2, .grid = { 10, 14 }, .win = { 4, 6 }, .shift = { 2, 3 } },   /* M does not divide n */
+    { .rank = 1, .grid = { 16 }, .win = { 4 }, .shift = { 6 } },             /* s > M */
   };
   for (size_t i = 0; i < sizeof swins / sizeof swins[0]; i++) {
     const Case *c = &swins[i];

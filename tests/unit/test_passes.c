@@ -184,15 +184,30 @@ START_TEST(grid_patterns) {
     SPEC("return a.pattern { grid = {16, 24}, mask = a.neighborhood { kernel = 3, dilation = {2, 3} } }"),
     SPEC("return a.pattern { grid = {13, 17}, mask = a.neighborhood { kernel = 5, dilation = 2 } }"),
     SPEC("return a.pattern { grid = {16, 16}, mask = a.swin { window = 8 } }"),
-    SPEC("return a.pattern { grid = {16, 16}, mask = a.swin { window = 8, shift = 4 } }"),
-    SPEC("return a.pattern { grid = {12, 18}, mask = a.swin { window = {4, 6}, shift = {2, 3} } }"),
+    SPEC("return a.pattern { grid = {16, 16}, mask = a.swin { window = 8, shift = 4, seam = false } }"),
+    SPEC("return a.pattern { grid = {12, 18}, mask = a.swin { window = {4, 6}, shift = {2, 3}, seam = false } }"),
     SPEC("return a.pattern { grid = {16, 16}, mask = a.overlapping { window = 4 } }"),
     SPEC("return a.pattern { grid = {6, 8, 8}, mask = a.temporal { radius = 1 } }"),
     SPEC("return a.pattern { grid = {4, 8, 8}, mask = a.neighborhood { kernel = 3 } }"),
-    SPEC("return a.pattern { grid = {16, 16}, mask = a.per_head(1, a.swin { window = 8 }, a.swin { window = 8, shift = 4 }) }"),
+    SPEC("return a.pattern { grid = {16, 16}, mask = a.per_head(1, a.swin { window = 8 }, a.swin { window = 8, shift = 4, seam = false }) }"),
     SPEC("return a.pattern { grid = {16, 16}, mask = a.causal() }"),
   };
   for (size_t i = 0; i < sizeof srcs / sizeof srcs[0]; i++) check_src(srcs[i], NULL, 0, GRID, NGRID);
+  /* Swin with its seam: where the window divides the axis the mask is
+     (x - s) // M per axis (one box each, tight); elsewhere the window of the
+     roll and (q_i < s) == (k_i < s), whose boxes visit the wrapped window's
+     tiles whole, so a tile across the seam may hold no allowed pair */
+  static const char *seams[] = {
+    SPEC("return a.pattern { grid = {16, 16}, mask = a.swin { window = 8, shift = 4 } }"),
+    SPEC("return a.pattern { grid = {12, 18}, mask = a.swin { window = {4, 6}, shift = {2, 3} } }"),
+    SPEC("return a.pattern { grid = {4, 8, 8}, mask = a.swin { window = {2, 4, 4}, shift = {1, 2, 2} } }"),
+  };
+  for (size_t i = 0; i < sizeof seams / sizeof seams[0]; i++) check_src(seams[i], NULL, 0, GRID, NGRID);
+  static const Case loose[] = {
+    { 64, 64, 1, 1, 0, 0.5 }, { 32, 64, 1, 1, 0, 0.5 }, { 0, 0, 1, 1, 0, 0.5 },
+  };
+  check_src(SPEC("return a.pattern { grid = {10, 14}, mask = a.swin { window = {4, 6}, shift = {2, 3} } }"),
+            NULL, 0, loose, (int)(sizeof loose / sizeof loose[0]));
 }
 END_TEST
 
