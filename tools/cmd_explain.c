@@ -288,6 +288,9 @@ static int explain_main(const CliVerb *verb, int argc, char **argv) {
     cc.raster = opt.pin.pin_order && opt.pin.raster;
     pst = cuda_plan(p, &cc, &arena, &pl, &d);
     if (pst == ATTNC_OK) {
+      /* the schedule as the kernel runs it: its warps, its K/V buffers */
+      pl->sched.warps = cc.warps;
+      pl->sched.stages = cc.overlap ? 2 : 1;
       char an[16];
       snprintf(kernel, sizeof kernel, "%s, %s, %d warps, %d KiB shared memory",
                cuda_arch_name(cc.arch, an),
