@@ -376,6 +376,36 @@ bool cli_call_option(CliCall *c, int id, const char *val) {
   return true;
 }
 
+int cli_common_option(const CliVerb *verb, const CliCommon *co, int id, const char *val) {
+  bool ok;
+  switch (id) {
+  case CLI_POSITIONAL:
+    if (!co->spec) return 0;
+    ok = cli_set_spec(co->spec, verb, val);
+    break;
+  case OPT_DEFINE:
+    if (!co->spec) return 0;
+    ok = cli_add_define(co->spec, val);
+    break;
+  case OPT_INPUT:
+    if (!co->inputs) return 0;
+    ok = cli_add_input(co->inputs, val);
+    break;
+  case OPT_TARGET:
+    if (!co->target) return 0;
+    ok = cli_parse_target(val, co->target);
+    if (co->target_given) *co->target_given = true;
+    break;
+  case OPT_SHAPE: case OPT_HKV: case OPT_DTYPE: case OPT_SEED:
+    if (!co->call) return 0;
+    ok = cli_call_option(co->call, id, val);
+    break;
+  default:
+    return 0;
+  }
+  return ok ? 1 : -1;
+}
+
 int cli_fail_target(const attnc_error *err, attnc_target t) {
   if (err->status != ATTNC_ERR_NODEVICE) return cli_fail(err);
   fprintf(stderr, "attnc: %s: no device: --target %s cannot run on this machine\n",

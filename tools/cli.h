@@ -188,6 +188,23 @@ typedef struct CliCall {
 bool cli_call_option(CliCall *c, int id, const char *val);
 
 /*
+** The options the spec verbs share, for their parse loops: the SPEC
+** positional and -D (spec), --input (inputs), --target (target, and
+** target_given when not NULL) and the call's --shape, --hkv, --dtype,
+** --seed (call). A NULL field: the verb handles that option itself or
+** takes none. Returns 1 when id was one of these and was taken, -1 when its
+** value was bad (error printed), 0 when id is the verb's own.
+*/
+typedef struct CliCommon {
+  CliSpec *spec;
+  CliInputs *inputs;
+  attnc_target *target;
+  bool *target_given;
+  CliCall *call;
+} CliCommon;
+int cli_common_option(const CliVerb *verb, const CliCommon *co, int id, const char *val);
+
+/*
 ** The generator's shape (tools/gen.h) for pattern p and target t: the
 ** spec's defaults where nothing was given; the ref target keeps float32
 ** tensors. 0 or the exit status after printing the error.

@@ -86,18 +86,20 @@ static int run_main(const CliVerb *verb, int argc, char **argv) {
   attnc_kernel *kern = NULL;
   int rc = CLI_EXIT_OK, id;
   cli_init(&ps, verb, argc, argv);
+  const CliCommon common_opts = { .spec = &cs, .inputs = &in, .target = &target };
   while (rc == CLI_EXIT_OK && (id = cli_next(&ps, &val, cli_repeatable)) != CLI_DONE) {
+    int common = cli_common_option(verb, &common_opts, id, val);
+    if (common) {
+      if (common < 0) rc = CLI_EXIT_USAGE;
+      continue;
+    }
     switch (id) {
     case CLI_HELP: goto done;
     case CLI_ERROR: rc = CLI_EXIT_USAGE; break;
-    case CLI_POSITIONAL: if (!cli_set_spec(&cs, verb, val)) rc = CLI_EXIT_USAGE; break;
-    case OPT_DEFINE: if (!cli_add_define(&cs, val)) rc = CLI_EXIT_USAGE; break;
-    case OPT_TARGET: if (!cli_parse_target(val, &target)) rc = CLI_EXIT_USAGE; break;
     case OPT_DTYPE: if (!cli_parse_dtype(val, &adt)) rc = CLI_EXIT_USAGE; break;
     case OPT_Q: qp = val; break;
     case OPT_K: kp = val; break;
     case OPT_V: vp = val; break;
-    case OPT_INPUT: if (!cli_add_input(&in, val)) rc = CLI_EXIT_USAGE; break;
     case OPT_OUTPUT: op = val; break;
     case OPT_LSE: lp = val; break;
     case OPT_SCALE:

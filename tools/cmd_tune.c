@@ -227,7 +227,13 @@ static int tune_main(const CliVerb *verb, int argc, char **argv) {
   int ncombos = 1, nrows = 0;
   int rc = CLI_EXIT_OK, id;
   cli_init(&ps, verb, argc, argv);
+  const CliCommon common_opts = { .target = &target, .target_given = &target_given, .call = &cc };
   while (rc == CLI_EXIT_OK && (id = cli_next(&ps, &val, cli_repeatable)) != CLI_DONE) {
+    int common = cli_common_option(verb, &common_opts, id, val);
+    if (common) {
+      if (common < 0) rc = CLI_EXIT_USAGE;
+      continue;
+    }
     switch (id) {
     case CLI_HELP: goto done;
     case CLI_ERROR: rc = CLI_EXIT_USAGE; break;
@@ -236,13 +242,6 @@ static int tune_main(const CliVerb *verb, int argc, char **argv) {
       path = val;
       break;
     case OPT_DEFINE: if (!add_sweep(sw, &nsw, val)) rc = CLI_EXIT_USAGE; break;
-    case OPT_TARGET:
-      if (!cli_parse_target(val, &target)) rc = CLI_EXIT_USAGE;
-      target_given = true;
-      break;
-    case OPT_SHAPE: case OPT_HKV: case OPT_DTYPE: case OPT_SEED:
-      if (!cli_call_option(&cc, id, val)) rc = CLI_EXIT_USAGE;
-      break;
     case OPT_ITERS: if (!cli_parse_int("--iters", val, 1, 100000, &iters)) rc = CLI_EXIT_USAGE; break;
     case OPT_WARMUP: if (!cli_parse_int("--warmup", val, 0, 100000, &warmup)) rc = CLI_EXIT_USAGE; break;
     case OPT_BM: if (!parse_list("--block-m", val, false, lbm, &nbm)) rc = CLI_EXIT_USAGE; break;

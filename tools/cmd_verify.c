@@ -104,20 +104,16 @@ static int verify_main(const CliVerb *verb, int argc, char **argv) {
   float *lref = NULL;
   int rc = CLI_EXIT_OK, id;
   cli_init(&ps, verb, argc, argv);
+  const CliCommon common_opts = { .spec = &cs, .inputs = &in, .target = &target, .target_given = &target_given, .call = &cc };
   while (rc == CLI_EXIT_OK && (id = cli_next(&ps, &val, cli_repeatable)) != CLI_DONE) {
+    int common = cli_common_option(verb, &common_opts, id, val);
+    if (common) {
+      if (common < 0) rc = CLI_EXIT_USAGE;
+      continue;
+    }
     switch (id) {
     case CLI_HELP: goto done;
     case CLI_ERROR: rc = CLI_EXIT_USAGE; break;
-    case CLI_POSITIONAL: if (!cli_set_spec(&cs, verb, val)) rc = CLI_EXIT_USAGE; break;
-    case OPT_DEFINE: if (!cli_add_define(&cs, val)) rc = CLI_EXIT_USAGE; break;
-    case OPT_TARGET:
-      if (!cli_parse_target(val, &target)) rc = CLI_EXIT_USAGE;
-      target_given = true;
-      break;
-    case OPT_SHAPE: case OPT_HKV: case OPT_DTYPE: case OPT_SEED:
-      if (!cli_call_option(&cc, id, val)) rc = CLI_EXIT_USAGE;
-      break;
-    case OPT_INPUT: if (!cli_add_input(&in, val)) rc = CLI_EXIT_USAGE; break;
     case OPT_TOL:
       if (!cli_parse_double("--tol", val, &tol)) rc = CLI_EXIT_USAGE;
       else if (tol < 0) rc = cli_error("--tol must not be negative (got %s)", val);
