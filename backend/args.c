@@ -142,8 +142,7 @@ static attnc_status same(const char *a, const DLTensor *ta, int i, const char *d
                    (long long)ta->shape[i], i, b, dim, (long long)want);
 }
 
-/* the size a declared dim takes for this call */
-static int64_t dim_size(IrDim dm, const Shape *s) {
+int64_t args_dim_size(IrDim dm, const Shape *s) {
   int64_t div = dm.value >= 1 ? dm.value : 1;
   switch (dm.sym) {
   case DIM_CONST: return dm.value;
@@ -224,7 +223,7 @@ static attnc_status check_inputs(const IrPattern *p, const attnc_args *args, boo
       return diag_error(d, ATTNC_ERR_ARG, loc, "runtime input '%s' has dtype %s but the spec declares %s",
                         in->name, dl_name(t->dtype, b1, sizeof b1), b2);
     int64_t want[IR_MAXDIMS];
-    for (int k = 0; k < in->rank; k++) want[k] = dim_size(in->dims[k], s);
+    for (int k = 0; k < in->rank; k++) want[k] = args_dim_size(in->dims[k], s);
     for (int k = 0; k < in->rank; k++)
       if (t->shape[k] != want[k]) {
         char b3[160];

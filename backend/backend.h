@@ -22,6 +22,9 @@ typedef struct Shape {
 attnc_status args_check(const IrPattern *p, const attnc_args *args, bool host_only,
                         Shape *shape, IrTensorView *views, Diag *d);
 
+/* the size a declared dim of a runtime input takes for a call of shape s */
+int64_t args_dim_size(IrDim dm, const Shape *s);
+
 /* the strides of t in elements: t->strides, or compact row-major if NULL */
 void args_strides(const DLTensor *t, int64_t *strides);
 

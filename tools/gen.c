@@ -116,16 +116,10 @@ void gen_default_shape(const IrPattern *p, GenShape *s) {
   s->seed = gen_seed(1);
 }
 
-static int64_t dim_size(IrDim dm, const GenShape *s) {
-  int64_t div = dm.value >= 1 ? dm.value : 1;
-  switch (dm.sym) {
-  case DIM_CONST: return dm.value;
-  case DIM_B: return s->B;
-  case DIM_H: return s->Hq;
-  case DIM_HKV: return s->Hkv;
-  case DIM_SQ: case DIM_SK: return (s->S + div - 1) / div;
-  }
-  return 1;
+/* the size a declared dim takes for the generator's call (Sq = Sk = S) */
+static int64_t dim_size(IrDim dm, const GenShape *g) {
+  Shape s = { .B = g->B, .Hq = g->Hq, .Hkv = g->Hkv, .Sq = g->S, .Sk = g->S, .D = g->D, .Dv = g->D };
+  return args_dim_size(dm, &s);
 }
 
 static bool token_dim(IrDim dm) { return dm.sym == DIM_SQ || dm.sym == DIM_SK; }
