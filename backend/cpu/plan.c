@@ -455,6 +455,18 @@ static void iterate_data(Gen *g, const Plan *pl, const PlanIter *it, const PlanV
   cg_loop_close(g, &lu, NULL);
   end_if(g, done);
 }
+/* the iterator's boxes (their bounds kept), then its list or data part,
+   which skips what the boxes visited */
+typedef void (*IterPartFn)(Gen *g, const Plan *pl, const PlanIter *it, const PlanVals *pv,
+                           CgKvTileFn fn, void *ud, const BoxVals *bv);
+static void iterate_boxes_then(Gen *g, const Plan *pl, const PlanIter *it, const PlanVals *pv,
+                               CgKvTileFn fn, void *ud, IterPartFn part) {
+  BoxVals *bv = calloc((size_t)it->nboxes + 1, sizeof *bv);
+  iterate_boxes(g, &pl->kord, it, pv, fn, ud, bv);
+  part(g, pl, it, pv, fn, ud, bv);
+  free(bv);
+}
+
 
 void cg_plan_iterate(Gen *g, const Plan *pl, const PlanIter *it, const PlanVals *pv, CgKvTileFn fn, void *ud) {
   LLVMValueRef sk = pv->v[PV_SK][0];
@@ -466,10 +478,7 @@ void cg_plan_iterate(Gen *g, const Plan *pl, const PlanIter *it, const PlanVals 
     return;
   case ITER_LIST:
     if (it->list && pl->kord.rank == 1 && pl->kord.ax[0].dil == 1 && g->list_seen) {
-      BoxVals *bv = calloc((size_t)it->nboxes + 1, sizeof *bv);
-      iterate_boxes(g, &pl->kord, it, pv, fn, ud, bv);
-      iterate_list(g, pl, it, pv, fn, ud, bv);
-      free(bv);
+      iterate_boxes_then(g, pl, it, pv, fn, ud, iterate_list);
       return;
     }
     iterate_dense(g, &pl->kord, sk, fn, ud);
@@ -477,10 +486,7 @@ void cg_plan_iterate(Gen *g, const Plan *pl, const PlanIter *it, const PlanVals 
   case ITER_DATA:
     if (it->data && pl->kord.rank == 1 && pl->kord.ax[0].dil == 1 && pl->qord.rank == 1 &&
         pl->qord.ax[0].dil == 1 && g->list_qtok && g->list_inputs) {
-      BoxVals *bv = calloc((size_t)it->nboxes + 1, sizeof *bv);
-      iterate_boxes(g, &pl->kord, it, pv, fn, ud, bv);
-      iterate_data(g, pl, it, pv, fn, ud, bv);
-      free(bv);
+      iterate_boxes_then(g, pl, it, pv, fn, ud, iterate_data);
       return;
     }
     iterate_dense(g, &pl->kord, sk, fn, ud);
