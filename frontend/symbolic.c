@@ -181,6 +181,11 @@ static int sym_logic(lua_State *L) {
   for (int i = 0; i < nargs; i++)
     if (!is_bool(L, i + 1)) {
       const char *got = fe_describe(L, i + 1);
+      /* "m & k < q" reaches here as m & k: Lua applies & before < */
+      if (nargs == 2 && is_bool(L, 2 - i))
+        return fe_error(L, "'%s' combines booleans (conditions and masks), got %s; if a comparison "
+                        "follows, Lua applies '%s' first: compare with a method, e.g. k:lt(q)",
+                        op_symbol(op), got, op_symbol(op));
       return fe_error(L, "'%s' combines booleans (conditions and masks), got %s; "
                       "symbolic numbers have no bitwise operators", op_symbol(op), got);
     }
