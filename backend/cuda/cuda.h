@@ -57,6 +57,11 @@ typedef struct CudaConfig {
   bool overlap;         /* set by cuda_config_finish (wgmma only): two K/V buffers, loads
                            a step ahead, the softmax of tile j+1 under P_j V_j;
                            $ATTNC_CUDA_OVERLAP=0 turns it off */
+  bool ws;              /* set by cuda_config_finish (overlap only; by default at block_m
+                           192): warp specialisation, a producer warpgroup runs the kv
+                           iterator and loads K and V into mbarrier-guarded buffers; the
+                           compute warps never synchronise the CTA; $ATTNC_CUDA_WS=1 turns
+                           it on for every overlapped kernel, =0 off */
 } CudaConfig;
 
 #define CUDA_SEQ_BITS_SMALL 24   /* int32 index math is exact below 2^24 tokens */

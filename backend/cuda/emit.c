@@ -90,7 +90,8 @@ bool cuda_arch_parse(const char *s, int *arch) {
   return true;
 }
 
-int cuda_threads(const CudaConfig *cfg) { return cfg->warps * 32; }
+/* the compute warps, and with warp specialisation the producer warpgroup */
+int cuda_threads(const CudaConfig *cfg) { return cfg->warps * 32 + (cfg->ws ? 128 : 0); }
 
 /* element bytes are 2 (f16 / bf16): Q tile, K tile, V tile */
 int cuda_smem_bytes(const CudaConfig *cfg) {
@@ -155,6 +156,13 @@ attnc_status cuda_config_finish(const IrPattern *p, CudaConfig *cfg, Diag *d) {
   if (cfg->wgmma) cfg->warps = cfg->block_m / 16;
   const char *ov = getenv("ATTNC_CUDA_OVERLAP");
   cfg->overlap = cfg->wgmma && !(ov && strcmp(ov, "0") == 0);
+  /* warp specialisation pays where three warpgroups compute (192 rows): every
+     warp loading, they lose to 128 x 64 tiles; with a producer, 192 x 128 at
+     D = 64 beats them (H200, dense D64: 379 TFLOP/s against 339; D = 128,
+     128 x 128: 392 against 409, so off there). $ATTNC_CUDA_WS=1 turns it on
+     for every overlapped kernel, =0 off (bench/results/gpu-h200-ws-sweep.md) */
+  const char *ws = getenv("ATTNC_CUDA_WS");
+  cfg->ws = cfg->overlap && (ws && *ws ? strcmp(ws, "0") != 0 : cfg->block_m == 192);
   if (!cfg->qord.rank) {      /* raster: tile t holds tokens t*block_m .. */
     cfg->qord = (CudaOrder){ .rank = 1, .box = { cfg->block_m }, .dil = { 1 } };
   }
@@ -624,6 +632,13 @@ static const char *const prelude_ptx =
   "ATTNC_DEVICE void ldmatrix_x4_trans(u32 (&r)[4], u32 addr) {\n"
   "  asm volatile(\"ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\\n\"\n"
   "               : \"=r\"(r[0]), \"=r\"(r[1]), \"=r\"(r[2]), \"=r\"(r[3]) : \"r\"(addr));\n"
+  "}\n\n"
+  "// the threads that run the kv iterator: every warp, or the producer warpgroup,\n"
+  "// which then synchronises on named barrier 1 alone\n"
+  "ATTNC_DEVICE int iter_tid() { return (int)threadIdx.x - (kProducerWarps ? kThreads : 0); }\n"
+  "ATTNC_DEVICE void iter_sync() {\n"
+  "  if constexpr (kProducerWarps > 0) asm volatile(\"bar.sync 1, %0;\\n\" :: \"n\"(kProducerWarps * 32) : \"memory\");\n"
+  "  else __syncthreads();\n"
   "}\n";
 
 /* mma and pack depend on the element type */
@@ -699,13 +714,15 @@ static const char *const tile_load =
   "\n// Copy a tile of kRows token rows into shared memory with cp.async, one\n"
   "// 16-byte chunk per thread per step. Row r is token tok[r] (-1: padding,\n"
   "// zero-filled); its elements are contiguous at base + token * row_stride.\n"
-  "template <int kRows, int kChunks, typename TokenOf>\n"
+  "// kBy threads copy (tid: which of them); kUnroll: copies whose addresses are\n"
+  "// computed ahead (the producer warpgroup unrolls less: fewer registers, no spills)\n"
+  "template <int kRows, int kChunks, int kBy = kThreads, int kUnroll = 64, typename TokenOf>\n"
   "ATTNC_DEVICE void load_tile(u32 dst, const u16 *base, i64 row_stride, TokenOf token_of, int tid) {\n"
   "  constexpr int kTotal = kRows * kChunks;\n"
-  "#pragma unroll\n"
-  "  for (int i = 0; i < (kTotal + kThreads - 1) / kThreads; ++i) {\n"
-  "    const int idx = i * kThreads + tid;\n"
-  "    if (kTotal % kThreads == 0 || idx < kTotal) {\n"
+  "#pragma unroll kUnroll\n"
+  "  for (int i = 0; i < (kTotal + kBy - 1) / kBy; ++i) {\n"
+  "    const int idx = i * kBy + tid;\n"
+  "    if (kTotal % kBy == 0 || idx < kTotal) {\n"
   "      const int r = idx / kChunks, c = idx % kChunks;\n"
   "      const int tok = token_of(r);\n"
   "      const u16 *src = base + (tok >= 0 ? (i64)tok * row_stride + c * 8 : 0);\n"
@@ -846,7 +863,24 @@ static const char *const prelude_wgmma =
   "    for (int j = 0; j < B; ++j) asm volatile(\"\" : \"+f\"(x[0][i][j]) :: \"memory\");\n"
   "}\n"
   "// cp.async writes are generic-proxy stores; wgmma reads through the async proxy\n"
-  "ATTNC_DEVICE void smem_to_async_proxy() { asm volatile(\"fence.proxy.async.shared::cta;\\n\" ::: \"memory\"); }\n";
+  "ATTNC_DEVICE void smem_to_async_proxy() { asm volatile(\"fence.proxy.async.shared::cta;\\n\" ::: \"memory\"); }\n\n"
+  "// mbarriers (warp specialisation): a phase completes when its count of arrivals\n"
+  "// came; waiters name the phase by its parity\n"
+  "ATTNC_DEVICE void mbar_init(u32 bar, int count) {\n"
+  "  asm volatile(\"mbarrier.init.shared::cta.b64 [%0], %1;\\n\" :: \"r\"(bar), \"r\"(count) : \"memory\");\n"
+  "}\n"
+  "ATTNC_DEVICE void mbar_arrive(u32 bar) {   // release: this thread's writes before it are seen\n"
+  "  asm volatile(\"mbarrier.arrive.shared::cta.b64 _, [%0];\\n\" :: \"r\"(bar) : \"memory\");\n"
+  "}\n"
+  "ATTNC_DEVICE void mbar_wait(u32 bar, int parity) {   // acquire\n"
+  "  u32 done;\n"
+  "  do {\n"
+  "    asm volatile(\"{ .reg .pred p; mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2; selp.u32 %0, 1, 0, p; }\\n\"\n"
+  "                 : \"=r\"(done) : \"r\"(bar), \"r\"(parity) : \"memory\");\n"
+  "  } while (!done);\n"
+  "}\n"
+  "template <int N> ATTNC_DEVICE void setmaxnreg_dec() { asm volatile(\"setmaxnreg.dec.sync.aligned.u32 %0;\\n\" :: \"n\"(N)); }\n"
+  "template <int N> ATTNC_DEVICE void setmaxnreg_inc() { asm volatile(\"setmaxnreg.inc.sync.aligned.u32 %0;\\n\" :: \"n\"(N)); }\n";
 
 static const char *const tile_layout_wgmma =
   "\n// ---- shared-memory tiles (wgmma's 128-byte swizzle)\n"
@@ -969,7 +1003,8 @@ static void emit_header(Out *o, const IrPattern *p, const CudaConfig *cfg, const
              cfg->head_dim, cfg->head_dim_v);
   out_printf(o, "// schedule: %d x %d tiles, %d warps, %s; token order %s; kv iteration %s\n",
              cfg->block_m, cfg->block_n, cfg->warps,
-             cfg->overlap ? "wgmma, overlapped" : cfg->wgmma ? "wgmma" : "mma.sync",
+             cfg->ws ? "wgmma, overlapped, warp-specialised" : cfg->overlap ? "wgmma, overlapped" :
+             cfg->wgmma ? "wgmma" : "mma.sync",
              ep->order_name, ep->iter_name);
   for (int i = 0; i < p->nparams; i++) {
     const IrParam *pr = &p->params[i];
@@ -987,17 +1022,38 @@ static void emit_schedule(Out *o, const IrPattern *p, const CudaConfig *cfg) {
   out_printf(o, "static constexpr int kHeadDimV = %d;   // Dv of V and O\n", cfg->head_dim_v);
   out_printf(o, "static constexpr int kBlockM = %d;    // query rows per CTA (one q tile)\n", cfg->block_m);
   out_printf(o, "static constexpr int kBlockN = %d;     // key rows per kv tile\n", cfg->block_n);
-  out_printf(o, "static constexpr int kWarps = %d;      // warps per CTA, tiled along M\n", cfg->warps);
+  out_printf(o, "static constexpr int kWarps = %d;      // compute warps per CTA, tiled along M\n", cfg->warps);
   out_printf(o, "static constexpr int kKvStages = %d;   // K and V buffers\n", cfg->overlap ? 2 : 1);
   /* two CTAs an SM need at most 128 registers a thread at 256 threads, a
      limit wgmma at D = 64 meets without spilling (measured on an H200, dense
      D=64: the overlapped kernel took 130 registers, so one CTA an SM, and
      263 TFLOP/s; the one without overlap 117 registers, two CTAs, 350) */
   int dmax = cfg->head_dim > cfg->head_dim_v ? cfg->head_dim : cfg->head_dim_v;
+  int min_blocks = cfg->ws ? (cuda_threads(cfg) <= 256 ? 2 : 1)
+                           : cfg->wgmma && dmax <= 64 && cfg->block_m <= 128 ? 2 : 1;
   out_printf(o, "static constexpr int kMinBlocks = %d;  // CTAs an SM must fit (registers)\n",
-             cfg->wgmma && dmax <= 64 && cfg->block_m <= 128 ? 2 : 1);
+             min_blocks);
+  out_printf(o, "static constexpr int kProducerWarps = %d;   // the loading warpgroup (0: every warp loads)\n",
+             cfg->ws ? 4 : 0);
+  if (cfg->ws) {
+    /* setmaxnreg moves registers from the producer to the compute warps: at
+       entry every thread has what __launch_bounds__ leaves it (ptxas rounds
+       to 8), the producer keeps a few for addresses and the iterator */
+    int threads = cuda_threads(cfg), consumers = cfg->warps * 32;
+    int entry = 65536 / (threads * min_blocks);
+    if (entry > 255) entry = 255;
+    entry &= ~7;
+    int prod = consumers > 256 ? 32 : 40;
+    int cons = (entry * threads - prod * 128) / consumers / 8 * 8;
+    if (cons > 240) cons = 240;
+    out_printf(o, "static constexpr int kRegsEntry = %d;      // registers a thread at launch\n"
+                  "static constexpr int kRegsProducer = %d;   // after setmaxnreg\n"
+                  "static constexpr int kRegsConsumer = %d;\n", entry, prod, cons);
+  }
   out_puts(o,
-    "static constexpr int kThreads = kWarps * 32;\n"
+    "static constexpr int kThreads = kWarps * 32;      // the warps that compute\n"
+    "static constexpr int kCtaThreads = kThreads + kProducerWarps * 32;\n"
+    "static constexpr int kIterWarps = kProducerWarps ? kProducerWarps : kWarps;   // run kv_next\n"
     "static constexpr int kWarpM = kBlockM / kWarps;   // query rows per warp\n"
     "static constexpr int kAtomsM = kWarpM / 16;       // m16 MMA atoms per warp\n"
     "static constexpr int kAtomsN = kBlockN / 8;       // n8 atoms of S per row block\n"
@@ -1045,7 +1101,7 @@ static void emit_params(Out *o, const IrPattern *p) {
 
 static const char *const kernel_head =
   "\n// ---- the kernel: one CTA per (q tile, query head, batch)\n"
-  "extern \"C\" __global__ void __launch_bounds__(kThreads, kMinBlocks) attnc_fwd(const Params p) {\n"
+  "extern \"C\" __global__ void __launch_bounds__(kCtaThreads, kMinBlocks) attnc_fwd(const Params p) {\n"
   "  extern __shared__ __align__(128) unsigned char smem[];\n"
   "  const u32 sbase = tile_base(smem);\n"
   "  const u32 sQ = sbase + kSmemQ, sK = sbase + kSmemK, sV = sbase + kSmemV;\n"
@@ -1077,7 +1133,10 @@ static const char *const kernel_head =
   "      for (int e = 0; e < 4; ++e) acc_o[mi][nd][e] = 0.0f;\n"
   "    row_max[mi][0] = row_max[mi][1] = -kInf;\n"
   "    row_sum[mi][0] = row_sum[mi][1] = 0.0f;\n"
-  "  }\n"
+  "  }\n";
+
+/* every warp loads: the first loads before the loop */
+static const char *const kernel_first_loads =
   "\n"
   "  // the kv tiles of this q tile, in the plan's order; Q and the first K are loaded\n"
   "  KvIter it;\n"
@@ -1168,6 +1227,109 @@ static const char *const kernel_loop_wgmma =
   "    cp_async_wait<0>();\n"
   "    smem_to_async_proxy();\n"
   "    __syncthreads();\n"
+  "    issue_pv(acc_o, pa, sV + ((j - 1) & 1) * kStageV);\n"
+  "    wgmma_wait<0>();\n"
+  "    fence_acc(acc_o);\n"
+  "  }\n"
+  "\n";
+
+/*
+** Warp specialisation (cfg->ws; FlashAttention-3, KERNELS.md steps 5-6): a
+** producer warpgroup after the compute warps runs the kv iterator and
+** copies Q, K_j and V_j with cp.async into two K and two V buffers (tile j
+** in buffer j % 2). Each buffer has a full mbarrier, on which the
+** producer's 128 threads arrive once their copies landed (and are fenced
+** for the async proxy wgmma reads through), and an empty one, on which
+** each compute warp arrives once its MMAs are done reading. slot[j % 2]
+** tells the compute warps which tile K_j is (tile -1: no more). The compute
+** warps run kernel_loop_wgmma's steps with waits on the barriers instead
+** of CTA barriers; setmaxnreg gives them the producer's spare registers.
+*/
+static const char *const kernel_ws =
+  "\n"
+  "  // ---- warp specialisation: the barriers and slots of the two buffers\n"
+  "  __shared__ __align__(8) u64 full_k[2], full_v[2], empty_k[2], empty_v[2];\n"
+  "  __shared__ KvTile slot[2];\n"
+  "  if (tid == 0) {\n"
+  "#pragma unroll\n"
+  "    for (int st = 0; st < 2; ++st) {\n"
+  "      mbar_init(smem_u32(&full_k[st]), kProducerWarps * 32);\n"
+  "      mbar_init(smem_u32(&full_v[st]), kProducerWarps * 32);\n"
+  "      mbar_init(smem_u32(&empty_k[st]), kWarps);\n"
+  "      mbar_init(smem_u32(&empty_v[st]), kWarps);\n"
+  "    }\n"
+  "  }\n"
+  "  __syncthreads();                    // the last CTA-wide barrier\n"
+  "\n"
+  "  if (warp >= kWarps) {               // the producer warpgroup\n"
+  "    if constexpr (kRegsProducer < kRegsEntry) setmaxnreg_dec<kRegsProducer>();\n"
+  "    const int ptid = tid - kThreads;\n"
+  "    KvIter it;\n"
+  "    kv_begin(it, p, qt, b, h);\n"
+  "    // copies land in order of issue: once the older groups landed, fence them for\n"
+  "    // the async proxy (wgmma reads through it) and arrive on their barrier\n"
+  "    auto signal = [&](u32 bar) {\n"
+  "      smem_to_async_proxy();\n"
+  "      mbar_arrive(bar);\n"
+  "    };\n"
+  "    int j = 0;\n"
+  "    for (;; ++j) {\n"
+  "      const int st = j & 1, empty_parity = ((j >> 1) + 1) & 1;   // K_j-2, V_j-2 released\n"
+  "      KvTile t;\n"
+  "      const bool have = kv_next(it, p, qt, b, h, t);\n"
+  "      if (j >= 2) mbar_wait(smem_u32(&empty_k[st]), empty_parity);\n"
+  "      if (ptid == 0) slot[st] = have ? t : KvTile{ -1, false };\n"
+  "      if (!have) break;\n"
+  "      if (j == 0)\n"
+  "        load_tile<kBlockM, kChunksQK, kProducerWarps * 32, 4>(sQ, gQ, p.q_stride[2], [&](int r) { return q_token(qt, r); }, ptid);\n"
+  "      load_tile<kBlockN, kChunksQK, kProducerWarps * 32, 4>(sK + st * kStageK, gK, p.k_stride[2], [&](int r) { return kv_token(t.tile, r, seq_k); }, ptid);\n"
+  "      cp_async_commit();\n"
+  "      if (j > 0) {                    // V_j-1, then K_j (the consumers' next step needs both)\n"
+  "        cp_async_wait<1>();\n"
+  "        signal(smem_u32(&full_v[st ^ 1]));\n"
+  "      }\n"
+  "      cp_async_wait<0>();\n"
+  "      signal(smem_u32(&full_k[st]));\n"
+  "      if (j >= 2) mbar_wait(smem_u32(&empty_v[st]), empty_parity);\n"
+  "      load_tile<kBlockN, kChunksV, kProducerWarps * 32, 4>(sV + st * kStageV, gV, p.v_stride[2], [&](int r) { return kv_token(t.tile, r, seq_k); }, ptid);\n"
+  "      cp_async_commit();\n"
+  "    }\n"
+  "    cp_async_wait<0>();\n"
+  "    if (j > 0) signal(smem_u32(&full_v[(j - 1) & 1]));\n"
+  "    mbar_arrive(smem_u32(&full_k[j & 1]));   // slot j % 2 says: no more tiles\n"
+  "    return;\n"
+  "  }\n"
+  "\n"
+  "  // the compute warps: step j issues S = Q K_j^T and O += P_j-1 V_j-1, then runs\n"
+  "  // the score and softmax of tile j under the P V\n"
+  "  if constexpr (kRegsConsumer > kRegsEntry) setmaxnreg_inc<kRegsConsumer>();\n"
+  "  float s[kAtomsM][kAtomsN][4], alpha[kAtomsM][2];\n"
+  "  u32 pa[kBlockN / 16][4];\n"
+  "  int j = 0;                          // the index of tile cur\n"
+  "  for (;; ++j) {\n"
+  "    const int st = j & 1;\n"
+  "    mbar_wait(smem_u32(&full_k[st]), (j >> 1) & 1);   // K_j (step 0: and Q) landed\n"
+  "    const KvTile cur = slot[st];\n"
+  "    if (cur.tile < 0) break;\n"
+  "    issue_qk(s, sQ, sK + st * kStageK, warp);\n"
+  "    if (j > 0) {\n"
+  "      mbar_wait(smem_u32(&full_v[st ^ 1]), ((j - 1) >> 1) & 1);\n"
+  "      issue_pv(acc_o, pa, sV + (st ^ 1) * kStageV);\n"
+  "      wgmma_wait<1>();                // S of tile j is done; P_j-1 V_j-1 may run on\n"
+  "    } else\n"
+  "      wgmma_wait<0>();\n"
+  "    if (lane == 0) mbar_arrive(smem_u32(&empty_k[st]));\n"
+  "    fence_acc(s);\n"
+  "    score_tile(s, p, qt, cur, q_tok, b, h, lane, scale);\n"
+  "    softmax_tile(s, row_max, row_sum, alpha, scale_log2);\n"
+  "    wgmma_wait<0>();\n"
+  "    if (j > 0 && lane == 0) mbar_arrive(smem_u32(&empty_v[st ^ 1]));\n"
+  "    fence_acc(acc_o);\n"
+  "    rescale_o(acc_o, alpha);          // step 0: O = 0 and alpha = 0\n"
+  "    pack_p(pa, s);\n"
+  "  }\n"
+  "  if (j > 0) {                        // the last tile's P V\n"
+  "    mbar_wait(smem_u32(&full_v[(j - 1) & 1]), ((j - 1) >> 1) & 1);\n"
   "    issue_pv(acc_o, pa, sV + ((j - 1) & 1) * kStageV);\n"
   "    wgmma_wait<0>();\n"
   "    fence_acc(acc_o);\n"
@@ -1307,7 +1469,12 @@ attnc_status cuda_emit_plan(const IrPattern *p, const Plan *plan, const CudaConf
     out_puts(&o, softmax_text);
     if (!cfg->wgmma) out_puts(&o, gemm_pv_sync);
     out_puts(&o, kernel_head);
-    out_puts(&o, cfg->overlap ? kernel_loop_wgmma : kernel_loop_sync);
+    if (cfg->ws)
+      out_puts(&o, kernel_ws);
+    else {
+      out_puts(&o, kernel_first_loads);
+      out_puts(&o, cfg->overlap ? kernel_loop_wgmma : kernel_loop_sync);
+    }
     out_puts(&o, kernel_tail);
   }
   if (!st && o.oom) st = diag_error(d, ATTNC_ERR_NOMEM, (Loc){ NULL, 0 }, "out of memory");

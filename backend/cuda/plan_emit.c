@@ -91,7 +91,9 @@ void cuda_plan_options(const CudaConfig *cfg, PlanOptions *opt) {
 ** TFLOP/s, swin 133 -> 161); D = 96, 128: 64 x 64, 4 warps of one atom
 ** (dense 260 -> 272, sliding window 179 -> 201, dilated 107 -> 153).
 ** wgmma (sm_90a, bench/results/gpu-h200-wgmma-sweep.md): D <= 64: 128 x 64,
-** two warpgroups (dense 348 against 322 at 64 x 64); D = 128: 128 x 128
+** two warpgroups (dense 348 against 322 at 64 x 64), and on sequences
+** 192 x 128, three warpgroups with a producer warpgroup (cfg->ws; dense
+** 379 against 339, gpu-h200-ws-sweep.md); D = 128: 128 x 128
 ** (dense 404 against 356 at 64 x 64, causal 357 against 350). D = 256:
 ** 64 x 64. Patterns with runtime inputs keep the tile pass's choice (a
 ** list's kv tile must divide its block).
@@ -109,6 +111,10 @@ void cuda_plan_options_for(const IrPattern *p, const CudaConfig *cfg, PlanOption
   } else if (p && p->ninputs == 0) {
     opt->pin.bm = dmax <= 64 || wgmma ? 128 : 64;
     opt->pin.bn = wgmma && dmax > 64 ? 128 : 64;
+    if (wgmma && dmax <= 64 && p->grid_rank == 0) {   /* three warpgroups and a producer */
+      opt->pin.bm = 192;
+      opt->pin.bn = 128;
+    }
     opt->pin.pin_tile = true;
   }
 }
@@ -598,22 +604,23 @@ static void emit_box_iter(Out *o, int v, const PlanIter *it, int rank, const Emi
     case IR_LT: dvis = "kmax > it.qmin"; dfull = "kmin > it.qmax"; break;
     default: dvis = "true"; dfull = "false"; break;
     }
-    /* The kv tiles of the clip are tested in chunks of 32 * kWarps, in parallel
-    ** (warp w tests tiles w, w + kWarps, ...; each a warp reduction of key_k),
-    ** into bit sets in shared memory; kv_next then walks the set bits with no
-    ** global loads. Every thread of the CTA calls kv_next alike (the iteration
-    ** is CTA-uniform), so the fill may synchronise the CTA. */
+    /* The kv tiles of the clip are tested in chunks of 32 * kIterWarps, in
+    ** parallel (warp w tests tiles w, w + kIterWarps, ...; each a warp
+    ** reduction of key_k), into bit sets in shared memory; kv_next then walks
+    ** the set bits with no global loads. Every thread that iterates (the CTA,
+    ** or the producer warpgroup) calls kv_next alike, so the fill may
+    ** synchronise them (iter_sync). */
     out_printf(o,
-      "// test kv tiles cbase .. min(cbase + 32 * kWarps, dhi + 1) - 1 against this q tile's keys:\n"
+      "// test kv tiles cbase .. min(cbase + 32 * kIterWarps, dhi + 1) - 1 against this q tile's keys:\n"
       "// bit i of vis: tile cbase + i is visited; of full: visited and full. Called by every\n"
-      "// thread of the CTA (it synchronises the CTA).\n"
+      "// thread that iterates (it synchronises them).\n"
       "ATTNC_DEVICE void data_fill%d(const KvIter%d &it, const Params &p, int b, int h, u32 *vis, u32 *full) {\n"
-      "  const int tid = threadIdx.x, warp = tid / 32, lane = tid %% 32, seq_k = (int)p.seq_k;\n"
-      "  __syncthreads();                      // every thread is done with the last chunk's bits\n"
-      "  if (tid < kWarps) { vis[tid] = 0u; full[tid] = 0u; }\n"
-      "  __syncthreads();\n"
-      "  const int n = attnc_min(it.dhi - it.cbase + 1, 32 * kWarps);\n"
-      "  for (int i = warp; i < n; i += kWarps) {\n"
+      "  const int tid = iter_tid(), warp = tid / 32, lane = tid %% 32, seq_k = (int)p.seq_k;\n"
+      "  iter_sync();                          // every thread is done with the last chunk's bits\n"
+      "  if (tid < kIterWarps) { vis[tid] = 0u; full[tid] = 0u; }\n"
+      "  iter_sync();\n"
+      "  const int n = attnc_min(it.dhi - it.cbase + 1, 32 * kIterWarps);\n"
+      "  for (int i = warp; i < n; i += kIterWarps) {\n"
       "    const int u = it.cbase + i;\n"
       "    bool in_static = false;\n"
       "#pragma unroll\n"
@@ -629,7 +636,7 @@ static void emit_box_iter(Out *o, int v, const PlanIter *it, int rank, const Emi
       "    if ((%s) && it.clip_full && it.clip_flo <= u && u <= it.clip_fhi && (u + 1) * kBlockN <= seq_k)\n"
       "      atomicOr(&full[i >> 5], 1u << (i & 31));\n"
       "  }\n"
-      "  __syncthreads();\n"
+      "  iter_sync();\n"
       "}\n", v, v, v, v, dvis, dfull);
   }
 
@@ -657,12 +664,12 @@ static void emit_box_iter(Out *o, int v, const PlanIter *it, int rank, const Emi
                 "  }\n", v, v);
   if (D) {
     out_printf(o,
-      "  __shared__ u32 data_vis[kWarps], data_full[kWarps];\n"
+      "  __shared__ u32 data_vis[kIterWarps], data_full[kIterWarps];\n"
       "  // data ranges: the set bits of the tested chunks, in order\n"
       "  while (it.du <= it.dhi) {\n"
       "    if (it.du >= it.cend) {\n"
       "      it.cbase = it.du;\n"
-      "      it.cend = it.du + 32 * kWarps;\n"
+      "      it.cend = it.du + 32 * kIterWarps;\n"
       "      data_fill%d(it, p, b, h, data_vis, data_full);\n"
       "    }\n"
       "    const int i = it.du - it.cbase;\n"

@@ -266,7 +266,8 @@ def run_case(c, lib, args, flex_c, dev, g, cold_root):
         for bm, bn, w, mma in SWEEP.get(D, []):
             os.environ["ATTNC_CUDA_WARPS"] = str(w)
             os.environ["ATTNC_CUDA_WGMMA"] = "0" if mma == "sync" else "1"
-            os.environ["ATTNC_CUDA_OVERLAP"] = "1" if mma == "overlap" else "0"
+            os.environ["ATTNC_CUDA_OVERLAP"] = "1" if mma in ("ws", "overlap") else "0"
+            os.environ["ATTNC_CUDA_WS"] = "1" if mma == "ws" else "0"
             try:
                 kx, dtx, _ = lib.compile(ctx, spec, "bf16", D, seq_hint=S, block_m=bm, block_n=bn)
                 ox = torch.empty_like(q)
@@ -285,6 +286,7 @@ def run_case(c, lib, args, flex_c, dev, g, cold_root):
                 os.environ.pop("ATTNC_CUDA_WARPS", None)
                 os.environ.pop("ATTNC_CUDA_WGMMA", None)
                 os.environ.pop("ATTNC_CUDA_OVERLAP", None)
+                os.environ.pop("ATTNC_CUDA_WS", None)
 
     # FlexAttention: mask build timed apart, then the compiled kernel
     ref = None
@@ -350,14 +352,15 @@ def run_case(c, lib, args, flex_c, dev, g, cold_root):
     return res
 
 
-# (block_m, block_n, warps, mma) tried by --sweep, per head dim; mma: "overlap"
-# (sm_90a wgmma, loads a step ahead, softmax under P V; warps are block_m / 16),
-# "wgmma" (the same without overlap) or "sync" (mma.sync)
+# (block_m, block_n, warps, mma) tried by --sweep, per head dim; mma: "ws"
+# (sm_90a wgmma, overlapped, a producer warpgroup loading; warps are the compute
+# warps, block_m / 16), "overlap" (the same with every warp loading), "wgmma"
+# (no overlap) or "sync" (mma.sync)
 SWEEP = {
-    64: [(128, 64, 8, "overlap"), (192, 64, 12, "overlap"), (192, 128, 12, "overlap"), (192, 64, 12, "wgmma"),
-         (64, 64, 4, "overlap"), (64, 64, 4, "wgmma"), (128, 64, 4, "sync")],
-    128: [(128, 128, 8, "overlap"), (128, 128, 8, "wgmma"), (128, 64, 8, "overlap"), (64, 128, 4, "overlap"),
-          (64, 64, 4, "overlap"), (64, 64, 4, "wgmma"), (64, 64, 4, "sync")],
+    64: [(128, 64, 8, "ws"), (128, 64, 8, "overlap"), (192, 64, 12, "ws"), (192, 128, 12, "ws"),
+         (128, 128, 8, "ws"), (64, 64, 4, "ws"), (64, 64, 4, "overlap")],
+    128: [(128, 128, 8, "ws"), (128, 128, 8, "overlap"), (128, 64, 8, "ws"), (64, 128, 4, "ws"),
+          (64, 64, 4, "ws"), (64, 64, 4, "overlap"), (64, 64, 4, "sync")],
 }
 
 

@@ -5,9 +5,12 @@
 # (default /tmp/attnc-gpu):
 #   verify      test_cuda_gpu: every spec vs the reference, fp16 and bf16,
 #               with the passes' plan (table in $OUT/verify.md)
+#   nows        the same with ATTNC_CUDA_WS=0 (every warp loads, no producer
+#               warpgroup): tells warp-specialisation bugs from the rest
 #   dense       the same with ATTNC_CUDA_PLAN=0 (raster order, every tile
 #               masked): tells iterator bugs from kernel bugs
 #   sanitize    compute-sanitizer memcheck over the suite on small shapes
+#   racecheck   compute-sanitizer racecheck (shared-memory hazards) on the same
 #   unit        test_cuda (NVRTC, cache) on this machine
 #   cli         every spec through `attnc verify --target cuda` at fp16 and
 #               bf16 (GQA, ragged), and `attnc compile --json` twice (cache);
@@ -45,15 +48,21 @@ for s in "${steps[@]}"; do
   t0=$(date +%s)
   case $s in
     verify)
-      ATTNC_GPU_REPORT=$OUT/verify.md build-gpu/tests/test_cuda_gpu > "$OUT/verify.log" 2>&1 || status=1 ;;
+      ATTNC_GPU_REPORT=$OUT/verify.md timeout 300 build-gpu/tests/test_cuda_gpu > "$OUT/verify.log" 2>&1 || status=1 ;;
+    nows)
+      ATTNC_CUDA_WS=0 ATTNC_GPU_REPORT=$OUT/nows.md timeout 300 build-gpu/tests/test_cuda_gpu > "$OUT/nows.log" 2>&1 || status=1 ;;
     dense)
-      ATTNC_CUDA_PLAN=0 ATTNC_GPU_REPORT=$OUT/dense.md build-gpu/tests/test_cuda_gpu > "$OUT/dense.log" 2>&1 || status=1 ;;
+      ATTNC_CUDA_PLAN=0 ATTNC_GPU_REPORT=$OUT/dense.md timeout 300 build-gpu/tests/test_cuda_gpu > "$OUT/dense.log" 2>&1 || status=1 ;;
     sanitize)
       ATTNC_GPU_QUICK=1 CK_FORK=no ATTNC_GPU_REPORT=$OUT/sanitize.md \
-        compute-sanitizer --tool memcheck --error-exitcode 9 build-gpu/tests/test_cuda_gpu \
+        timeout 300 compute-sanitizer --tool memcheck --error-exitcode 9 build-gpu/tests/test_cuda_gpu \
         > "$OUT/sanitize.log" 2>&1 || status=1 ;;
+    racecheck)
+      ATTNC_GPU_QUICK=1 CK_FORK=no ATTNC_GPU_REPORT=$OUT/racecheck.md \
+        timeout 400 compute-sanitizer --tool racecheck --racecheck-report hazard --error-exitcode 9 \
+        build-gpu/tests/test_cuda_gpu > "$OUT/racecheck.log" 2>&1 || status=1 ;;
     unit)
-      build-gpu/tests/test_cuda > "$OUT/unit.log" 2>&1 || status=1 ;;
+      timeout 300 build-gpu/tests/test_cuda > "$OUT/unit.log" 2>&1 || status=1 ;;
     cli)
       {
         echo "| spec | dtype | shape | result |"
