@@ -186,6 +186,50 @@ START_TEST(compile_ptx) {
 }
 END_TEST
 
+/* warp specialisation: on by default at 192-row tiles, a producer warpgroup
+   with 32 registers, three compute warpgroups with 160 (512 threads, one CTA
+   an SM: 65536 = 128 * 32 + 384 * 160), mbarriers instead of CTA barriers */
+START_TEST(compile_ws) {
+  Arena a;
+  arena_init(&a);
+  Diag d = { 0 };
+  IrPattern *p = test_pattern(&a, false, &d);
+  unsetenv("ATTNC_CUDA_WS");
+  CudaConfig c128 = { .dtype = DT_BF16, .head_dim = 64, .arch = 90, .block_m = 128, .block_n = 64 };
+  ck_assert_int_eq(cuda_config_finish(p, &c128, &d), ATTNC_OK);
+  ck_assert(c128.overlap && !c128.ws);
+  ck_assert_int_eq(cuda_threads(&c128), 256);
+  CudaConfig cfg = { .dtype = DT_BF16, .head_dim = 64, .arch = 90, .block_m = 192, .block_n = 128 };
+  ck_assert_int_eq(cuda_config_finish(p, &cfg, &d), ATTNC_OK);
+  ck_assert(cfg.ws);
+  ck_assert_int_eq(cuda_threads(&cfg), 512);
+  char *src;
+  ck_assert_int_eq(cuda_emit(p, &cfg, &a, &src, &d), ATTNC_OK);
+  CudaImage img;
+  ck_assert_msg(cuda_compile(src, 90, CUDA_IMAGE_PTX, &img, &d) == ATTNC_OK, "%s", d.msg);
+  static const char *const want[] = {
+    ".maxntid 512, 1, 1", "setmaxnreg.dec.sync.aligned.u32 32", "setmaxnreg.inc.sync.aligned.u32 160",
+    "mbarrier.try_wait.parity.shared::cta.b64", "mbarrier.arrive.shared::cta.b64",
+    "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16",
+  };
+  for (size_t w = 0; w < sizeof want / sizeof want[0]; w++)
+    ck_assert_msg(strstr(img.data, want[w]), "sm_90a PTX lacks %s", want[w]);
+  cuda_image_free(&img);
+  ck_assert_msg(cuda_compile(src, 90, CUDA_IMAGE_CUBIN, &img, &d) == ATTNC_OK, "%s", d.msg);
+  cuda_image_free(&img);
+  setenv("ATTNC_CUDA_WS", "0", 1);
+  CudaConfig off = { .dtype = DT_BF16, .head_dim = 64, .arch = 90, .block_m = 192, .block_n = 128 };
+  ck_assert_int_eq(cuda_config_finish(p, &off, &d), ATTNC_OK);
+  ck_assert(off.overlap && !off.ws);
+  setenv("ATTNC_CUDA_WS", "1", 1);
+  ck_assert_int_eq(cuda_config_finish(p, &c128, &d), ATTNC_OK);
+  ck_assert(c128.ws);
+  ck_assert_int_eq(cuda_threads(&c128), 384);
+  unsetenv("ATTNC_CUDA_WS");
+  arena_free(&a);
+}
+END_TEST
+
 START_TEST(nvrtc_error_quotes_line) {
   Diag d = { 0 };
   const char *src = "// line 1\n__global__ void f() {\n  int x = undefined_thing + 1;\n}\n";
@@ -767,6 +811,7 @@ int main(void) {
   tcase_set_timeout(nv, 300);
   tcase_add_test(nv, compile_ops_pattern);
   tcase_add_test(nv, compile_ptx);
+  tcase_add_test(nv, compile_ws);
   tcase_add_test(nv, nvrtc_error_quotes_line);
   suite_add_tcase(s, nv);
   TCase *specs = tcase_create("specs");
