@@ -57,11 +57,13 @@ typedef struct CudaConfig {
   bool overlap;         /* set by cuda_config_finish (wgmma only): two K/V buffers, loads
                            a step ahead, the softmax of tile j+1 under P_j V_j;
                            $ATTNC_CUDA_OVERLAP=0 turns it off */
-  bool ws;              /* set by cuda_config_finish (overlap only; by default at block_m
-                           192): warp specialisation, a producer warpgroup runs the kv
-                           iterator and loads K and V into mbarrier-guarded buffers; the
-                           compute warps never synchronise the CTA; $ATTNC_CUDA_WS=1 turns
-                           it on for every overlapped kernel, =0 off */
+  bool ws;              /* set by cuda_config_finish (overlap only; by default where kv
+                           tiles are consecutive tokens, or block_m is 192): warp
+                           specialisation, a producer warpgroup runs the kv iterator and
+                           loads K and V (TMA where it can, else cp.async) into
+                           mbarrier-guarded buffers; the compute warps never synchronise
+                           the CTA; $ATTNC_CUDA_WS=1 turns it on for every overlapped
+                           kernel, =0 off */
 } CudaConfig;
 
 #define CUDA_SEQ_BITS_SMALL 24   /* int32 index math is exact below 2^24 tokens */
@@ -124,7 +126,9 @@ attnc_status cuda_build_source(const IrPattern *p, CudaConfig *cfg, bool use_pla
 typedef enum CudaSlotKind {
   SLOT_PTR,             /* a device pointer */
   SLOT_I64,             /* a size or stride in elements */
-  SLOT_F64              /* a double */
+  SLOT_F64,             /* a double */
+  SLOT_TMAP             /* a TMA tensor map: 16 slots, 64-byte aligned (the block starts
+                           with them) */
 } CudaSlotKind;
 typedef struct CudaSlot {
   const char *name;     /* field name in the emitted struct ("q_stride[0]" style split) */
@@ -132,6 +136,9 @@ typedef struct CudaSlot {
   int count;            /* array length (1 = scalar) */
 } CudaSlot;
 int cuda_param_slots(const IrPattern *p, CudaSlot *slots, int max);   /* count */
+/* the kernel loads K and V with TMA when the launch allows (kv_tma = 1):
+   warp-specialised, kv tiles of block_n consecutive tokens */
+bool cuda_kv_tma(const CudaConfig *cfg);
 
 /* ------------------------------------------------------------ NVRTC */
 

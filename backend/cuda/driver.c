@@ -76,11 +76,26 @@ enum {
   X(cuGetErrorName, "cuGetErrorName", (CUresult r, const char **s)) \
   X(cuGetErrorString, "cuGetErrorString", (CUresult r, const char **s))
 
+/* TMA descriptors (CUDA 12+ drivers; optional: without it kernels load with cp.async) */
+typedef struct { _Alignas(64) uint64_t w[16]; } CUtensorMap;
+typedef CUresult (*TensorMapEncodeTiled)(CUtensorMap *map, int dtype, unsigned rank, void *addr,
+                                         const uint64_t *dims, const uint64_t *strides,
+                                         const unsigned *box, const unsigned *elem_strides,
+                                         int interleave, int swizzle, int l2_promotion, int oob_fill);
+enum {
+  CU_TENSOR_MAP_DATA_TYPE_UINT16 = 1,
+  CU_TENSOR_MAP_INTERLEAVE_NONE = 0,
+  CU_TENSOR_MAP_SWIZZLE_128B = 3,
+  CU_TENSOR_MAP_L2_PROMOTION_L2_256B = 3,
+  CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE = 0,   /* out-of-bounds elements read as zero */
+};
+
 struct CudaDriver {
   void *lib;
 #define X(fn, sym, args) CUresult (*fn) args;
   CUDA_FUNCS(X)
 #undef X
+  TensorMapEncodeTiled encode_tiled;   /* NULL on drivers without it */
   CUdevice dev;
   CUcontext ctx;
   int arch, sm_count, smem_optin, driver_version;
@@ -134,6 +149,7 @@ attnc_status cuda_driver_open(int device, CudaDriver **out, Diag *d) {
   }
   CUDA_FUNCS(X)
 #undef X
+  *(void **)&drv->encode_tiled = dlsym(lib, "cuTensorMapEncodeTiled");
   attnc_status st = ATTNC_OK;
   CUresult r = drv->cuInit(0);
   int count = 0;
@@ -361,6 +377,39 @@ static attnc_status check_dev(const char *name, const DLTensor *t, int rank, boo
   return ATTNC_OK;
 }
 
+/*
+** The TMA descriptor of K or V for kernels that may load them with TMA
+** (cuda_kv_tma): dims (head dim, tokens, heads, batch), innermost first,
+** boxes of 64 columns by block_n tokens, 128-byte swizzle (the kernel's tile
+** layout), tokens past the end read as zero. false when the driver or the
+** tensor cannot have one; the kernel then loads with cp.async.
+*/
+static bool encode_kv_map(CudaDriver *drv, const CudaConfig *cfg, const DLTensor *t, uint64_t *out) {
+  if (!drv->encode_tiled || !t || !t->data) return false;
+  int64_t st[8] = { 0 };
+  strides_of(t, st);
+  uint64_t dims[4] = { (uint64_t)t->shape[3], (uint64_t)t->shape[2], (uint64_t)t->shape[1],
+                       (uint64_t)t->shape[0] };
+  uint64_t strides[3];
+  int64_t dense = t->shape[3] * 2;          /* a stride for dims of size 1 */
+  for (int i = 0; i < 3; i++) {
+    int a = 2 - i;                          /* token, head, batch */
+    int64_t b = t->shape[a] > 1 ? st[a] * 2 : dense;
+    if (b <= 0 || b % 16 != 0 || b >= ((int64_t)1 << 40)) return false;
+    strides[i] = (uint64_t)b;
+    dense = b * (t->shape[a] > 0 ? t->shape[a] : 1);
+  }
+  if (((uintptr_t)data_of(t)) % 16 != 0 || (st[3] != 1 && t->shape[3] > 1)) return false;
+  unsigned box[4] = { 64, (unsigned)cfg->block_n, 1, 1 }, one[4] = { 1, 1, 1, 1 };
+  CUtensorMap map;
+  if (drv->encode_tiled(&map, CU_TENSOR_MAP_DATA_TYPE_UINT16, 4, (void *)data_of(t), dims, strides,
+                        box, one, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
+                        CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) != CUDA_SUCCESS)
+    return false;
+  memcpy(out, map.w, sizeof map.w);
+  return true;
+}
+
 attnc_status cuda_launch(CudaModule *m, const IrPattern *p, const attnc_args *args, Diag *d) {
   const CudaConfig *cfg = &m->cfg;
   IrTensorView views[32];
@@ -414,10 +463,17 @@ attnc_status cuda_launch(CudaModule *m, const IrPattern *p, const attnc_args *ar
   memset(buf, 0, sizeof buf);
   int k = 0, input = 0;
   const DLTensor *ptrs[] = { args->q, args->k, args->v, args->o, args->lse };
+  bool kv_tma = cuda_kv_tma(cfg) && encode_kv_map(m->drv, cfg, args->k, buf) &&
+                encode_kv_map(m->drv, cfg, args->v, buf + 16);
+  if (!kv_tma) memset(buf, 0, 32 * sizeof buf[0]);
+  const char *tma_env = getenv("ATTNC_CUDA_TMA");
+  if (tma_env && strcmp(tma_env, "0") == 0) kv_tma = false;
   for (int i = 0; i < ns; i++) {
     const CudaSlot *sl = &slots[i];
     const char *n = sl->name;
-    if (strcmp(n, "q") == 0 || strcmp(n, "k") == 0 || strcmp(n, "v") == 0 || strcmp(n, "o") == 0 ||
+    if (sl->kind == SLOT_TMAP) k += sl->count;   /* filled above: kmap, vmap */
+    else if (strcmp(n, "kv_tma") == 0) buf[k++] = kv_tma;
+    else if (strcmp(n, "q") == 0 || strcmp(n, "k") == 0 || strcmp(n, "v") == 0 || strcmp(n, "o") == 0 ||
         strcmp(n, "lse") == 0) {
       int j = n[0] == 'q' ? 0 : n[0] == 'k' ? 1 : n[0] == 'v' ? 2 : n[0] == 'o' ? 3 : 4;
       buf[k++] = (uint64_t)(uintptr_t)data_of(ptrs[j]);

@@ -156,19 +156,23 @@ attnc_status cuda_config_finish(const IrPattern *p, CudaConfig *cfg, Diag *d) {
   if (cfg->wgmma) cfg->warps = cfg->block_m / 16;
   const char *ov = getenv("ATTNC_CUDA_OVERLAP");
   cfg->overlap = cfg->wgmma && !(ov && strcmp(ov, "0") == 0);
-  /* warp specialisation pays where three warpgroups compute (192 rows): every
-     warp loading, they lose to 128 x 64 tiles; with a producer, 192 x 128 at
-     D = 64 beats them (H200, dense D64: 379 TFLOP/s against 339; D = 128,
-     128 x 128: 392 against 409, so off there). $ATTNC_CUDA_WS=1 turns it on
-     for every overlapped kernel, =0 off (bench/results/gpu-h200-ws-sweep.md) */
-  const char *ws = getenv("ATTNC_CUDA_WS");
-  cfg->ws = cfg->overlap && (ws && *ws ? strcmp(ws, "0") != 0 : cfg->block_m == 192);
   if (!cfg->qord.rank) {      /* raster: tile t holds tokens t*block_m .. */
     cfg->qord = (CudaOrder){ .rank = 1, .box = { cfg->block_m }, .dil = { 1 } };
   }
   if (!cfg->kord.rank) {
     cfg->kord = (CudaOrder){ .rank = 1, .box = { cfg->block_n }, .dil = { 1 } };
   }
+  /* Warp specialisation pays where the producer loads K and V with TMA (kv
+     tiles of consecutive tokens; H200, 128 x 128 at D = 128: dense 569
+     TFLOP/s against 406 with every warp loading, causal 518 against 369,
+     sliding window 338 against 264) and where three warpgroups compute (192
+     rows, D = 64: 379 against 339 even with cp.async). With cp.async alone
+     (token boxes, dilation) it loses: 392 against 409, Swin 107 against 185
+     (bench/results/gpu-h200-ws-sweep.md). $ATTNC_CUDA_WS=1 turns it on for
+     every overlapped kernel, =0 off. */
+  const char *ws = getenv("ATTNC_CUDA_WS");
+  bool kv_raster = cfg->kord.rank == 1 && cfg->kord.dil[0] == 1 && cfg->kord.box[0] == cfg->block_n;
+  cfg->ws = cfg->overlap && (ws && *ws ? strcmp(ws, "0") != 0 : kv_raster || cfg->block_m == 192);
   int smem_max = cfg->arch >= 90 ? 227 : 160;   /* KiB a CTA may opt in to (sm_80: 163) */
   if (cuda_smem_bytes(cfg) > smem_max * 1024)
     return diag_error(d, ATTNC_ERR_UNSUPPORTED, none,
@@ -195,8 +199,13 @@ void c_ident(const char *s, char *buf, size_t n) {
   buf[k] = 0;
 }
 
+bool cuda_kv_tma(const CudaConfig *cfg) {
+  return cfg->ws && cfg->kord.rank == 1 && cfg->kord.dil[0] == 1 && cfg->kord.box[0] == cfg->block_n;
+}
+
 int cuda_param_slots(const IrPattern *p, CudaSlot *s, int max) {
   static const CudaSlot fixed[] = {
+    { "kmap", SLOT_TMAP, 16 }, { "vmap", SLOT_TMAP, 16 }, { "kv_tma", SLOT_I64, 1 },
     { "q", SLOT_PTR, 1 }, { "k", SLOT_PTR, 1 }, { "v", SLOT_PTR, 1 }, { "o", SLOT_PTR, 1 },
     { "lse", SLOT_PTR, 1 },
     { "q_stride", SLOT_I64, 4 }, { "k_stride", SLOT_I64, 4 }, { "v_stride", SLOT_I64, 4 },
@@ -879,6 +888,17 @@ static const char *const prelude_wgmma =
   "                 : \"=r\"(done) : \"r\"(bar), \"r\"(parity) : \"memory\");\n"
   "  } while (!done);\n"
   "}\n"
+  "// arrive, and expect tx more bytes to land (TMA) before the phase completes\n"
+  "ATTNC_DEVICE void mbar_arrive_tx(u32 bar, u32 tx) {\n"
+  "  asm volatile(\"mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\\n\" :: \"r\"(bar), \"r\"(tx) : \"memory\");\n"
+  "}\n"
+  "// TMA: the box at coordinates (c0 .. c3) of a 4-d tensor map into shared memory,\n"
+  "// counted on barrier bar as bytes land\n"
+  "ATTNC_DEVICE void tma_load_4d(u32 dst, const void *map, u32 bar, int c0, int c1, int c2, int c3) {\n"
+  "  asm volatile(\"cp.async.bulk.tensor.4d.shared::cluster.global.tile.mbarrier::complete_tx::bytes\"\n"
+  "               \" [%0], [%1, {%2, %3, %4, %5}], [%6];\\n\"\n"
+  "               :: \"r\"(dst), \"l\"(map), \"r\"(c0), \"r\"(c1), \"r\"(c2), \"r\"(c3), \"r\"(bar) : \"memory\");\n"
+  "}\n"
   "template <int N> ATTNC_DEVICE void setmaxnreg_dec() { asm volatile(\"setmaxnreg.dec.sync.aligned.u32 %0;\\n\" :: \"n\"(N)); }\n"
   "template <int N> ATTNC_DEVICE void setmaxnreg_inc() { asm volatile(\"setmaxnreg.inc.sync.aligned.u32 %0;\\n\" :: \"n\"(N)); }\n";
 
@@ -1035,6 +1055,8 @@ static void emit_schedule(Out *o, const IrPattern *p, const CudaConfig *cfg) {
              min_blocks);
   out_printf(o, "static constexpr int kProducerWarps = %d;   // the loading warpgroup (0: every warp loads)\n",
              cfg->ws ? 4 : 0);
+  out_printf(o, "static constexpr bool kKvTma = %s;   // the producer may load K and V with TMA (p.kv_tma)\n",
+             cuda_kv_tma(cfg) ? "true" : "false");
   if (cfg->ws) {
     /* setmaxnreg moves registers from the producer to the compute warps: at
        entry every thread has what __launch_bounds__ leaves it (ptxas rounds
@@ -1076,11 +1098,17 @@ static void emit_schedule(Out *o, const IrPattern *p, const CudaConfig *cfg) {
 static void emit_params(Out *o, const IrPattern *p) {
   CudaSlot slots[64 + 3 * 32];
   int n = cuda_param_slots(p, slots, (int)(sizeof slots / sizeof slots[0]));
-  out_puts(o, "\n// ---- the parameter block: 8-byte fields, filled by cuda_launch (backend/cuda/driver.c)\n"
+  out_puts(o, "\n// ---- the parameter block: 8-byte fields, filled by cuda_launch (backend/cuda/driver.c);\n"
+              "// first the TMA descriptors of K and V (zero unless kv_tma), which must be 64-byte aligned\n"
+              "struct alignas(64) TmaMap { u64 w[16]; };\n"
               "struct Params {\n");
   int input = 0;
   for (int i = 0; i < n; i++) {
     const CudaSlot *s = &slots[i];
+    if (s->kind == SLOT_TMAP) {
+      out_printf(o, "  TmaMap %s;\n", s->name);
+      continue;
+    }
     const char *ty = s->kind == SLOT_PTR ? "const void *" : s->kind == SLOT_I64 ? "i64 " : "double ";
     char name[64];
     if (strncmp(s->name, "in", 2) == 0 && (s->name[2] == 0 || s->name[2] == '_')) {
@@ -1101,7 +1129,7 @@ static void emit_params(Out *o, const IrPattern *p) {
 
 static const char *const kernel_head =
   "\n// ---- the kernel: one CTA per (q tile, query head, batch)\n"
-  "extern \"C\" __global__ void __launch_bounds__(kCtaThreads, kMinBlocks) attnc_fwd(const Params p) {\n"
+  "extern \"C\" __global__ void __launch_bounds__(kCtaThreads, kMinBlocks) attnc_fwd(const __grid_constant__ Params p) {\n"
   "  extern __shared__ __align__(128) unsigned char smem[];\n"
   "  const u32 sbase = tile_base(smem);\n"
   "  const u32 sQ = sbase + kSmemQ, sK = sbase + kSmemK, sV = sbase + kSmemV;\n"
@@ -1248,13 +1276,15 @@ static const char *const kernel_loop_wgmma =
 static const char *const kernel_ws =
   "\n"
   "  // ---- warp specialisation: the barriers and slots of the two buffers\n"
-  "  __shared__ __align__(8) u64 full_k[2], full_v[2], empty_k[2], empty_v[2];\n"
+  "  __shared__ __align__(8) u64 full_q, full_k[2], full_v[2], empty_k[2], empty_v[2];\n"
   "  __shared__ KvTile slot[2];\n"
+  "  const bool tma = kKvTma && p.kv_tma;   // K and V by TMA from one thread, or cp.async from all\n"
   "  if (tid == 0) {\n"
+  "    mbar_init(smem_u32(&full_q), kProducerWarps * 32);\n"
   "#pragma unroll\n"
   "    for (int st = 0; st < 2; ++st) {\n"
-  "      mbar_init(smem_u32(&full_k[st]), kProducerWarps * 32);\n"
-  "      mbar_init(smem_u32(&full_v[st]), kProducerWarps * 32);\n"
+  "      mbar_init(smem_u32(&full_k[st]), tma ? 1 : kProducerWarps * 32);\n"
+  "      mbar_init(smem_u32(&full_v[st]), tma ? 1 : kProducerWarps * 32);\n"
   "      mbar_init(smem_u32(&empty_k[st]), kWarps);\n"
   "      mbar_init(smem_u32(&empty_v[st]), kWarps);\n"
   "    }\n"
@@ -1266,11 +1296,17 @@ static const char *const kernel_ws =
   "    const int ptid = tid - kThreads;\n"
   "    KvIter it;\n"
   "    kv_begin(it, p, qt, b, h);\n"
-  "    // copies land in order of issue: once the older groups landed, fence them for\n"
-  "    // the async proxy (wgmma reads through it) and arrive on their barrier\n"
+  "    // copies by threads land in order of issue: once the older groups landed, fence\n"
+  "    // them for the async proxy (wgmma reads through it) and arrive on their barrier\n"
   "    auto signal = [&](u32 bar) {\n"
   "      smem_to_async_proxy();\n"
   "      mbar_arrive(bar);\n"
+  "    };\n"
+  "    // kv tile u of K or V by TMA: a box of 64 columns by kBlockN tokens per column block\n"
+  "    auto tma_tile = [&](u32 dst, const TmaMap &map, u32 bar, int cols, int u) {\n"
+  "      mbar_arrive_tx(bar, (u32)(kBlockN * cols * 2));\n"
+  "      for (int cb = 0; cb < cols / 64; ++cb)\n"
+  "        tma_load_4d(dst + (u32)cb * kBlockN * 128, &map, bar, cb * 64, u * kBlockN, hk, b);\n"
   "    };\n"
   "    int j = 0;\n"
   "    for (;; ++j) {\n"
@@ -1280,8 +1316,20 @@ static const char *const kernel_ws =
   "      if (j >= 2) mbar_wait(smem_u32(&empty_k[st]), empty_parity);\n"
   "      if (ptid == 0) slot[st] = have ? t : KvTile{ -1, false };\n"
   "      if (!have) break;\n"
-  "      if (j == 0)\n"
+  "      if (j == 0) {\n"
   "        load_tile<kBlockM, kChunksQK, kProducerWarps * 32, 4>(sQ, gQ, p.q_stride[2], [&](int r) { return q_token(qt, r); }, ptid);\n"
+  "        cp_async_commit();\n"
+  "      }\n"
+  "      if (tma) {\n"
+  "        if (ptid == 0) tma_tile(sK + st * kStageK, p.kmap, smem_u32(&full_k[st]), kHeadDim, t.tile);\n"
+  "        if (j == 0) {\n"
+  "          cp_async_wait<0>();\n"
+  "          signal(smem_u32(&full_q));\n"
+  "        }\n"
+  "        if (j >= 2) mbar_wait(smem_u32(&empty_v[st]), empty_parity);\n"
+  "        if (ptid == 0) tma_tile(sV + st * kStageV, p.vmap, smem_u32(&full_v[st]), kHeadDimV, t.tile);\n"
+  "        continue;\n"
+  "      }\n"
   "      load_tile<kBlockN, kChunksQK, kProducerWarps * 32, 4>(sK + st * kStageK, gK, p.k_stride[2], [&](int r) { return kv_token(t.tile, r, seq_k); }, ptid);\n"
   "      cp_async_commit();\n"
   "      if (j > 0) {                    // V_j-1, then K_j (the consumers' next step needs both)\n"
@@ -1289,14 +1337,17 @@ static const char *const kernel_ws =
   "        signal(smem_u32(&full_v[st ^ 1]));\n"
   "      }\n"
   "      cp_async_wait<0>();\n"
+  "      if (j == 0) signal(smem_u32(&full_q));\n"
   "      signal(smem_u32(&full_k[st]));\n"
   "      if (j >= 2) mbar_wait(smem_u32(&empty_v[st]), empty_parity);\n"
   "      load_tile<kBlockN, kChunksV, kProducerWarps * 32, 4>(sV + st * kStageV, gV, p.v_stride[2], [&](int r) { return kv_token(t.tile, r, seq_k); }, ptid);\n"
   "      cp_async_commit();\n"
   "    }\n"
-  "    cp_async_wait<0>();\n"
-  "    if (j > 0) signal(smem_u32(&full_v[(j - 1) & 1]));\n"
-  "    mbar_arrive(smem_u32(&full_k[j & 1]));   // slot j % 2 says: no more tiles\n"
+  "    if (!tma) {\n"
+  "      cp_async_wait<0>();\n"
+  "      if (j > 0) signal(smem_u32(&full_v[(j - 1) & 1]));\n"
+  "    }\n"
+  "    if (!tma || ptid == 0) mbar_arrive(smem_u32(&full_k[j & 1]));   // slot j % 2 says: no more tiles\n"
   "    return;\n"
   "  }\n"
   "\n"
@@ -1308,9 +1359,10 @@ static const char *const kernel_ws =
   "  int j = 0;                          // the index of tile cur\n"
   "  for (;; ++j) {\n"
   "    const int st = j & 1;\n"
-  "    mbar_wait(smem_u32(&full_k[st]), (j >> 1) & 1);   // K_j (step 0: and Q) landed\n"
+  "    mbar_wait(smem_u32(&full_k[st]), (j >> 1) & 1);   // K_j landed\n"
   "    const KvTile cur = slot[st];\n"
   "    if (cur.tile < 0) break;\n"
+  "    if (j == 0) mbar_wait(smem_u32(&full_q), 0);\n"
   "    issue_qk(s, sQ, sK + st * kStageK, warp);\n"
   "    if (j > 0) {\n"
   "      mbar_wait(smem_u32(&full_v[st ^ 1]), ((j - 1) >> 1) & 1);\n"

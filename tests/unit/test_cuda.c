@@ -186,45 +186,60 @@ START_TEST(compile_ptx) {
 }
 END_TEST
 
-/* warp specialisation: on by default at 192-row tiles, a producer warpgroup
-   with 32 registers, three compute warpgroups with 160 (512 threads, one CTA
-   an SM: 65536 = 128 * 32 + 384 * 160), mbarriers instead of CTA barriers */
+/* warp specialisation: on by default where kv tiles are consecutive tokens
+   (the producer may use TMA) and at 192-row tiles; there a producer
+   warpgroup with 32 registers, three compute warpgroups with 160 (512
+   threads, one CTA an SM: 65536 = 128 * 32 + 384 * 160), mbarriers instead
+   of CTA barriers; off for kv tiles of token boxes (cp.async alone loses) */
 START_TEST(compile_ws) {
   Arena a;
   arena_init(&a);
   Diag d = { 0 };
   IrPattern *p = test_pattern(&a, false, &d);
   unsetenv("ATTNC_CUDA_WS");
-  CudaConfig c128 = { .dtype = DT_BF16, .head_dim = 64, .arch = 90, .block_m = 128, .block_n = 64 };
+  CudaConfig boxes = { .dtype = DT_BF16, .head_dim = 64, .arch = 90, .block_m = 64, .block_n = 64,
+                       .qord = { .rank = 2, .n = { 16, 16 }, .box = { 8, 8 }, .dil = { 1, 1 } },
+                       .kord = { .rank = 2, .n = { 16, 16 }, .box = { 8, 8 }, .dil = { 1, 1 } } };
+  ck_assert_int_eq(cuda_config_finish(p, &boxes, &d), ATTNC_OK);
+  ck_assert(boxes.overlap && !boxes.ws && !cuda_kv_tma(&boxes));
+  ck_assert_int_eq(cuda_threads(&boxes), 128);
+  CudaConfig c128 = { .dtype = DT_BF16, .head_dim = 128, .arch = 90, .block_m = 128, .block_n = 128 };
   ck_assert_int_eq(cuda_config_finish(p, &c128, &d), ATTNC_OK);
-  ck_assert(c128.overlap && !c128.ws);
-  ck_assert_int_eq(cuda_threads(&c128), 256);
+  ck_assert(c128.ws && cuda_kv_tma(&c128));
+  ck_assert_int_eq(cuda_threads(&c128), 384);
   CudaConfig cfg = { .dtype = DT_BF16, .head_dim = 64, .arch = 90, .block_m = 192, .block_n = 128 };
   ck_assert_int_eq(cuda_config_finish(p, &cfg, &d), ATTNC_OK);
   ck_assert(cfg.ws);
   ck_assert_int_eq(cuda_threads(&cfg), 512);
-  char *src;
-  ck_assert_int_eq(cuda_emit(p, &cfg, &a, &src, &d), ATTNC_OK);
-  CudaImage img;
-  ck_assert_msg(cuda_compile(src, 90, CUDA_IMAGE_PTX, &img, &d) == ATTNC_OK, "%s", d.msg);
-  static const char *const want[] = {
-    ".maxntid 512, 1, 1", "setmaxnreg.dec.sync.aligned.u32 32", "setmaxnreg.inc.sync.aligned.u32 160",
-    "mbarrier.try_wait.parity.shared::cta.b64", "mbarrier.arrive.shared::cta.b64",
-    "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16",
+  const CudaConfig *cfgs[] = { &c128, &cfg };
+  static const char *const want[2][7] = {
+    { ".maxntid 384, 1, 1", "setmaxnreg.dec.sync.aligned.u32 40", "setmaxnreg.inc.sync.aligned.u32 232",
+      "mbarrier.try_wait.parity.shared::cta.b64", "mbarrier.arrive.expect_tx.shared::cta.b64",
+      "cp.async.bulk.tensor.4d.shared::cluster.global.tile.mbarrier::complete_tx::bytes",
+      "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16" },
+    { ".maxntid 512, 1, 1", "setmaxnreg.dec.sync.aligned.u32 32", "setmaxnreg.inc.sync.aligned.u32 160",
+      "mbarrier.try_wait.parity.shared::cta.b64", "mbarrier.arrive.shared::cta.b64",
+      "cp.async.bulk.tensor.4d", "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16" },
   };
-  for (size_t w = 0; w < sizeof want / sizeof want[0]; w++)
-    ck_assert_msg(strstr(img.data, want[w]), "sm_90a PTX lacks %s", want[w]);
-  cuda_image_free(&img);
-  ck_assert_msg(cuda_compile(src, 90, CUDA_IMAGE_CUBIN, &img, &d) == ATTNC_OK, "%s", d.msg);
-  cuda_image_free(&img);
+  for (int i = 0; i < 2; i++) {
+    char *src;
+    ck_assert_int_eq(cuda_emit(p, cfgs[i], &a, &src, &d), ATTNC_OK);
+    CudaImage img;
+    ck_assert_msg(cuda_compile(src, 90, CUDA_IMAGE_PTX, &img, &d) == ATTNC_OK, "%s", d.msg);
+    for (size_t w = 0; w < 7; w++)
+      ck_assert_msg(strstr(img.data, want[i][w]), "sm_90a PTX lacks %s", want[i][w]);
+    cuda_image_free(&img);
+    ck_assert_msg(cuda_compile(src, 90, CUDA_IMAGE_CUBIN, &img, &d) == ATTNC_OK, "%s", d.msg);
+    cuda_image_free(&img);
+  }
   setenv("ATTNC_CUDA_WS", "0", 1);
   CudaConfig off = { .dtype = DT_BF16, .head_dim = 64, .arch = 90, .block_m = 192, .block_n = 128 };
   ck_assert_int_eq(cuda_config_finish(p, &off, &d), ATTNC_OK);
-  ck_assert(off.overlap && !off.ws);
+  ck_assert(off.overlap && !off.ws && !cuda_kv_tma(&off));
   setenv("ATTNC_CUDA_WS", "1", 1);
-  ck_assert_int_eq(cuda_config_finish(p, &c128, &d), ATTNC_OK);
-  ck_assert(c128.ws);
-  ck_assert_int_eq(cuda_threads(&c128), 384);
+  ck_assert_int_eq(cuda_config_finish(p, &boxes, &d), ATTNC_OK);
+  ck_assert(boxes.ws && !cuda_kv_tma(&boxes));
+  ck_assert_int_eq(cuda_threads(&boxes), 256);
   unsetenv("ATTNC_CUDA_WS");
   arena_free(&a);
 }
