@@ -166,13 +166,17 @@ attnc_status cuda_config_finish(const IrPattern *p, CudaConfig *cfg, Diag *d) {
      tiles of consecutive tokens; H200, 128 x 128 at D = 128: dense 569
      TFLOP/s against 406 with every warp loading, causal 518 against 369,
      sliding window 338 against 264) and where three warpgroups compute (192
-     rows, D = 64: 379 against 339 even with cp.async). With cp.async alone
+     rows, D = 64: 379 against 339 even with cp.async). Not at 64 x 64 and
+     D = 64, where CTAs without a producer fit more to an SM (sliding window
+     246 against 214; at 192 x 128, 204). With cp.async alone
      (token boxes, dilation) it loses: 392 against 409, Swin 107 against 185
      (bench/results/gpu-h200-ws-sweep.md). $ATTNC_CUDA_WS=1 turns it on for
      every overlapped kernel, =0 off. */
   const char *ws = getenv("ATTNC_CUDA_WS");
   bool kv_raster = cfg->kord.rank == 1 && cfg->kord.dil[0] == 1 && cfg->kord.box[0] == cfg->block_n;
-  cfg->ws = cfg->overlap && (ws && *ws ? strcmp(ws, "0") != 0 : kv_raster || cfg->block_m == 192);
+  cfg->ws = cfg->overlap && (ws && *ws ? strcmp(ws, "0") != 0
+                                         : (kv_raster && (dmax > 64 || cfg->block_m > 64)) ||
+                                           cfg->block_m == 192);
   int smem_max = cfg->arch >= 90 ? 227 : 160;   /* KiB a CTA may opt in to (sm_80: 163) */
   if (cuda_smem_bytes(cfg) > smem_max * 1024)
     return diag_error(d, ATTNC_ERR_UNSUPPORTED, none,
@@ -1370,6 +1374,7 @@ static const char *const kernel_ws =
   "      wgmma_wait<1>();                // S of tile j is done; P_j-1 V_j-1 may run on\n"
   "    } else\n"
   "      wgmma_wait<0>();\n"
+  "    __syncwarp();                     // every lane read slot[st] (racecheck)\n"
   "    if (lane == 0) mbar_arrive(smem_u32(&empty_k[st]));\n"
   "    fence_acc(s);\n"
   "    score_tile(s, p, qt, cur, q_tok, b, h, lane, scale);\n"
