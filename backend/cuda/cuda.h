@@ -93,6 +93,7 @@ int cuda_threads(const CudaConfig *cfg);
 /* ------------------------------------------------------------ emit */
 
 #define CUDA_KERNEL_NAME "attnc_fwd"
+#define CUDA_PREP_NAME "attnc_prep"   /* the data iterator's pre-pass, when the kernel has one */
 
 /*
 ** Emit the kernel's CUDA C++ source, NUL-terminated, into arena a. The
@@ -299,5 +300,7 @@ void emit_plan_free(EmitPlan *ep);
 /* the order and iterator sections: QTile, q_tile_begin, q_token, kv_token,
    KvTile, KvIter, kv_begin, kv_next */
 attnc_status emit_plan_order_iter(Out *o, const EmitPlan *ep, Diag *d);
+bool cuda_data_prep(const EmitPlan *ep);          /* the kernel has attnc_prep */
+void emit_data_prep(Out *o, const EmitPlan *ep);  /* attnc_prep, after the kernel */
 
 #endif

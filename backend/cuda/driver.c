@@ -96,6 +96,9 @@ struct CudaDriver {
   CUDA_FUNCS(X)
 #undef X
   TensorMapEncodeTiled encode_tiled;   /* NULL on drivers without it */
+  /* stream-ordered allocation (CUDA 11.2+), for the pre-pass's p.meta; NULL: no pre-pass */
+  CUresult (*mem_alloc_async)(CUdeviceptr *p, size_t n, CUstream s);
+  CUresult (*mem_free_async)(CUdeviceptr p, CUstream s);
   CUdevice dev;
   CUcontext ctx;
   int arch, sm_count, smem_optin, driver_version;
@@ -106,6 +109,7 @@ struct CudaModule {
   CudaDriver *drv;
   CUmodule mod;
   CUfunction fn;
+  CUfunction prep;      /* the data iterator's pre-pass (CUDA_PREP_NAME), or NULL */
   CudaConfig cfg;
   int smem;
 };
@@ -150,6 +154,8 @@ attnc_status cuda_driver_open(int device, CudaDriver **out, Diag *d) {
   CUDA_FUNCS(X)
 #undef X
   *(void **)&drv->encode_tiled = dlsym(lib, "cuTensorMapEncodeTiled");
+  *(void **)&drv->mem_alloc_async = dlsym(lib, "cuMemAllocAsync");
+  *(void **)&drv->mem_free_async = dlsym(lib, "cuMemFreeAsync");
   attnc_status st = ATTNC_OK;
   CUresult r = drv->cuInit(0);
   int count = 0;
@@ -311,6 +317,8 @@ attnc_status cuda_module_load(CudaDriver *drv, const CudaImage *img, const CudaC
   }
   if ((r = drv->cuModuleGetFunction(&m->fn, m->mod, CUDA_KERNEL_NAME)) != CUDA_SUCCESS)
     st = cu_error(drv, r, ATTNC_ERR_INTERNAL, "cuModuleGetFunction(" CUDA_KERNEL_NAME ")", d);
+  if (!st && drv->cuModuleGetFunction(&m->prep, m->mod, CUDA_PREP_NAME) != CUDA_SUCCESS)
+    m->prep = NULL;                     /* most kernels have none */
   if (!st && m->smem > drv->smem_optin)
     st = diag_error(d, ATTNC_ERR_UNSUPPORTED, (Loc){ NULL, 0 },
                     "the kernel needs %d bytes of shared memory; %s allows %d per block",
@@ -461,7 +469,7 @@ attnc_status cuda_launch(CudaModule *m, const IrPattern *p, const attnc_args *ar
   int ns = cuda_param_slots(p, slots, (int)(sizeof slots / sizeof slots[0]));
   uint64_t buf[64 + 3 * 32 * IR_MAXDIMS];
   memset(buf, 0, sizeof buf);
-  int k = 0, input = 0;
+  int k = 0, input = 0, meta_slot = -1;
   const DLTensor *ptrs[] = { args->q, args->k, args->v, args->o, args->lse };
   bool kv_tma = cuda_kv_tma(cfg) && encode_kv_map(m->drv, cfg, args->k, buf) &&
                 encode_kv_map(m->drv, cfg, args->v, buf + 16);
@@ -492,7 +500,7 @@ attnc_status cuda_launch(CudaModule *m, const IrPattern *p, const attnc_args *ar
       const double log2e = 1.4426950408889634074;
       double sl2 = has_score ? log2e : scale * log2e;
       memcpy(&buf[k++], &sl2, 8);
-    } else if (strcmp(n, "meta") == 0) buf[k++] = 0;
+    } else if (strcmp(n, "meta") == 0) meta_slot = k++;   /* below */
     else if (strcmp(n, "in") == 0) buf[k++] = (uint64_t)(uintptr_t)views[input].data;
     else if (strcmp(n, "in_shape") == 0)
       for (int e = 0; e < sl->count; e++) buf[k++] = (uint64_t)views[input].shape[e];
@@ -505,9 +513,29 @@ attnc_status cuda_launch(CudaModule *m, const IrPattern *p, const attnc_args *ar
   CudaDriver *drv = m->drv;
   if ((st = make_current(drv, d))) return st;
   void *params[] = { buf };
+  CUstream stream = (CUstream)args->stream;
+  /* the data iterator's pre-pass: key_k ranges per kv tile into a buffer that
+     lives for this launch (stream-ordered); without the buffer the kernel
+     reduces the ranges itself */
+  CUdeviceptr meta = 0;
+  if (m->prep && meta_slot >= 0 && drv->mem_alloc_async && drv->mem_free_async) {
+    int64_t kv_tiles = cuda_order_ntiles(&cfg->kord, s.Sk);
+    size_t bytes = (size_t)(s.B * s.Hq * kv_tiles) * 2 * sizeof(int64_t);
+    if (kv_tiles > 0 && drv->mem_alloc_async(&meta, bytes, stream) == CUDA_SUCCESS) {
+      buf[meta_slot] = (uint64_t)meta;
+      CUresult r = drv->cuLaunchKernel(m->prep, (unsigned)((kv_tiles + 3) / 4), (unsigned)s.Hq,
+                                       (unsigned)s.B, 128, 1, 1, 0, stream, params, NULL);
+      if (r != CUDA_SUCCESS) {
+        drv->mem_free_async(meta, stream);
+        return cu_error(drv, r, ATTNC_ERR_RUNTIME, "cuLaunchKernel(" CUDA_PREP_NAME ")", d);
+      }
+    } else
+      meta = 0;
+  }
   CUresult r = drv->cuLaunchKernel(m->fn, (unsigned)qtiles, (unsigned)s.Hq, (unsigned)s.B,
                                    (unsigned)cuda_threads(cfg), 1, 1, (unsigned)m->smem,
-                                   (CUstream)args->stream, params, NULL);
+                                   stream, params, NULL);
+  if (meta) drv->mem_free_async(meta, stream);   /* after the kernel, in stream order */
   if (r != CUDA_SUCCESS) return cu_error(drv, r, ATTNC_ERR_RUNTIME, "cuLaunchKernel", d);
   return ATTNC_OK;
 }

@@ -1533,6 +1533,7 @@ attnc_status cuda_emit_plan(const IrPattern *p, const Plan *plan, const CudaConf
       out_puts(&o, cfg->overlap ? kernel_loop_wgmma : kernel_loop_sync);
     }
     out_puts(&o, kernel_tail);
+    emit_data_prep(&o, &ep);
   }
   if (!st && o.oom) st = diag_error(d, ATTNC_ERR_NOMEM, (Loc){ NULL, 0 }, "out of memory");
   if (!st) {

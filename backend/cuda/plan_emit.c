@@ -620,6 +620,27 @@ static void emit_box_iter(Out *o, int v, const PlanIter *it, int rank, const Emi
       "  if (tid < kIterWarps) { vis[tid] = 0u; full[tid] = 0u; }\n"
       "  iter_sync();\n"
       "  const int n = attnc_min(it.dhi - it.cbase + 1, 32 * kIterWarps);\n"
+      "  // with attnc_prep's key_k ranges in p.meta: a tile a thread, two loads each\n"
+      "  const i64 *meta = kDataMeta ? (const i64 *)p.meta : nullptr;\n"
+      "  if (meta) {\n"
+      "    meta += ((i64)b * p.heads_q + h) * (i64)kv_tiles(seq_k) * 2;\n"
+      "    for (int i = tid; i < n; i += 32 * kIterWarps) {\n"
+      "      const int u = it.cbase + i;\n"
+      "      bool in_static = false;\n"
+      "#pragma unroll\n"
+      "      for (int j = 0; j < kBoxes%d; ++j) {\n"
+      "        const int uu[1] = { u };\n"
+      "        if (it.may[j] && in_box(uu, it.lo[j], it.hi[j])) in_static = true;\n"
+      "      }\n"
+      "      const i64 kmin = meta[2 * u], kmax = meta[2 * u + 1];\n"
+      "      if (in_static || !(%s)) continue;\n"
+      "      atomicOr(&vis[i >> 5], 1u << (i & 31));\n"
+      "      if ((%s) && it.clip_full && it.clip_flo <= u && u <= it.clip_fhi && (u + 1) * kBlockN <= seq_k)\n"
+      "        atomicOr(&full[i >> 5], 1u << (i & 31));\n"
+      "    }\n"
+      "    iter_sync();\n"
+      "    return;\n"
+      "  }\n"
       "  for (int i = warp; i < n; i += kIterWarps) {\n"
       "    const int u = it.cbase + i;\n"
       "    bool in_static = false;\n"
@@ -637,7 +658,7 @@ static void emit_box_iter(Out *o, int v, const PlanIter *it, int rank, const Emi
       "      atomicOr(&full[i >> 5], 1u << (i & 31));\n"
       "  }\n"
       "  iter_sync();\n"
-      "}\n", v, v, v, v, dvis, dfull);
+      "}\n", v, v, v, dvis, dfull, v, v, dvis, dfull);
   }
 
   out_printf(o, "ATTNC_DEVICE bool kv_next%d(KvIter%d &it, const Params &p, const QTile &qt, int b, int h, KvTile &t) {\n"
@@ -775,6 +796,8 @@ attnc_status emit_plan_order_iter(Out *o, const EmitPlan *ep, Diag *d) {
   out_printf(o, "static constexpr bool kNoMask = %s;\n",
              ep->nvariants == 1 && ep->masks[0] < 0 ? "true" : "false");
   out_puts(o, "struct KvTile { int tile; bool full; };\n");
+  out_printf(o, "static constexpr bool kDataMeta = %s;   // attnc_prep writes key_k ranges to p.meta\n",
+             cuda_data_prep(ep) ? "true" : "false");
   out_puts(o, box_helpers);
   for (int v = 0; v < ep->nvariants; v++) {
     if (!ep->plan) {
@@ -833,4 +856,38 @@ attnc_status emit_plan_order_iter(Out *o, const EmitPlan *ep, Diag *d) {
   out_puts(o, "}\n");
   (void)d;
   return ATTNC_OK;
+}
+
+/*
+** The data iterator's pre-pass: with one head variant whose kv tiles are
+** found from data (documents), a kernel before the attention kernel
+** writes each kv tile's key_k range, min and max over its tokens, for
+** every (batch, query head), into p.meta; data_fill then tests a tile with
+** two loads instead of a warp reduction over its tokens, which every q
+** tile repeated (documents at 8 % density spent most of their time there).
+** cuda_launch allocates p.meta (stream-ordered) and runs attnc_prep first;
+** without it (p.meta null) data_fill reduces as before.
+*/
+bool cuda_data_prep(const EmitPlan *ep) {
+  return ep->plan && ep->nvariants == 1 && ep->data_qkey[0] >= 0 &&
+         ep->plan->variants[0].it.kind == ITER_DATA;
+}
+
+void emit_data_prep(Out *o, const EmitPlan *ep) {
+  if (!cuda_data_prep(ep)) return;
+  out_puts(o,
+    "\n// ---- the pre-pass of the data iterator: grid (kv tiles / 4, query heads, batch),\n"
+    "// a warp per kv tile; meta[((b * heads_q + h) * kv_tiles + u) * 2 + {0, 1}] = key_k min, max\n"
+    "extern \"C\" __global__ void __launch_bounds__(128) " CUDA_PREP_NAME "(const __grid_constant__ Params p) {\n"
+    "  const int u = blockIdx.x * 4 + threadIdx.x / 32, h = blockIdx.y, b = blockIdx.z;\n"
+    "  const int seq_k = (int)p.seq_k, tiles = kv_tiles(seq_k);\n"
+    "  if (u >= tiles || !p.meta) return;\n"
+    "  i64 mn, mx;\n"
+    "  data_krange0(p, u, b, h, mn, mx);\n"
+    "  if (threadIdx.x % 32 == 0) {\n"
+    "    i64 *m = (i64 *)p.meta + (((i64)b * p.heads_q + h) * tiles + u) * 2;\n"
+    "    m[0] = mn;\n"
+    "    m[1] = mx;\n"
+    "  }\n"
+    "}\n");
 }

@@ -479,6 +479,10 @@ START_TEST(specs_iterators_walked) {
     ck_assert_msg(cuda_build_source(s->pat, &cfg, true, &a, &src, &d) == ATTNC_OK, "%s", d.msg);
     ck_assert_msg(strstr(src, want[i].needle) != NULL, "%s: no '%s' in the kernel", want[i].spec, want[i].needle);
     ck_assert_msg(strstr(src, "walked densely") == NULL, "%s: iterator walked densely", want[i].spec);
+    /* only the data iterator has the pre-pass kernel */
+    bool data = strstr(want[i].needle, "data_") != NULL;
+    ck_assert_msg((strstr(src, "void __launch_bounds__(128) " CUDA_PREP_NAME "(") != NULL) == data,
+                  "%s: pre-pass %s", want[i].spec, data ? "missing" : "unexpected");
     arena_free(&a);
     attnc_spec_free(s);
   }
