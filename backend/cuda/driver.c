@@ -296,6 +296,16 @@ attnc_status cuda_time_ms(CudaDriver *drv, void *stream, attnc_status (*fn)(void
 
 /* ------------------------------------------------------------ modules */
 
+/* does the image (cubin or PTX) hold the name, NUL- or '(' -terminated? */
+static bool image_names(const CudaImage *img, const char *name) {
+  size_t n = strlen(name);
+  const char *p = img->data;
+  for (size_t i = 0; i + n < img->size; i++)
+    if (p[i] == name[0] && memcmp(p + i, name, n) == 0 && (p[i + n] == 0 || p[i + n] == '('))
+      return true;
+  return false;
+}
+
 attnc_status cuda_module_load(CudaDriver *drv, const CudaImage *img, const CudaConfig *cfg,
                               CudaModule **out, Diag *d) {
   *out = NULL;
@@ -317,8 +327,11 @@ attnc_status cuda_module_load(CudaDriver *drv, const CudaImage *img, const CudaC
   }
   if ((r = drv->cuModuleGetFunction(&m->fn, m->mod, CUDA_KERNEL_NAME)) != CUDA_SUCCESS)
     st = cu_error(drv, r, ATTNC_ERR_INTERNAL, "cuModuleGetFunction(" CUDA_KERNEL_NAME ")", d);
-  if (!st && drv->cuModuleGetFunction(&m->prep, m->mod, CUDA_PREP_NAME) != CUDA_SUCCESS)
-    m->prep = NULL;                     /* most kernels have none */
+  /* most kernels have no pre-pass: look it up only when the image names it
+     (a failed lookup is an API error to tools like compute-sanitizer) */
+  if (!st && image_names(img, CUDA_PREP_NAME) &&
+      (r = drv->cuModuleGetFunction(&m->prep, m->mod, CUDA_PREP_NAME)) != CUDA_SUCCESS)
+    st = cu_error(drv, r, ATTNC_ERR_INTERNAL, "cuModuleGetFunction(" CUDA_PREP_NAME ")", d);
   if (!st && m->smem > drv->smem_optin)
     st = diag_error(d, ATTNC_ERR_UNSUPPORTED, (Loc){ NULL, 0 },
                     "the kernel needs %d bytes of shared memory; %s allows %d per block",
