@@ -469,6 +469,16 @@ static void emit_box_iter(Out *o, int v, const PlanIter *it, int rank, const Emi
                 "  bool clip_may, clip_full;\n"
                 "  int clip_lo, clip_hi, clip_flo, clip_fhi;\n");
   out_puts(o, "};\n");
+  if (L || D)
+    out_printf(o,
+      "// kv tile u of the 1-D order lies in a box (which visits it already)\n"
+      "ATTNC_DEVICE bool in_boxes%d(const KvIter%d &it, int u) {\n"
+      "  const int uu[1] = { u };\n"
+      "  bool in = false;\n"
+      "#pragma unroll\n"
+      "  for (int j = 0; j < kBoxes%d; ++j) in = in || (it.may[j] && in_box(uu, it.lo[j], it.hi[j]));\n"
+      "  return in;\n"
+      "}\n", v, v, v);
   if (D) {
     /* warp-wide min / max of the keys of a tile (every warp computes the same) */
     out_printf(o,
@@ -611,6 +621,15 @@ static void emit_box_iter(Out *o, int v, const PlanIter *it, int rank, const Emi
     ** or the producer warpgroup) calls kv_next alike, so the fill may
     ** synchronise them (iter_sync). */
     out_printf(o,
+      "// kv tile u (bit i of the chunk) with key_k in kmin .. kmax: visited? full?\n"
+      "ATTNC_DEVICE void data_mark%d(const KvIter%d &it, int u, int i, i64 kmin, i64 kmax, int seq_k,\n"
+      "                             u32 *vis, u32 *full) {\n"
+      "  if (!(%s)) return;\n"
+      "  atomicOr(&vis[i >> 5], 1u << (i & 31));\n"
+      "  if ((%s) && it.clip_full && it.clip_flo <= u && u <= it.clip_fhi && (u + 1) * kBlockN <= seq_k)\n"
+      "    atomicOr(&full[i >> 5], 1u << (i & 31));\n"
+      "}\n", v, v, dvis, dfull);
+    out_printf(o,
       "// test kv tiles cbase .. min(cbase + 32 * kIterWarps, dhi + 1) - 1 against this q tile's keys:\n"
       "// bit i of vis: tile cbase + i is visited; of full: visited and full. Called by every\n"
       "// thread that iterates (it synchronises them).\n"
@@ -626,39 +645,20 @@ static void emit_box_iter(Out *o, int v, const PlanIter *it, int rank, const Emi
       "    meta += ((i64)b * p.heads_q + h) * (i64)kv_tiles(seq_k) * 2;\n"
       "    for (int i = tid; i < n; i += 32 * kIterWarps) {\n"
       "      const int u = it.cbase + i;\n"
-      "      bool in_static = false;\n"
-      "#pragma unroll\n"
-      "      for (int j = 0; j < kBoxes%d; ++j) {\n"
-      "        const int uu[1] = { u };\n"
-      "        if (it.may[j] && in_box(uu, it.lo[j], it.hi[j])) in_static = true;\n"
-      "      }\n"
-      "      const i64 kmin = meta[2 * u], kmax = meta[2 * u + 1];\n"
-      "      if (in_static || !(%s)) continue;\n"
-      "      atomicOr(&vis[i >> 5], 1u << (i & 31));\n"
-      "      if ((%s) && it.clip_full && it.clip_flo <= u && u <= it.clip_fhi && (u + 1) * kBlockN <= seq_k)\n"
-      "        atomicOr(&full[i >> 5], 1u << (i & 31));\n"
+      "      if (!in_boxes%d(it, u)) data_mark%d(it, u, i, meta[2 * u], meta[2 * u + 1], seq_k, vis, full);\n"
       "    }\n"
       "    iter_sync();\n"
       "    return;\n"
       "  }\n"
       "  for (int i = warp; i < n; i += kIterWarps) {\n"
       "    const int u = it.cbase + i;\n"
-      "    bool in_static = false;\n"
-      "#pragma unroll\n"
-      "    for (int j = 0; j < kBoxes%d; ++j) {\n"
-      "      const int uu[1] = { u };\n"
-      "      if (it.may[j] && in_box(uu, it.lo[j], it.hi[j])) in_static = true;\n"
-      "    }\n"
-      "    if (in_static) continue;\n"
+      "    if (in_boxes%d(it, u)) continue;\n"
       "    i64 kmin, kmax;\n"
       "    data_krange%d(p, u, b, h, kmin, kmax);\n"
-      "    if (lane != 0 || !(%s)) continue;\n"
-      "    atomicOr(&vis[i >> 5], 1u << (i & 31));\n"
-      "    if ((%s) && it.clip_full && it.clip_flo <= u && u <= it.clip_fhi && (u + 1) * kBlockN <= seq_k)\n"
-      "      atomicOr(&full[i >> 5], 1u << (i & 31));\n"
+      "    if (lane == 0) data_mark%d(it, u, i, kmin, kmax, seq_k, vis, full);\n"
       "  }\n"
       "  iter_sync();\n"
-      "}\n", v, v, v, dvis, dfull, v, v, dvis, dfull);
+      "}\n", v, v, v, v, v, v, v);
   }
 
   out_printf(o, "ATTNC_DEVICE bool kv_next%d(KvIter%d &it, const Params &p, const QTile &qt, int b, int h, KvTile &t) {\n"
@@ -714,13 +714,7 @@ static void emit_box_iter(Out *o, int v, const PlanIter *it, int rank, const Emi
     "  for (;;) {\n"
     "    if (it.lt <= it.lt1) {\n"
     "      const int u = it.lt++;\n"
-    "      bool in_static = false;\n"
-    "#pragma unroll\n"
-    "      for (int j = 0; j < kBoxes%d; ++j) {\n"
-    "        const int uu[1] = { u };\n"
-    "        if (it.may[j] && in_box(uu, it.lo[j], it.hi[j])) in_static = true;\n"
-    "      }\n"
-    "      if (in_static || !it.clip_may || u < it.clip_lo || u > it.clip_hi) continue;\n"
+    "      if (in_boxes%d(it, u) || !it.clip_may || u < it.clip_lo || u > it.clip_hi) continue;\n"
     "      t.tile = u;\n"
     "      t.full = it.list_full && it.clip_full && it.clip_flo <= u && u <= it.clip_fhi &&\n"
     "               (u + 1) * kBlockN <= seq_k;\n"
