@@ -255,8 +255,35 @@ local function score_obj(fn, ln)
 end
 function Score.__call(m, s, b, h, q, k) return core.with_line(m.line, m.fn, s, b, h, q, k) end
 
+-- A spec function is called with FlexAttention's arguments, (b, h, q, k)
+-- for a mask and (s, b, h, q, k) for a score mod, whatever it names them:
+-- function(q, k) gets the batch and head indices. A parameter named for
+-- another position is taken for that mistake.
+local ROLE_NAMES = {
+  s = "s", score = "s", b = "b", batch = "b", h = "h", head = "h",
+  q = "q", q_idx = "q", qi = "q", query = "q", k = "k", kv = "k", kv_idx = "k", key = "k",
+}
+local ROLE_TEXT = { s = "the score", b = "the batch index", h = "the head index",
+                    q = "the query index", k = "the key index" }
+local function check_params(fn, kind)
+  local names = core.funcparams(fn)
+  if not names then return end
+  local order = kind == "score" and { "s", "b", "h", "q", "k" } or { "b", "h", "q", "k" }
+  for i, n in ipairs(names) do
+    local role = ROLE_NAMES[n]
+    if role and role ~= order[i] then
+      fail_at(core.funcline(fn), "parameter %d of this %s function is named '%s', but it receives "
+              .. "%s: %s functions are called with (%s), as FlexAttention's %s; write "
+              .. "function(%s)", i, kind, n, ROLE_TEXT[order[i]] or "nothing", kind,
+              concat(order, ", "), kind == "score" and "score_mod" or "mask_mod",
+              concat(order, ", "))
+    end
+  end
+end
+
 -- something callable as a mask: a mask object, a function, or a boolean
 local function as_mask(x, what)
+  if type(x) == "function" then check_params(x, "mask") end
   if tag(x) == "mask" or type(x) == "function" then return x end
   if type(x) == "boolean" then return function() return x end end
   local hint = ""
@@ -323,6 +350,7 @@ function A.mask(fn)
   if type(fn) ~= "function" then
     fail("attnc.mask takes a function (b, h, q, k) (got %s)", describe(fn))
   end
+  check_params(fn, "mask")
   local ln = core.funcline(fn)
   return mask_obj(function(b, h, q, k) return mask_result(fn(b, h, q, k), "mask", ln) end)
 end
@@ -331,6 +359,7 @@ function A.score(fn)
   if type(fn) ~= "function" then
     fail("attnc.score takes a function (s, b, h, q, k) (got %s)", describe(fn))
   end
+  check_params(fn, "score")
   local ln = core.funcline(fn)
   return score_obj(function(s, b, h, q, k)
     return score_result(fn(s, b, h, q, k), "score", ln)
@@ -695,11 +724,13 @@ end
 
 -- the score mods a pattern's score field lists, in order
 local function score_list(x)
+  if type(x) == "function" then check_params(x, "score") end
   if tag(x) == "score" or type(x) == "function" then return { x } end
   if type(x) == "table" and not tag(x) then
     local list = {}
     for i = 1, #x do
       local f = x[i]
+      if type(f) == "function" then check_params(f, "score") end
       if tag(f) ~= "score" and type(f) ~= "function" then
         fail("score[%d]: expected a score mod (a function (s, b, h, q, k) or one such as "
              .. "attnc.alibi()), got %s", i, describe(f))

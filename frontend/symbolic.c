@@ -966,6 +966,29 @@ static int core_funcline(lua_State *L) {
   return 1;
 }
 
+/* core.funcparams(f) -> the parameter names of a function the spec defines
+   (a list; "..." last when it takes varargs), or nil */
+static int core_funcparams(lua_State *L) {
+  FeCtx *c = fe_ctx(L);
+  lua_Debug ar;
+  if (lua_type(L, 1) != LUA_TFUNCTION) return 0;
+  lua_pushvalue(L, 1);
+  if (!lua_getinfo(L, ">Su", &ar) || strcmp(ar.source, c->source) != 0) return 0;
+  lua_createtable(L, ar.nparams + 1, 0);
+  lua_pushvalue(L, 1);                          /* lua_getlocal(NULL) reads the top */
+  for (int i = 1; i <= ar.nparams; i++) {
+    const char *n = lua_getlocal(L, NULL, i);
+    lua_pushstring(L, n ? n : "?");
+    lua_rawseti(L, -3, i);
+  }
+  lua_pop(L, 1);
+  if (ar.isvararg) {
+    lua_pushliteral(L, "...");
+    lua_rawseti(L, -2, ar.nparams + 1);
+  }
+  return 1;
+}
+
 /* the C trampoline around a library function: upvalue 1 is the function */
 static int wrapped_call(lua_State *L) {
   lua_pushvalue(L, lua_upvalueindex(1));
@@ -998,6 +1021,7 @@ void fe_push_core(lua_State *L) {
     { "set_mask", core_set_mask },   { "set_score", core_set_score },
     { "claim", core_claim },         { "describe", core_describe },
     { "fail", core_fail },           { "funcline", core_funcline },
+    { "funcparams", core_funcparams },
     { "wrap", core_wrap },
     { NULL, NULL }
   };
