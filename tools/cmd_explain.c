@@ -296,7 +296,9 @@ static int explain_main(const CliVerb *verb, int argc, char **argv) {
       char an[16];
       snprintf(kernel, sizeof kernel, "%s, %s, %d warps, %d KiB shared memory",
                cuda_arch_name(cc.arch, an),
-               cc.ws ? "wgmma, overlapped, warp-specialised (a producer warpgroup, two K/V buffers)"
+               cc.ws ? (cuda_kv_tma(&cc)
+                        ? "wgmma, overlapped, warp-specialised (a producer warpgroup, K/V by TMA, two buffers)"
+                        : "wgmma, overlapped, warp-specialised (a producer warpgroup, K/V by cp.async, two buffers)")
                : cc.overlap ? "wgmma, overlapped (two K/V buffers)" : cc.wgmma ? "wgmma" : "mma.sync",
                cuda_threads(&cc) / 32, (cuda_smem_bytes(&cc) + 1023) / 1024);
     }
