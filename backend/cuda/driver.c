@@ -405,22 +405,28 @@ static attnc_status check_dev(const char *name, const DLTensor *t, int rank, boo
 ** layout), tokens past the end read as zero. false when the driver or the
 ** tensor cannot have one; the kernel then loads with cp.async.
 */
-static bool encode_kv_map(CudaDriver *drv, const CudaConfig *cfg, const DLTensor *t, uint64_t *out) {
-  if (!drv->encode_tiled || !t || !t->data) return false;
-  int64_t st[8] = { 0 };
-  strides_of(t, st);
-  uint64_t dims[4] = { (uint64_t)t->shape[3], (uint64_t)t->shape[2], (uint64_t)t->shape[1],
-                       (uint64_t)t->shape[0] };
-  uint64_t strides[3];
-  int64_t dense = t->shape[3] * 2;          /* a stride for dims of size 1 */
+bool cuda_kv_map_layout(const int64_t shape[4], const int64_t st[4], uintptr_t addr,
+                        uint64_t dims[4], uint64_t strides[3]) {
+  for (int i = 0; i < 4; i++) dims[i] = (uint64_t)(shape[3 - i] > 0 ? shape[3 - i] : 0);
+  if (!dims[0] || !dims[1] || !dims[2] || !dims[3] || dims[1] > 0xffffffffu) return false;
+  if (addr % 16 != 0 || (st[3] != 1 && shape[3] > 1)) return false;
+  int64_t dense = shape[3] * 2;             /* the stride given to dims of size 1 */
   for (int i = 0; i < 3; i++) {
     int a = 2 - i;                          /* token, head, batch */
-    int64_t b = t->shape[a] > 1 ? st[a] * 2 : dense;
+    int64_t b = shape[a] > 1 ? st[a] * 2 : dense;
     if (b <= 0 || b % 16 != 0 || b >= ((int64_t)1 << 40)) return false;
     strides[i] = (uint64_t)b;
-    dense = b * (t->shape[a] > 0 ? t->shape[a] : 1);
+    dense = b * shape[a];
   }
-  if (((uintptr_t)data_of(t)) % 16 != 0 || (st[3] != 1 && t->shape[3] > 1)) return false;
+  return true;
+}
+
+static bool encode_kv_map(CudaDriver *drv, const CudaConfig *cfg, const DLTensor *t, uint64_t *out) {
+  if (!drv->encode_tiled || !t || !t->data || t->ndim != 4) return false;
+  int64_t st[8] = { 0 };
+  strides_of(t, st);
+  uint64_t dims[4], strides[3];
+  if (!cuda_kv_map_layout(t->shape, st, (uintptr_t)data_of(t), dims, strides)) return false;
   unsigned box[4] = { 64, (unsigned)cfg->block_n, 1, 1 }, one[4] = { 1, 1, 1, 1 };
   CUtensorMap map;
   if (drv->encode_tiled(&map, CU_TENSOR_MAP_DATA_TYPE_UINT16, 4, (void *)data_of(t), dims, strides,

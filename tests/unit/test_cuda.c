@@ -245,6 +245,33 @@ START_TEST(compile_ws) {
 }
 END_TEST
 
+/* the TMA descriptor geometry cuda_launch encodes (driver.c) */
+START_TEST(kv_map_layout) {
+  uint64_t dims[4], str[3];
+  /* BHSD 2,4,1000,128: tokens 256 bytes apart, heads 256000, batches 1024000 */
+  int64_t sh[4] = { 2, 4, 1000, 128 }, bhsd[4] = { 4 * 1000 * 128, 1000 * 128, 128, 1 };
+  ck_assert(cuda_kv_map_layout(sh, bhsd, 4096, dims, str));
+  ck_assert(dims[0] == 128 && dims[1] == 1000 && dims[2] == 4 && dims[3] == 2);
+  ck_assert(str[0] == 256 && str[1] == 256000 && str[2] == 1024000);
+  /* BSHD: tokens H*D apart, heads D */
+  int64_t bshd[4] = { 1000 * 4 * 128, 128, 4 * 128, 1 };
+  ck_assert(cuda_kv_map_layout(sh, bshd, 4096, dims, str));
+  ck_assert(str[0] == 1024 && str[1] == 256 && str[2] == 1024000);
+  /* B = 1 and one kv head: any strides there, dense ones are used */
+  int64_t sh1[4] = { 1, 1, 77, 64 }, odd[4] = { 0, 3, 64, 1 };
+  ck_assert(cuda_kv_map_layout(sh1, odd, 16, dims, str));
+  ck_assert(str[0] == 128 && str[1] == 128 * 77 && str[2] == 128 * 77);
+  /* no TMA: unaligned data, a token stride not a multiple of 16 bytes, D strided, no tokens */
+  ck_assert(!cuda_kv_map_layout(sh, bhsd, 4100, dims, str));
+  int64_t s4[4] = { 4 * 1000 * 132, 1000 * 132, 132, 1 };   /* tokens 264 bytes apart */
+  ck_assert(!cuda_kv_map_layout(sh, s4, 4096, dims, str));
+  int64_t dstr[4] = { 4 * 1000 * 256, 1000 * 256, 256, 2 };
+  ck_assert(!cuda_kv_map_layout(sh, dstr, 4096, dims, str));
+  int64_t sh0[4] = { 2, 4, 0, 128 };
+  ck_assert(!cuda_kv_map_layout(sh0, bhsd, 4096, dims, str));
+}
+END_TEST
+
 START_TEST(nvrtc_error_quotes_line) {
   Diag d = { 0 };
   const char *src = "// line 1\n__global__ void f() {\n  int x = undefined_thing + 1;\n}\n";
@@ -831,6 +858,7 @@ int main(void) {
   tcase_add_test(nv, compile_ops_pattern);
   tcase_add_test(nv, compile_ptx);
   tcase_add_test(nv, compile_ws);
+  tcase_add_test(nv, kv_map_layout);
   tcase_add_test(nv, nvrtc_error_quotes_line);
   suite_add_tcase(s, nv);
   TCase *specs = tcase_create("specs");
