@@ -519,6 +519,7 @@ static int core_param(lua_State *L) {
   if (!is_int && !isfinite(def))
     return fe_error(L, "param %s: the default must be a finite number", name);
   int opts = 0;
+  const char *doc = NULL;
   if (!lua_isnoneornil(L, 3)) {
     if (!lua_istable(L, 3)) {
       const char *got = fe_describe(L, 3);
@@ -537,6 +538,11 @@ static int core_param(lua_State *L) {
     int t = lua_getfield(L, opts, "doc");
     if (t != LUA_TNIL && t != LUA_TSTRING)
       return fe_error(L, "param %s: doc must be a string", name);
+    if (t == LUA_TSTRING) {
+      doc = lua_tostring(L, -1);          /* stays alive: the options table holds it */
+      if (strlen(doc) > 200 || strchr(doc, '\n'))
+        return fe_error(L, "param %s: doc must be one line of at most 200 characters", name);
+    }
     lua_pop(L, 1);
   }
   double lo = 0, hi = 0;
@@ -567,7 +573,7 @@ static int core_param(lua_State *L) {
     return fe_error(L, "param %s must be <= %s (got %s%s)", name, bound, got, from);
   }
   IrParam prm = { .name = name, .type = is_int ? IR_INT : IR_FLOAT, .value = value, .def = def,
-                  .overridden = dv != NULL, .line = fe_line(L) };
+                  .overridden = dv != NULL, .doc = doc, .line = fe_line(L) };
   check_room(L, c);
   if (ir_add_param(p, &prm) < 0) return nomem(L);
   if (is_int) lua_pushinteger(L, (lua_Integer)ivalue);

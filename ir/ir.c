@@ -252,6 +252,7 @@ int ir_add_param(IrPattern *p, const IrParam *prm) {
   p->params = ps;
   ps[p->nparams] = *prm;
   ps[p->nparams].name = arena_strdup(p->arena, prm->name);
+  if (prm->doc && !(ps[p->nparams].doc = arena_strdup(p->arena, prm->doc))) return -1;
   return p->nparams++;
 }
 

@@ -169,6 +169,7 @@ typedef struct IrParam {
   double value;        /* as used (exact for |int| < 2^53) */
   double def;          /* the spec's default */
   bool overridden;     /* set with -D */
+  const char *doc;     /* the spec's doc = "...", or NULL */
   int line;
 } IrParam;
 

@@ -325,7 +325,7 @@ static bool check_intval(Parser *P, const IrParam *prm, double v, const char *wh
   return true;
 }
 
-/* param NAME TYPE VALUE default VALUE [overridden] line N */
+/* param NAME TYPE VALUE default VALUE [overridden] [doc "TEXT"] line N */
 static bool parse_param(Parser *P) {
   IrParam prm = { 0 };
   if (!name(P, &prm.name, "a param name") || !param_type(P, &prm.type) ||
@@ -333,6 +333,7 @@ static bool parse_param(Parser *P) {
       !number(P, &prm.def, "the param's default"))
     return false;
   prm.overridden = accept_kw(P, "overridden");
+  if (accept_kw(P, "doc") && !string(P, &prm.doc, "the param's doc string")) return false;
   if (!kw_line(P, &prm.line)) return false;
   if (!prm.name[0]) return err(P, "a param needs a name");
   if (ir_find_param(P->p, prm.name) >= 0) return err(P, "param '%s' declared twice", prm.name);

@@ -157,6 +157,10 @@ static void put_param(Buf *b, const IrParam *prm) {
   puts_(b, " default ");
   if (prm->type == IR_INT) put_intval(b, prm->def); else put_float(b, prm->def);
   if (prm->overridden) puts_(b, " overridden");
+  if (prm->doc) {
+    puts_(b, " doc ");
+    put_string(b, prm->doc);
+  }
   putf(b, " line %d\n", prm->line);
 }
 

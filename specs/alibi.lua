@@ -5,7 +5,8 @@
 -- Params: heads (the number of query heads, default 8).
 local a = require "attnc"
 
-local heads = a.param("heads", 8, { min = 1 })
+local heads = a.param("heads", 8, { min = 1,
+  doc = "query heads: slope[h] = 2^(-8 (h + 1) / heads)" })
 
 return a.pattern {
   mask = a.causal(),

@@ -6,7 +6,7 @@
 -- Params: block (default 16). Inputs: blocks (i32 [B, H, S/block, S/block]).
 local a = require "attnc"
 
-local block = a.param("block", 16, { min = 1 })
+local block = a.param("block", 16, { min = 1, doc = "tokens per block of the blocks bitmap" })
 local blocks = a.input("blocks", "i32", { "B", "H", "S/block", "S/block" })
 
 return a.pattern {

@@ -5,8 +5,9 @@
 -- Params: window (default 8), dilation (default 2; 1 is a plain window).
 local a = require "attnc"
 
-local window = a.param("window", 8, { min = 0 })
-local dilation = a.param("dilation", 2, { min = 1 })
+local window = a.param("window", 8, { min = 0, doc = "keys each side, in steps of dilation" })
+local dilation = a.param("dilation", 2, { min = 1,
+  doc = "step between the keys a token sees (1: a plain window)" })
 
 return a.pattern {
   mask = a.dilated(window, dilation),

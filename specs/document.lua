@@ -7,7 +7,8 @@
 -- Params: causal (1 or 0). Inputs: doc (i32 [S]).
 local a = require "attnc"
 
-local causal = a.param("causal", 1, { min = 0, max = 1 })
+local causal = a.param("causal", 1, { min = 0, max = 1,
+  doc = "1: causal within a document, 0: the whole document" })
 local doc = a.input("doc", "i32", { "S" })
 
 return a.pattern {

@@ -5,8 +5,9 @@
 -- Params: window (default 8; 256 to 512 in practice), globals (default 2).
 local a = require "attnc"
 
-local window = a.param("window", 8, { min = 0 })
-local globals = a.param("globals", 2, { min = 0 })
+local window = a.param("window", 8, { min = 0, doc = "keys each side of a token" })
+local globals = a.param("globals", 2, { min = 0,
+  doc = "leading tokens that see and are seen by all" })
 
 return a.pattern {
   mask = a.window(window) | a.global_tokens(globals),

@@ -7,8 +7,8 @@
 -- Params: kernel (odd, default 7), dilation (default 1).
 local a = require "attnc"
 
-local kernel = a.param("kernel", 7, { min = 1 })
-local dilation = a.param("dilation", 1, { min = 1 })
+local kernel = a.param("kernel", 7, { min = 1, doc = "keys each token sees (odd)" })
+local dilation = a.param("dilation", 1, { min = 1, doc = "step between those keys" })
 
 return a.pattern {
   mask = a.neighborhood { kernel = kernel, dilation = dilation },

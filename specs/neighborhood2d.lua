@@ -9,10 +9,10 @@
 -- default 3; 7 to 13 in practice), dilation (default 1).
 local a = require "attnc"
 
-local height = a.param("height", 8, { min = 1 })
-local width = a.param("width", 8, { min = 1 })
-local kernel = a.param("kernel", 3, { min = 1 })
-local dilation = a.param("dilation", 1, { min = 1 })
+local height = a.param("height", 8, { min = 1, doc = "grid rows" })
+local width = a.param("width", 8, { min = 1, doc = "grid columns" })
+local kernel = a.param("kernel", 3, { min = 1, doc = "neighborhood side in pixels (odd)" })
+local dilation = a.param("dilation", 1, { min = 1, doc = "step between neighbors" })
 
 return a.pattern {
   grid = { height, width },

@@ -6,11 +6,11 @@
 -- dilation (default 1).
 local a = require "attnc"
 
-local depth = a.param("depth", 4, { min = 1 })
-local height = a.param("height", 4, { min = 1 })
-local width = a.param("width", 4, { min = 1 })
-local kernel = a.param("kernel", 3, { min = 1 })
-local dilation = a.param("dilation", 1, { min = 1 })
+local depth = a.param("depth", 4, { min = 1, doc = "grid depth (frames)" })
+local height = a.param("height", 4, { min = 1, doc = "grid rows" })
+local width = a.param("width", 4, { min = 1, doc = "grid columns" })
+local kernel = a.param("kernel", 3, { min = 1, doc = "neighborhood side (odd)" })
+local dilation = a.param("dilation", 1, { min = 1, doc = "step between neighbors" })
 
 return a.pattern {
   grid = { depth, height, width },

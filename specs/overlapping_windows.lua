@@ -7,10 +7,11 @@
 -- 0.5, a fraction of the window).
 local a = require "attnc"
 
-local height = a.param("height", 8, { min = 1 })
-local width = a.param("width", 8, { min = 1 })
-local window = a.param("window", 4, { min = 1 })
-local overlap = a.param("overlap", 0.5, { min = 0.0 })
+local height = a.param("height", 8, { min = 1, doc = "image rows" })
+local width = a.param("width", 8, { min = 1, doc = "image columns" })
+local window = a.param("window", 4, { min = 1, doc = "query window side in pixels" })
+local overlap = a.param("overlap", 0.5, { min = 0.0,
+  doc = "key window growth, a fraction of window" })
 
 return a.pattern {
   grid = { height, width },

@@ -5,7 +5,7 @@
 -- Params: prefix (default 16).
 local a = require "attnc"
 
-local prefix = a.param("prefix", 16, { min = 0 })
+local prefix = a.param("prefix", 16, { min = 0, doc = "leading tokens attended bidirectionally" })
 
 return a.pattern {
   mask = a.prefix(prefix) | a.causal(),

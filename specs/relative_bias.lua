@@ -7,9 +7,9 @@
 -- (f32 [H, 2*window - 1, 2*window - 1]).
 local a = require "attnc"
 
-local height = a.param("height", 8, { min = 1 })
-local width = a.param("width", 8, { min = 1 })
-local window = a.param("window", 4, { min = 1 })
+local height = a.param("height", 8, { min = 1, doc = "image rows" })
+local width = a.param("width", 8, { min = 1, doc = "image columns" })
+local window = a.param("window", 4, { min = 1, doc = "window side in pixels" })
 local bias = a.input("bias", "f32", { "H", 2 * window - 1, 2 * window - 1 })
 
 return a.pattern {

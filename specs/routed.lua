@@ -8,8 +8,8 @@
 -- [B, H, S/region, topk], region indices).
 local a = require "attnc"
 
-local region = a.param("region", 16, { min = 1 })
-local topk = a.param("topk", 2, { min = 1 })
+local region = a.param("region", 16, { min = 1, doc = "tokens per region" })
+local topk = a.param("topk", 2, { min = 1, doc = "key regions each query region attends to" })
 local route = a.input("route", "i32", { "B", "H", "S/region", "topk" })
 
 return a.pattern {

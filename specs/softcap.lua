@@ -4,7 +4,7 @@
 -- Params: cap (default 50.0).
 local a = require "attnc"
 
-local cap = a.param("cap", 50.0, { min = 0.001 })
+local cap = a.param("cap", 50.0, { min = 0.001, doc = "scores become cap * tanh(s / cap)" })
 
 return a.pattern {
   mask = a.causal(),

@@ -10,11 +10,12 @@
 -- 0 for the unshifted blocks), seam (default 1; 0: windows wrap round).
 local a = require "attnc"
 
-local height = a.param("height", 8, { min = 1 })
-local width = a.param("width", 8, { min = 1 })
-local window = a.param("window", 4, { min = 1 })
-local shift = a.param("shift", 2, { min = 0 })
-local seam = a.param("seam", 1, { min = 0, max = 1 })
+local height = a.param("height", 8, { min = 1, doc = "image rows" })
+local width = a.param("width", 8, { min = 1, doc = "image columns" })
+local window = a.param("window", 4, { min = 1, doc = "window side in pixels" })
+local shift = a.param("shift", 2, { min = 0, doc = "cyclic shift on both axes (0: none)" })
+local seam = a.param("seam", 1, { min = 0, max = 1,
+  doc = "1: rolled-round pixels kept apart (Swin's mask), 0: wrap" })
 
 return a.pattern {
   grid = { height, width },

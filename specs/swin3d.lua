@@ -6,12 +6,13 @@
 -- start of an axis apart from the others; 0: windows wrap round).
 local a = require "attnc"
 
-local depth = a.param("depth", 4, { min = 1 })
-local height = a.param("height", 4, { min = 1 })
-local width = a.param("width", 4, { min = 1 })
-local window = a.param("window", 2, { min = 1 })
-local shift = a.param("shift", 1, { min = 0 })
-local seam = a.param("seam", 1, { min = 0, max = 1 })
+local depth = a.param("depth", 4, { min = 1, doc = "grid depth (frames)" })
+local height = a.param("height", 4, { min = 1, doc = "grid rows" })
+local width = a.param("width", 4, { min = 1, doc = "grid columns" })
+local window = a.param("window", 2, { min = 1, doc = "window side" })
+local shift = a.param("shift", 1, { min = 0, doc = "cyclic shift on every axis (0: none)" })
+local seam = a.param("seam", 1, { min = 0, max = 1,
+  doc = "1: rolled-round tokens kept apart (Swin's mask), 0: wrap" })
 
 return a.pattern {
   grid = { depth, height, width },

@@ -5,9 +5,9 @@
 -- Params: frames (default 8), tokens per frame (default 4), radius (default 2).
 local a = require "attnc"
 
-local frames = a.param("frames", 8, { min = 1 })
-local tokens = a.param("tokens", 4, { min = 1 })
-local radius = a.param("radius", 2, { min = 0 })
+local frames = a.param("frames", 8, { min = 1, doc = "frames in the video" })
+local tokens = a.param("tokens", 4, { min = 1, doc = "tokens per frame" })
+local radius = a.param("radius", 2, { min = 0, doc = "frames each side a token sees" })
 
 return a.pattern {
   grid = { frames, tokens },

@@ -131,6 +131,10 @@ printf 'return {\n' >"$T/syntax.lua"
 expect 2 "syntax.lua:" -- "$ATTNC" compile "$T/syntax.lua"
 expect 2 "nosuchparam" -- "$ATTNC" compile specs/sliding_window.lua -D nosuchparam=3
 expect 2 "window" -- "$ATTNC" compile specs/sliding_window.lua -D window=abc
+# explain lists the params: value, whether -D set it, the spec's doc
+expect 0 "params     window = 1024 (-D; default 16)  -- tokens each query sees" -- \
+  "$ATTNC" explain specs/sliding_window.lua -D window=1024
+expect 0 '"doc": "1: causal, 0: two-sided"' -- "$ATTNC" explain specs/sliding_window.lua --json
 
 # ---- .npy files
 expect 2 "$T/none.npy: cannot open: No such file or directory" -- "$ATTNC" "${R[@]}" --q "$T/none.npy" --k "$T/q.npy" --v "$T/q.npy" -o "$T/o.npy"

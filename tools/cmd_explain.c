@@ -339,6 +339,18 @@ static int explain_main(const CliVerb *verb, int argc, char **argv) {
   if (json) {
     printf("{\"spec\": ");
     json_str(stdout, p->name);
+    printf(", \"params\": [");
+    for (int i = 0; i < p->nparams; i++) {
+      const IrParam *prm = &p->params[i];
+      printf("%s{\"name\": ", i ? ", " : "");
+      json_str(stdout, prm->name);
+      printf(", \"value\": %.17g, \"default\": %.17g, \"overridden\": %s, \"doc\": ", prm->value,
+             prm->def, prm->overridden ? "true" : "false");
+      if (prm->doc) json_str(stdout, prm->doc);
+      else printf("null");
+      printf(", \"line\": %d}", prm->line);
+    }
+    printf("]");
     printf(", \"shape\": [%lld, %lld, %lld, %lld], \"schedule\": {\"bm\": %" PRId64 ", \"bn\": %" PRId64
            ", \"order\": \"%s\", \"qbox\": [", B, H, S, D, s->bm, s->bn, s->grid ? "grid" : "raster");
     for (int a = 0; a < s->rank; a++) printf("%s%" PRId64, a ? ", " : "", s->qbox[a]);
@@ -380,6 +392,13 @@ static int explain_main(const CliVerb *verb, int argc, char **argv) {
     printf("}\n");
   } else {
     printf("pattern    %s (%s)\n", p->name, p->file);
+    for (int i = 0; i < p->nparams; i++) {   /* params: value, where it came from, doc */
+      const IrParam *prm = &p->params[i];
+      printf("%s%s = %.17g", i ? "           " : "params     ", prm->name, prm->value);
+      if (prm->overridden) printf(" (-D; default %.17g)", prm->def);
+      if (prm->doc) printf("  -- %s", prm->doc);
+      printf("\n");
+    }
     printf("shape      B=%lld H=%lld S=%lld D=%lld\n", B, H, S, D);
     printf("schedule   q tile %" PRId64 ", kv tile %" PRId64 ", %s order", s->bm, s->bn, s->grid ? "grid" : "raster");
     if (s->grid || s->dil[0] > 1) {

@@ -763,7 +763,9 @@ START_TEST(params_and_defines) {
   ck_assert(p->params[0].overridden);
   ck_assert_double_eq(p->params[0].def, 16);
   ck_assert_double_eq(p->params[1].value, 2.0);
-  ck_assert(strstr(ir_print(p, &a), "param window int 4 default 16 overridden line 2") != NULL);
+  ck_assert_str_eq(p->params[0].doc, "tokens");             /* doc = is kept */
+  ck_assert_ptr_null(p->params[1].doc);
+  ck_assert(strstr(ir_print(p, &a), "param window int 4 default 16 overridden doc \"tokens\" line 2") != NULL);
   arena_free(&a);
 
   attnc_define bad_int[] = { { "window", "0x10" } };

@@ -121,6 +121,7 @@ static IrPattern *every_op(Arena *a) {
   IrPattern *p = new_pattern(a, "every");
   add_param(p, "window", IR_INT, 16, 8, true, 2);
   add_param(p, "softcap", IR_FLOAT, 30.5, 30.5, false, 3);
+  p->params[p->nparams - 1].doc = "the \"cap\" \\ in logits\t(tanh)";
   add_param(p, "odd name", IR_FLOAT, -0.0, 1e300, false, 3);
   IrDim d_doc[] = { { DIM_SQ, 1 } };
   IrDim d_route[] = { { DIM_B, 1 }, { DIM_H, 1 }, { DIM_SQ, 64 }, { DIM_CONST, 4 } };
