@@ -43,20 +43,6 @@ static int run(const char *cmd, char *out, size_t n) {
   return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
-static char *read_file(const char *path, size_t *len) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return NULL;
-  fseek(f, 0, SEEK_END);
-  long n = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  char *buf = malloc((size_t)n + 1);
-  if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) { free(buf); buf = NULL; }
-  if (buf) buf[n] = 0;
-  if (len) *len = buf ? (size_t)n : 0;
-  fclose(f);
-  return buf;
-}
-
 /*
 ** attnc compile SPEC ARGS --target cuda --arch sm_90a --emit cuda, with
 ** ATTNC_DUMP=all, the cache in `cache` ("off": none) and the environment
@@ -73,7 +59,7 @@ static char *compile(const char *env, const char *cache, const char *args, bool 
   ck_assert_msg(run(cmd, out, sizeof out) == 0, "%s:\n%s", cmd, out);
   ck_assert_msg(strstr(out, "\"compile_ms\""), "%s", out);
   *planned = strstr(out, "=== plan after tile ===") != NULL;
-  char *src = read_file(path, NULL);
+  char *src = tu_read_file(path, NULL);
   ck_assert_ptr_nonnull(src);
   return src;
 }
@@ -89,7 +75,7 @@ static void find_record(char *path, size_t n) {
     char p[600];
     snprintf(p, sizeof p, "%s/%s", root, e->d_name);
     size_t len;
-    char *text = read_file(p, &len);
+    char *text = tu_read_file(p, &len);
     static const char tag[] = "attnc cuda front";     /* the key's start, after the header */
     for (size_t i = 0; text && i + sizeof tag - 1 <= len && i < 200 && !path[0]; i++)
       if (memcmp(text + i, tag, sizeof tag - 1) == 0) snprintf(path, n, "%s", p);

@@ -230,25 +230,13 @@ START_TEST(runtime_patterns) {
 END_TEST
 
 /* explain's numbers at full size: iterator walk + mask inside partial tiles */
-static char *slurp(const char *path) {
-  FILE *f = fopen(path, "rb");
-  ck_assert_msg(f != NULL, "cannot read %s", path);
-  fseek(f, 0, SEEK_END);
-  long n = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  char *s = malloc((size_t)n + 1);
-  ck_assert(fread(s, 1, (size_t)n, f) == (size_t)n);
-  s[n] = 0;
-  fclose(f);
-  return s;
-}
-
 static PlanStats big(const char *spec, const attnc_define *defs, int ndefs, int64_t S, int64_t bm,
                      int64_t bn, Arena *a) {
   Diag d = { 0 };
   char rel[256];
   snprintf(rel, sizeof rel, "specs/%s.lua", spec);
-  char *src = slurp(tu_path(rel));
+  char *src = tu_read_file(tu_path(rel), NULL);
+  ck_assert_msg(src != NULL, "cannot read %s", rel);
   IrPattern *p = trace(a, rel, src, defs, ndefs);
   free(src);
   int64_t g = 1;

@@ -15,20 +15,6 @@
 #include "frontend/frontend.h"
 #include "passes/passes.h"
 
-static char *slurp(const char *path, size_t *len) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return NULL;
-  fseek(f, 0, SEEK_END);
-  long n = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  char *s = malloc((size_t)n + 1);
-  if (s && fread(s, 1, (size_t)n, f) != (size_t)n) { free(s); s = NULL; }
-  if (s) s[n] = 0;
-  fclose(f);
-  if (len) *len = (size_t)n;
-  return s;
-}
-
 typedef struct Walk { int64_t visited, full; } Walk;
 
 static void walk_fn(void *ud, int64_t u, bool full) {
@@ -131,7 +117,7 @@ START_TEST(count_matches_walk) {
     char rel[300];
     snprintf(rel, sizeof rel, "specs/%s", e->d_name);
     size_t len;
-    char *src = slurp(tu_path(rel), &len);
+    char *src = tu_read_file(tu_path(rel), &len);
     ck_assert_ptr_nonnull(src);
     /* the defaults, then a larger grid where the spec has one */
     static const attnc_define sizes[] = { { "height", "24" }, { "width", "40" }, { "depth", "6" } };

@@ -40,25 +40,11 @@ static int list_specs(char names[][256]) {
   return n;
 }
 
-static char *slurp(const char *path, size_t *len) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return NULL;
-  fseek(f, 0, SEEK_END);
-  long n = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  char *s = malloc((size_t)n + 1);
-  if (s && fread(s, 1, (size_t)n, f) != (size_t)n) { free(s); s = NULL; }
-  if (s) s[n] = 0;
-  fclose(f);
-  if (len) *len = (size_t)n;
-  return s;
-}
-
 static IrPattern *trace_file(Arena *a, const char *name, const attnc_define *defs, int ndefs, Diag *d) {
   char rel[300];
   snprintf(rel, sizeof rel, "specs/%s", name);
   size_t len;
-  char *src = slurp(tu_path(rel), &len);
+  char *src = tu_read_file(tu_path(rel), &len);
   if (!src) return NULL;
   IrPattern *p = NULL;
   fe_trace(a, rel, src, len, defs, ndefs, NULL, &p, d);
@@ -230,7 +216,7 @@ START_TEST(specs_golden) {
       fputs(text, f);
       fclose(f);
     } else {
-      char *want = slurp(tu_path(rel), NULL);
+      char *want = tu_read_file(tu_path(rel), NULL);
       ck_assert_msg(want != NULL, "%s is missing: run with ATTNC_REGEN_GOLDEN=1 and review it", rel);
       if (strcmp(want, text) != 0) {
         size_t k = 0;

@@ -11,6 +11,20 @@ const char *tu_path(const char *rel) {
   return buf;
 }
 
+char *tu_read_file(const char *path, size_t *len) {
+  FILE *f = fopen(path, "rb");
+  if (!f) return NULL;
+  char *buf = NULL;
+  long n = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
+  if (n >= 0 && fseek(f, 0, SEEK_SET) == 0 && (buf = malloc((size_t)n + 1))) {
+    if (fread(buf, 1, (size_t)n, f) == (size_t)n) buf[n] = 0;
+    else { free(buf); buf = NULL; }
+  }
+  fclose(f);
+  if (len) *len = buf ? (size_t)n : 0;
+  return buf;
+}
+
 int tu_run(Suite *s) {
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);

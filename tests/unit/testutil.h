@@ -7,6 +7,9 @@
 
 /* path of a file in the source tree (ATTNC_SOURCE_DIR), static buffer */
 const char *tu_path(const char *rel);
+/* a file's bytes, NUL-terminated (malloc'd; free it), and its length in
+   *len when len is not NULL; NULL when it cannot be read */
+char *tu_read_file(const char *path, size_t *len);
 /* run a suite, print results, return the exit status for main */
 int tu_run(Suite *s);
 
