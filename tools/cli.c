@@ -376,6 +376,21 @@ bool cli_call_option(CliCall *c, int id, const char *val) {
   return true;
 }
 
+int cli_next_own(CliParser *ps, const CliVerb *verb, const CliCommon *co, const char **val, int *rc) {
+  while (*rc == CLI_EXIT_OK) {
+    int id = cli_next(ps, val, cli_repeatable);
+    if (id == CLI_DONE || id == CLI_HELP) return id;
+    if (id == CLI_ERROR) {
+      *rc = CLI_EXIT_USAGE;
+      break;
+    }
+    int common = cli_common_option(verb, co, id, *val);
+    if (!common) return id;
+    if (common < 0) *rc = CLI_EXIT_USAGE;
+  }
+  return CLI_DONE;
+}
+
 int cli_common_option(const CliVerb *verb, const CliCommon *co, int id, const char *val) {
   bool ok;
   switch (id) {

@@ -203,6 +203,13 @@ typedef struct CliCommon {
   CliCall *call;
 } CliCommon;
 int cli_common_option(const CliVerb *verb, const CliCommon *co, int id, const char *val);
+/*
+** The spec verbs' parse loop: the next option the verb handles itself
+** (cli_next, with the shared ones taken by cli_common_option). CLI_DONE at
+** the end, and once *rc is not CLI_EXIT_OK (a bad option or value sets it
+** to CLI_EXIT_USAGE); CLI_HELP after printing the help.
+*/
+int cli_next_own(CliParser *ps, const CliVerb *verb, const CliCommon *co, const char **val, int *rc);
 
 /*
 ** The generator's shape (tools/gen.h) for pattern p and target t: the

@@ -91,15 +91,9 @@ static int bench_main(const CliVerb *verb, int argc, char **argv) {
   int rc = CLI_EXIT_OK, id;
   cli_init(&ps, verb, argc, argv);
   const CliCommon common_opts = { .spec = &cs, .inputs = &in, .target = &target, .target_given = &target_given, .call = &cc };
-  while (rc == CLI_EXIT_OK && (id = cli_next(&ps, &val, cli_repeatable)) != CLI_DONE) {
-    int common = cli_common_option(verb, &common_opts, id, val);
-    if (common) {
-      if (common < 0) rc = CLI_EXIT_USAGE;
-      continue;
-    }
+  while ((id = cli_next_own(&ps, verb, &common_opts, &val, &rc)) != CLI_DONE) {
     switch (id) {
     case CLI_HELP: goto done;
-    case CLI_ERROR: rc = CLI_EXIT_USAGE; break;
     case OPT_WARMUP: if (!cli_parse_int("--warmup", val, 0, 100000, &warmup)) rc = CLI_EXIT_USAGE; break;
     case OPT_ITERS: if (!cli_parse_int("--iters", val, 1, 100000, &iters)) rc = CLI_EXIT_USAGE; break;
     case OPT_JSON: json = true; break;

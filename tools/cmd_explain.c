@@ -197,15 +197,9 @@ static int explain_main(const CliVerb *verb, int argc, char **argv) {
   int rc = CLI_EXIT_OK, id;
   cli_init(&ps, verb, argc, argv);
   const CliCommon common_opts = { .spec = &cs, .inputs = &in, .target = &target };
-  while (rc == CLI_EXIT_OK && (id = cli_next(&ps, &val, cli_repeatable)) != CLI_DONE) {
-    int common = cli_common_option(verb, &common_opts, id, val);
-    if (common) {
-      if (common < 0) rc = CLI_EXIT_USAGE;
-      continue;
-    }
+  while ((id = cli_next_own(&ps, verb, &common_opts, &val, &rc)) != CLI_DONE) {
     switch (id) {
     case CLI_HELP: goto done;
-    case CLI_ERROR: rc = CLI_EXIT_USAGE; break;
     case OPT_SHAPE: shape = val; break;
     case OPT_TILE: tile = val; break;
     case OPT_ARCH: arch = val; break;

@@ -228,15 +228,9 @@ static int tune_main(const CliVerb *verb, int argc, char **argv) {
   int rc = CLI_EXIT_OK, id;
   cli_init(&ps, verb, argc, argv);
   const CliCommon common_opts = { .target = &target, .target_given = &target_given, .call = &cc };
-  while (rc == CLI_EXIT_OK && (id = cli_next(&ps, &val, cli_repeatable)) != CLI_DONE) {
-    int common = cli_common_option(verb, &common_opts, id, val);
-    if (common) {
-      if (common < 0) rc = CLI_EXIT_USAGE;
-      continue;
-    }
+  while ((id = cli_next_own(&ps, verb, &common_opts, &val, &rc)) != CLI_DONE) {
     switch (id) {
     case CLI_HELP: goto done;
-    case CLI_ERROR: rc = CLI_EXIT_USAGE; break;
     case CLI_POSITIONAL:
       if (path) rc = cli_error("unexpected argument '%s' (one SPEC only; see 'attnc tune --help')", val);
       path = val;
