@@ -110,6 +110,8 @@ struct CudaModule {
   CUmodule mod;
   CUfunction fn;
   CUfunction prep;      /* the data iterator's pre-pass (CUDA_PREP_NAME), or NULL */
+  bool kv_tma;          /* the kernel may load K and V with TMA, the driver can encode
+                           descriptors, and $ATTNC_CUDA_TMA is not 0 */
   CudaConfig cfg;
   int smem;
 };
@@ -316,6 +318,8 @@ attnc_status cuda_module_load(CudaDriver *drv, const CudaImage *img, const CudaC
   m->drv = drv;
   m->cfg = *cfg;
   m->smem = cuda_smem_bytes(cfg);
+  const char *tma_env = getenv("ATTNC_CUDA_TMA");
+  m->kv_tma = cuda_kv_tma(cfg) && drv->encode_tiled && !(tma_env && strcmp(tma_env, "0") == 0);
   char an[16];
   CUresult r = drv->cuModuleLoadData(&m->mod, img->data);
   if (r != CUDA_SUCCESS) {
@@ -422,7 +426,7 @@ bool cuda_kv_map_layout(const int64_t shape[4], const int64_t st[4], uintptr_t a
 }
 
 static bool encode_kv_map(CudaDriver *drv, const CudaConfig *cfg, const DLTensor *t, uint64_t *out) {
-  if (!drv->encode_tiled || !t || !t->data || t->ndim != 4) return false;
+  if (!t || !t->data || t->ndim != 4) return false;
   int64_t st[8] = { 0 };
   strides_of(t, st);
   uint64_t dims[4], strides[3];
@@ -490,15 +494,14 @@ attnc_status cuda_launch(CudaModule *m, const IrPattern *p, const attnc_args *ar
   memset(buf, 0, sizeof buf);
   int k = 0, input = 0, meta_slot = -1;
   const DLTensor *ptrs[] = { args->q, args->k, args->v, args->o, args->lse };
-  bool kv_tma = cuda_kv_tma(cfg) && encode_kv_map(m->drv, cfg, args->k, buf) &&
-                encode_kv_map(m->drv, cfg, args->v, buf + 16);
-  if (!kv_tma) memset(buf, 0, 32 * sizeof buf[0]);
-  const char *tma_env = getenv("ATTNC_CUDA_TMA");
-  if (tma_env && strcmp(tma_env, "0") == 0) kv_tma = false;
+  bool kv_tma = m->kv_tma;              /* until a descriptor cannot be made */
   for (int i = 0; i < ns; i++) {
     const CudaSlot *sl = &slots[i];
     const char *n = sl->name;
-    if (sl->kind == SLOT_TMAP) k += sl->count;   /* filled above: kmap, vmap */
+    if (sl->kind == SLOT_TMAP) {        /* kmap, vmap; the kv_tma slot follows them */
+      if (kv_tma && !encode_kv_map(m->drv, cfg, n[0] == 'k' ? args->k : args->v, buf + k)) kv_tma = false;
+      k += sl->count;
+    }
     else if (strcmp(n, "kv_tma") == 0) buf[k++] = kv_tma;
     else if (strcmp(n, "q") == 0 || strcmp(n, "k") == 0 || strcmp(n, "v") == 0 || strcmp(n, "o") == 0 ||
         strcmp(n, "lse") == 0) {

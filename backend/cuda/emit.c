@@ -119,6 +119,11 @@ static bool wgmma_fits(const CudaConfig *cfg) {
          cfg->block_n % 16 == 0 && cfg->block_n >= 16 && cfg->block_n <= 128;
 }
 
+/* kv tiles of block_n consecutive tokens (a TMA box reads each) */
+static bool kv_consecutive(const CudaConfig *cfg) {
+  return cfg->kord.rank == 1 && cfg->kord.dil[0] == 1 && cfg->kord.box[0] == cfg->block_n;
+}
+
 static bool head_dim_ok(int d) { return d == 32 || d == 64 || d == 96 || d == 128 || d == 256; }
 
 attnc_status cuda_config_finish(const IrPattern *p, CudaConfig *cfg, Diag *d) {
@@ -173,9 +178,8 @@ attnc_status cuda_config_finish(const IrPattern *p, CudaConfig *cfg, Diag *d) {
      (bench/results/gpu-h200-ws-sweep.md). $ATTNC_CUDA_WS=1 turns it on for
      every overlapped kernel, =0 off. */
   const char *ws = getenv("ATTNC_CUDA_WS");
-  bool kv_raster = cfg->kord.rank == 1 && cfg->kord.dil[0] == 1 && cfg->kord.box[0] == cfg->block_n;
   cfg->ws = cfg->overlap && (ws && *ws ? strcmp(ws, "0") != 0
-                                         : (kv_raster && (dmax > 64 || cfg->block_m > 64)) ||
+                                         : (kv_consecutive(cfg) && (dmax > 64 || cfg->block_m > 64)) ||
                                            cfg->block_m == 192);
   int smem_max = cfg->arch >= 90 ? 227 : 160;   /* KiB a CTA may opt in to (sm_80: 163) */
   if (cuda_smem_bytes(cfg) > smem_max * 1024)
@@ -203,12 +207,12 @@ void c_ident(const char *s, char *buf, size_t n) {
   buf[k] = 0;
 }
 
-bool cuda_kv_tma(const CudaConfig *cfg) {
-  return cfg->ws && cfg->kord.rank == 1 && cfg->kord.dil[0] == 1 && cfg->kord.box[0] == cfg->block_n;
-}
+bool cuda_kv_tma(const CudaConfig *cfg) { return cfg->ws && kv_consecutive(cfg); }
 
 int cuda_param_slots(const IrPattern *p, CudaSlot *s, int max) {
   static const CudaSlot fixed[] = {
+    /* the descriptors first (64-byte aligned), then kv_tma, which cuda_launch
+       sets once both were made */
     { "kmap", SLOT_TMAP, 16 }, { "vmap", SLOT_TMAP, 16 }, { "kv_tma", SLOT_I64, 1 },
     { "q", SLOT_PTR, 1 }, { "k", SLOT_PTR, 1 }, { "v", SLOT_PTR, 1 }, { "o", SLOT_PTR, 1 },
     { "lse", SLOT_PTR, 1 },
