@@ -376,6 +376,31 @@ static const char *cmp_op(IrOp op) {
 }
 
 /*
+** |y| <= c (or < c, and their negations) for an int y and a constant c >= 0,
+** as one unsigned compare: (u32)(y + c) <= 2c. Windows (neighborhoods, the
+** distance bounds of sliding windows) compare distances this way, once per
+** pair of a partial tile; an abs and two compares become an add and one
+** compare. Only where y + c stays in int range.
+*/
+static bool abs_window(const Ex *x, int i, char *e, size_t n) {
+  const IrNode *nd = &x->p->nodes[i];
+  IrOp op = (IrOp)nd->op;
+  if (op != IR_LE && op != IR_LT && op != IR_GT && op != IR_GE) return false;
+  const IrNode *ab = &x->p->nodes[nd->args[0]], *cn = &x->p->nodes[nd->args[1]];
+  if (ab->op != IR_ABS || cn->op != IR_CONST || cn->type != IR_INT) return false;
+  int y = ab->args[0];
+  if (x->ct[y] != CT_I32) return false;
+  int64_t c = cn->imm.i - (op == IR_LT || op == IR_GE);   /* |y| <= c */
+  if (c < 0 || c > (1 << 20) || x->R[y].lo - (double)c < R_I32_MIN || x->R[y].hi + (double)c > R_I32_MAX)
+    return false;
+  char a[96];
+  ref(x, y, a, sizeof a);
+  bool in = op == IR_LE || op == IR_LT;
+  snprintf(e, n, "(unsigned)(%s + %lld) %s %lldu", a, (long long)c, in ? "<=" : ">", (long long)(2 * c));
+  return true;
+}
+
+/*
 ** One statement per node: "const T vN = <expr>;". Integer math runs in the
 ** node's type (int where its range fits, else i64) or wider when an
 ** argument is wider; // and % follow Lua (floor) unless the ranges show
@@ -449,6 +474,7 @@ static void emit_node(Ex *x, int i) {
     }
     break;
   case IRK_CMP: {
+    if (abs_window(x, i, e, sizeof e)) break;
     CType w = wider(x->ct[n->args[0]], x->ct[n->args[1]]);
     arg_as(x, i, 0, w, a, sizeof a);
     arg_as(x, i, 1, w, b, sizeof b);
@@ -507,6 +533,119 @@ static void emit_dag(Ex *x, int root) {
   x->last_line = 0;
   for (int i = 0; i <= root && diag_ok(x->d); i++)
     if (x->live[i]) emit_node(x, i);
+}
+
+/*
+** The mask split by what each value depends on, so that a partial tile
+** computes every value as rarely as it can: q alone (or neither: b, h,
+** params) once per row, k alone once per column, both once per pair.
+** mask_row<v>() and mask_col<v>() return the values mask_pair<v>() reads.
+*/
+enum { SPLIT_INLINE = 0, SPLIT_ROW, SPLIT_COL, SPLIT_PAIR };
+
+typedef struct MaskSplit {
+  int root;              /* the mask node (-1: no split) */
+  uint8_t *cls;          /* per node 0..root: SPLIT_*, for live nodes */
+  bool *field;           /* a row or column value the pair code reads */
+  int nrow, ncol, npair; /* statements of each part */
+} MaskSplit;
+
+/* is node i a statement (else a leaf referred to inline)? */
+static bool is_stmt(const IrNode *n) {
+  return ir_op_kind((IrOp)n->op) != IRK_LEAF || n->op == IR_QC || n->op == IR_KC;
+}
+
+static attnc_status mask_split(const IrPattern *p, int root, MaskSplit *ms, Diag *d) {
+  memset(ms, 0, sizeof *ms);
+  ms->root = -1;
+  if (root < 0) return ATTNC_OK;
+  size_t n = (size_t)root + 1;
+  uint8_t *dep = calloc(n, 1);
+  char *live = calloc(n, 1);
+  ms->cls = calloc(n, 1);
+  ms->field = calloc(n, sizeof *ms->field);
+  if (!dep || !live || !ms->cls || !ms->field) {
+    free(dep); free(live); free(ms->cls); free(ms->field);
+    memset(ms, 0, sizeof *ms);
+    ms->root = -1;
+    return diag_error(d, ATTNC_ERR_NOMEM, (Loc){ NULL, 0 }, "out of memory");
+  }
+  for (int i = 0; i <= root; i++) {         /* args come before their users */
+    const IrNode *nd = &p->nodes[i];
+    dep[i] = nd->op == IR_Q || nd->op == IR_QC ? 1 : nd->op == IR_K || nd->op == IR_KC ? 2 : 0;
+    for (int j = 0; j < nd->nargs; j++) dep[i] |= dep[nd->args[j]];
+  }
+  live[root] = 1;
+  for (int i = root; i >= 0; i--)
+    if (live[i])
+      for (int j = 0; j < p->nodes[i].nargs; j++) live[p->nodes[i].args[j]] = 1;
+  for (int i = 0; i <= root; i++) {
+    if (!live[i] || !is_stmt(&p->nodes[i])) continue;
+    ms->cls[i] = dep[i] == 3 ? SPLIT_PAIR : dep[i] == 2 ? SPLIT_COL : SPLIT_ROW;
+    if (ms->cls[i] == SPLIT_PAIR) ms->npair++;
+    else if (ms->cls[i] == SPLIT_COL) ms->ncol++;
+    else ms->nrow++;
+    if (ms->cls[i] == SPLIT_PAIR)
+      for (int j = 0; j < p->nodes[i].nargs; j++) {
+        int a = p->nodes[i].args[j];
+        if (ms->cls[a] == SPLIT_ROW || ms->cls[a] == SPLIT_COL) ms->field[a] = true;
+      }
+  }
+  if (ms->cls[root] == SPLIT_ROW || ms->cls[root] == SPLIT_COL) ms->field[root] = true;
+  free(dep);
+  free(live);
+  ms->root = root;
+  return ATTNC_OK;
+}
+
+static void mask_split_free(MaskSplit *ms) {
+  free(ms->cls);
+  free(ms->field);
+  memset(ms, 0, sizeof *ms);
+  ms->root = -1;
+}
+
+/* statements of the live nodes of one part, in order */
+static void emit_part(Ex *x, const MaskSplit *ms, int part) {
+  x->last_line = 0;
+  for (int i = 0; i <= ms->root && diag_ok(x->d); i++)
+    if (ms->cls[i] == part) emit_node(x, i);
+}
+
+/* struct MaskRow<v> / MaskCol<v>, the function that fills it, and mask_pair<v> */
+static void emit_mask_split(Ex *x, const MaskSplit *ms, int v) {
+  const IrPattern *p = x->p;
+  Out *o = x->o;
+  for (int part = SPLIT_ROW; part <= SPLIT_COL; part++) {
+    const char *Name = part == SPLIT_ROW ? "Row" : "Col", *name = part == SPLIT_ROW ? "row" : "col";
+    out_printf(o, "struct Mask%s%d {", Name, v);
+    for (int i = 0; i <= ms->root; i++)
+      if (ms->field[i] && ms->cls[i] == part) out_printf(o, " %s v%d;", ctype_name[x->ct[i]], i);
+    out_puts(o, " };\n");
+    out_printf(o, "ATTNC_DEVICE Mask%s%d mask_%s%d(const Params &p, int b, int h, int %s,"
+                  " int seq_q, int seq_k) {\n", Name, v, name, v, part == SPLIT_ROW ? "q" : "k");
+    out_printf(o, "  (void)p; (void)b; (void)h; (void)%s; (void)seq_q; (void)seq_k;\n",
+               part == SPLIT_ROW ? "q" : "k");
+    emit_part(x, ms, part);
+    out_printf(o, "  return Mask%s%d{", Name, v);
+    const char *sep = "";
+    for (int i = 0; i <= ms->root; i++)
+      if (ms->field[i] && ms->cls[i] == part) { out_printf(o, "%sv%d", sep, i); sep = ", "; }
+    out_puts(o, "};\n}\n");
+  }
+  out_printf(o, "ATTNC_DEVICE bool mask_pair%d(const Params &p, int b, int h, int q, int k, int seq_q,"
+                " int seq_k, const MaskRow%d &row, const MaskCol%d &col) {\n", v, v, v);
+  out_puts(o, "  (void)p; (void)b; (void)h; (void)q; (void)k; (void)seq_q; (void)seq_k;"
+              " (void)row; (void)col;\n");
+  for (int i = 0; i <= ms->root; i++)
+    if (ms->field[i])
+      out_printf(o, "  const %s v%d = %s.v%d;\n", ctype_name[x->ct[i]], i,
+                 ms->cls[i] == SPLIT_ROW ? "row" : "col", i);
+  emit_part(x, ms, SPLIT_PAIR);
+  char r[64];
+  ref(x, ms->root, r, sizeof r);
+  out_printf(o, "  return %s;\n}\n", r);
+  (void)p;
 }
 
 static attnc_status ex_init(Ex *x, const IrPattern *p, const CudaConfig *cfg, Out *o, Diag *d) {
@@ -570,7 +709,7 @@ static void emit_inputs(Out *o, const IrPattern *p) {
 
 /* the pattern's functions: mask_<v>() per variant mask and score() */
 static attnc_status emit_pattern(Out *o, const IrPattern *p, const CudaConfig *cfg,
-                                 const EmitPlan *ep, Diag *d) {
+                                 const EmitPlan *ep, const MaskSplit *ms, Diag *d) {
   const int *masks = ep->masks;
   int nmasks = ep->nvariants;
   Ex x;
@@ -589,6 +728,11 @@ static attnc_status emit_pattern(Out *o, const IrPattern *p, const CudaConfig *c
       out_printf(o, "  return %s;\n", r);
     }
     out_puts(o, "}\n");
+  }
+  if (ms->root >= 0 && diag_ok(d)) {
+    out_printf(o, "\n// the same mask split for partial tiles: q-only values once per row,"
+                  " k-only values once per column, the rest per pair\n");
+    emit_mask_split(&x, ms, 0);
   }
   if (p->score >= 0 && diag_ok(d)) {
     out_printf(o, "\n// score(s, b, h, q, k) of %s: s = scale * <q, k>\n", p->file);
@@ -1423,8 +1567,21 @@ static const char *const kernel_tail =
 /* bits per row of the partial-tile mask: 2 per n8 atom of the kv tile */
 static int cfg_block_n_bits(const EmitPlan *ep) { return ep->cfg->block_n / 8 * 2; }
 
+/*
+** Whether score_tile unrolls its columns with the split mask: where the
+** statements that unrolling copies (the column part per column, the pair
+** part per element of the lane) stay within a budget; past it, one copy of
+** the whole mask in a loop over the columns into a bit set.
+*/
+static bool split_unrolled(const EmitPlan *ep, const MaskSplit *ms) {
+  const CudaConfig *cfg = ep->cfg;
+  int rows = 2 * (cfg->block_m / cfg->warps / 16 > 0 ? cfg->block_m / cfg->warps / 16 : 1);
+  int cols = cfg->block_n / 4;
+  return (long)cols * (ms->ncol + rows * ms->npair) <= 4096;
+}
+
 /* score_tile: the score modification on every tile, the mask on partial ones */
-static void emit_score_tile(Out *o, const IrPattern *p, const EmitPlan *ep) {
+static void emit_score_tile(Out *o, const IrPattern *p, const EmitPlan *ep, const MaskSplit *ms) {
   out_puts(o,
     "\n// Scores of one tile in the units the softmax exponentiates. With a score\n"
     "// modification: x = score(scale * <q, k>) (scale_log2 = log2 e); without:\n"
@@ -1448,6 +1605,32 @@ static void emit_score_tile(Out *o, const IrPattern *p, const EmitPlan *ep) {
       "        s[mi][ni][e] = pattern_score(p, s[mi][ni][e] * scale, b, h, q_tok[mi][e / 2], k, seq_q, seq_k);\n"
       "      }\n");
   out_puts(o, "  if (t.full) return;\n");
+  if (ms->root >= 0 && split_unrolled(ep, ms)) {
+    /* every column unrolled: row values once per tile, column values once per
+    ** column, and the pair code writes -inf straight into s */
+    out_puts(o,
+      "  MaskRow0 row[kAtomsM][2];\n"
+      "#pragma unroll\n"
+      "  for (int mi = 0; mi < kAtomsM; ++mi)\n"
+      "#pragma unroll\n"
+      "    for (int r = 0; r < 2; ++r) row[mi][r] = mask_row0(p, b, h, attnc_max(q_tok[mi][r], 0), seq_q, seq_k);\n"
+      "#pragma unroll\n"
+      "  for (int j = 0; j < kAtomsN * 2; ++j) {\n"
+      "    const int k = kv_token(t.tile, (j >> 1) * 8 + (lane % 4) * 2 + (j & 1), seq_k);\n"
+      "    const MaskCol0 col = mask_col0(p, b, h, attnc_max(k, 0), seq_q, seq_k);\n"
+      "#pragma unroll\n"
+      "    for (int mi = 0; mi < kAtomsM; ++mi)\n"
+      "#pragma unroll\n"
+      "      for (int r = 0; r < 2; ++r) {\n"
+      "        // a padding row (q_tok < 0) is never stored: it runs as token 0\n"
+      "        const int q = attnc_max(q_tok[mi][r], 0);\n"
+      "        if (!(k >= 0 && mask_pair0(p, b, h, q, k, seq_q, seq_k, row[mi][r], col)))\n"
+      "          s[mi][j >> 1][2 * r + (j & 1)] = -kInf;\n"
+      "      }\n"
+      "  }\n"
+      "}\n");
+    return;
+  }
   if (ep->nvariants > 1) out_puts(o, "  const int variant = qt.variant;\n");
   /* Columns outer (not unrolled: one copy of the mask code per row), rows
   ** inner (unrolled): the lane's key token is computed once per column, and
@@ -1515,10 +1698,12 @@ attnc_status cuda_emit_plan(const IrPattern *p, const Plan *plan, const CudaConf
   emit_ptx_typed(&o, cfg->dtype == DT_F16 ? "f16" : "bf16");
   out_puts(&o, prelude_int);
   emit_inputs(&o, pat);
-  st = emit_pattern(&o, pat, cfg, &ep, d);
+  MaskSplit ms;
+  st = mask_split(pat, ep.nvariants == 1 ? ep.masks[0] : -1, &ms, d);
+  if (!st) st = emit_pattern(&o, pat, cfg, &ep, &ms, d);
   if (!st) st = emit_plan_order_iter(&o, &ep, d);
   if (!st) {
-    emit_score_tile(&o, pat, &ep);
+    emit_score_tile(&o, pat, &ep, &ms);
     if (cfg->wgmma) {
       out_puts(&o, prelude_wgmma);
       out_puts(&o, tile_layout_wgmma);
@@ -1546,6 +1731,7 @@ attnc_status cuda_emit_plan(const IrPattern *p, const Plan *plan, const CudaConf
     else memcpy(*src, o.buf, o.len + 1);
   }
   out_free(&o);
+  mask_split_free(&ms);
   emit_plan_free(&ep);
   return st;
 }

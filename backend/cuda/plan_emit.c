@@ -320,7 +320,9 @@ static void emit_q_order(Out *o, const CudaOrder *q, const EmitPlan *ep) {
   }
   out_puts(o, "  return true;\n}\n");
 
-  out_puts(o, "ATTNC_DEVICE int q_token(const QTile &qt, int pos) {\n  int tok = 0;\n");
+  /* branch-free (a validity flag, not an early return): the mask code
+  ** unrolls over a lane's columns, and a branch per column would split it */
+  out_puts(o, "ATTNC_DEVICE int q_token(const QTile &qt, int pos) {\n  int tok = 0;\n  bool ok = true;\n");
   for (int a = R - 1; a >= 0; a--) {
     char n[32];
     axis_n(n, sizeof n, q, a, "qt.seq_q");
@@ -329,12 +331,12 @@ static void emit_q_order(Out *o, const CudaOrder *q, const EmitPlan *ep) {
     if (a > 0) out_printf(o, "    const int i = pos %% %lld;\n    pos /= %lld;\n", B, B);
     else out_puts(o, "    const int i = pos;\n");
     out_printf(o, "    const int c = qt.res[%d] + %lld * (qt.tj[%d] * %lld + i);\n", a, D, a, B);
-    out_printf(o, "    if (c >= %s) return -1;\n", n);
+    out_printf(o, "    ok = ok && c < %s;\n", n);
     long long st = (long long)axis_stride(q, a);
     if (st == 1) out_puts(o, "    tok += c;\n  }\n");
     else out_printf(o, "    tok += c * %lld;\n  }\n", st);
   }
-  out_puts(o, "  return tok;\n}\n");
+  out_puts(o, "  return ok ? tok : -1;\n}\n");
 }
 
 static void emit_kv_order(Out *o, const CudaOrder *k) {
@@ -357,7 +359,7 @@ static void emit_kv_order(Out *o, const CudaOrder *k) {
               "ATTNC_DEVICE int kv_tile_index(const int (&u)[kKvRank], int seq_k) {\n  int t = 0;\n"
               "#pragma unroll\n  for (int a = 0; a < kKvRank; ++a) t = t * kv_axis_tiles(a, seq_k) + u[a];\n"
               "  return t;\n}\n");
-  out_puts(o, "ATTNC_DEVICE int kv_token(int u, int pos, int seq_k) {\n  int tok = 0;\n");
+  out_puts(o, "ATTNC_DEVICE int kv_token(int u, int pos, int seq_k) {\n  int tok = 0;\n  bool ok = true;\n");
   for (int a = R - 1; a >= 0; a--) {
     char n[32];
     axis_n(n, sizeof n, k, a, "seq_k");
@@ -375,12 +377,12 @@ static void emit_kv_order(Out *o, const CudaOrder *k) {
       out_printf(o, "    const int per_res = tiles / %lld;\n"
                     "    const int c = ua / per_res + %lld * ((ua %% per_res) * %lld + i);\n", D, D, B);
     }
-    out_printf(o, "    if (c >= %s) return -1;\n", n);
+    out_printf(o, "    ok = ok && c < %s;\n", n);
     long long st = (long long)axis_stride(k, a);
     if (st == 1) out_puts(o, "    tok += c;\n  }\n");
     else out_printf(o, "    tok += c * %lld;\n  }\n", st);
   }
-  out_puts(o, "  return tok;\n}\n");
+  out_puts(o, "  return ok ? tok : -1;\n}\n");
 }
 
 /* --------------------------------------------------------- iterators */

@@ -1,0 +1,19 @@
+#!/bin/bash
+# tools/ncu_case.sh -- ON THE GPU MACHINE: profile attnc's kernel for bench
+# cases with Nsight Compute (--set full, one launch after the warm-up), and
+# write each report's details page as text into $OUT/ncu-<case>.txt.
+#   tools/ncu_case.sh documents_64_2048 sliding_window_1024_d64
+# Extra ncu options go in $NCU_OPTS; ATTNC_CUDA_* overrides pass through.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:-/tmp/attnc-ncu}
+mkdir -p "$OUT"
+tools/gpu_build.sh > "$OUT/build.log" 2>&1 || { tail -40 "$OUT/build.log"; exit 1; }
+export LD_LIBRARY_PATH=/opt/deps/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+for c in "$@"; do
+  timeout 240 ncu --set full -k regex:attnc_fwd --launch-skip 3 --launch-count 1 ${NCU_OPTS:-} \
+    -f -o "$OUT/ncu-$c" python3 bench/gpu/bench.py --cases "$c" --no-flex --out "$OUT/bench-$c" \
+    > "$OUT/ncu-$c.log" 2>&1
+  ncu -i "$OUT/ncu-$c.ncu-rep" --page details > "$OUT/ncu-$c.txt" 2>&1
+  echo "== $c: $(grep -E 'Duration|Compute \(SM\) Throughput|Issue Slots Busy' "$OUT/ncu-$c.txt" | tr -s ' ' | tr '\n' ';')"
+done
