@@ -1470,6 +1470,11 @@ static const char *const kernel_ws =
   "      smem_to_async_proxy();\n"
   "      mbar_arrive(bar);\n"
   "    };\n"
+  "    // the threads that wait on the ring's empty barriers: all with cp.async (each\n"
+  "    // arrives on the full ones, so none can fall two phases behind), with TMA only\n"
+  "    // the one that issues it (a thread that only waited could miss a phase, wait on\n"
+  "    // the next, and hold back its part of the next Q the compute warps wait for)\n"
+  "    const bool ring = !tma || ptid == 0;\n"
   "    int j = 0, nql = 0;               // kv steps, Q loads so far\n"
   "    for (int w = blockIdx.x; w < work; w += gridDim.x) {\n"
   "      int q_tile, h, b;\n"
@@ -1493,7 +1498,7 @@ static const char *const kernel_ws =
   "        const int st = j & 1, empty_parity = ((j >> 1) + 1) & 1;   // step j-2 released\n"
   "        KvTile t;\n"
   "        const bool have = kv_next(it, p, qt, b, h, t);\n"
-  "        if (j >= 2) mbar_wait(smem_u32(&empty_k[st]), empty_parity);\n"
+  "        if (ring && j >= 2) mbar_wait(smem_u32(&empty_k[st]), empty_parity);\n"
   "        if (ptid == 0) slot[st] = have ? t : KvTile{ -1, false };\n"
   "        if (!have) break;\n"
   "        if (jt == 0) {                // the compute warps are done with the last Q\n"
@@ -1507,8 +1512,10 @@ static const char *const kernel_ws =
   "            cp_async_wait<0>();\n"
   "            signal(smem_u32(&full_q));\n"
   "          }\n"
-  "          if (j >= 2) mbar_wait(smem_u32(&empty_v[st]), empty_parity);\n"
-  "          if (ptid == 0) tma_tile(sV + st * kStageV, p.vmap, smem_u32(&full_v[st]), kHeadDimV, t.tile);\n"
+  "          if (ring) {\n"
+  "            if (j >= 2) mbar_wait(smem_u32(&empty_v[st]), empty_parity);\n"
+  "            tma_tile(sV + st * kStageV, p.vmap, smem_u32(&full_v[st]), kHeadDimV, t.tile);\n"
+  "          }\n"
   "          continue;\n"
   "        }\n"
   "        load_tile<kBlockN, kChunksQK, kProducerWarps * 32, 4>(sK + st * kStageK, gK, p.k_stride[2], [&](int r) { return kv_token(t.tile, r, seq_k); }, ptid);\n"
@@ -1529,7 +1536,7 @@ static const char *const kernel_ws =
   "        if (jt > 0) signal(smem_u32(&full_v[(j - 1) & 1]));\n"
   "      }\n"
   "      if (jt > 0) ++nql;\n"
-  "      if (!tma || ptid == 0) {        // step j ends the q tile: both its barriers complete\n"
+  "      if (ring) {                     // step j ends the q tile: both its barriers complete\n"
   "        if (j >= 2) mbar_wait(smem_u32(&empty_v[j & 1]), ((j >> 1) + 1) & 1);\n"
   "        mbar_arrive(smem_u32(&full_k[j & 1]));\n"
   "        mbar_arrive(smem_u32(&full_v[j & 1]));\n"
@@ -1822,11 +1829,13 @@ attnc_status cuda_emit_plan(const IrPattern *p, const Plan *plan, const CudaConf
 
 /*
 ** The wgmma tile table's big tiles pay off where most visited tiles are
-** full; where more than a tenth are partial (window edges, grid boxes) the
-** pairs wasted in them cost more than smaller tiles' overheads, and 64 x 64
-** tiles win (H200, bench/results/gpu-h200-overlap-sweep.md: sliding window
-** D=128 279 against 265 TFLOP/s, 2-D neighborhood 26 against 15, Swin D=64
-** 181 against 136; dense and causal keep 128 x 128: 420 against 349).
+** full; where more than half are partial (grid boxes: every neighborhood
+** tile) the pairs wasted in them cost more than smaller tiles' overheads,
+** and 64 x 64 tiles win. Since partial tiles run the split mask
+** (mask_row/col/pair), windows keep the big tiles (H200, session 4 sweep in
+** bench/results/gpu-h200-ws-sweep.md: sliding window D=128 128 x 128 393
+** against 64 x 64 354 TFLOP/s, D=64 192 x 128 274 against 260; 2-D
+** neighborhood 64 x 64 47 against 29 at 128 x 128).
 ** Counted on one (b, h) at the plan's sequence length (8192 when unknown).
 */
 static bool wgmma_table_refines(const IrPattern *p, const CudaConfig *cfg, const PlanOptions *opt,
@@ -1843,7 +1852,7 @@ static bool wgmma_table_refines(const IrPattern *p, const CudaConfig *cfg, const
   Diag quiet = { 0 };
   if (plan_count_tiles(plan, &r, 0, 0, &visited, &full, &quiet) != ATTNC_OK || visited == 0)
     return false;
-  return (double)(visited - full) > 0.1 * (double)visited;
+  return (double)(visited - full) > 0.5 * (double)visited;
 }
 
 attnc_status cuda_plan(const IrPattern *p, CudaConfig *cfg, Arena *a, Plan **plan, Diag *d) {
