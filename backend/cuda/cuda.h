@@ -89,7 +89,6 @@ bool cuda_wgmma_allowed(int arch);
 /* dynamic shared memory bytes and threads of a kernel built from cfg */
 int cuda_smem_bytes(const CudaConfig *cfg);
 int cuda_threads(const CudaConfig *cfg);
-int cuda_min_blocks(const CudaConfig *cfg);   /* CTAs an SM must fit (__launch_bounds__) */
 
 /* ------------------------------------------------------------ emit */
 

@@ -112,8 +112,6 @@ struct CudaModule {
   CUfunction prep;      /* the data iterator's pre-pass (CUDA_PREP_NAME), or NULL */
   bool kv_tma;          /* the kernel may load K and V with TMA, the driver can encode
                            descriptors, and $ATTNC_CUDA_TMA is not 0 */
-  int persistent;       /* ws kernels: a grid of what the SMs hold, not one CTA a work
-                           item ($ATTNC_CUDA_PERSIST=1; N > 1: at most N CTAs, for tests) */
   CudaConfig cfg;
   int smem;
 };
@@ -322,8 +320,6 @@ attnc_status cuda_module_load(CudaDriver *drv, const CudaImage *img, const CudaC
   m->smem = cuda_smem_bytes(cfg);
   const char *tma_env = getenv("ATTNC_CUDA_TMA");
   m->kv_tma = cuda_kv_tma(cfg) && drv->encode_tiled && !(tma_env && strcmp(tma_env, "0") == 0);
-  const char *persist_env = getenv("ATTNC_CUDA_PERSIST");
-  m->persistent = cfg->ws && persist_env ? atoi(persist_env) : 0;
   char an[16];
   CUresult r = drv->cuModuleLoadData(&m->mod, img->data);
   if (r != CUDA_SUCCESS) {
@@ -490,9 +486,6 @@ attnc_status cuda_launch(CudaModule *m, const IrPattern *p, const attnc_args *ar
     return diag_error(d, ATTNC_ERR_UNSUPPORTED, (Loc){ NULL, 0 }, "too many q tiles (%lld)",
                       (long long)qtiles);
   if (qtiles == 0 || s.B == 0 || s.Hq == 0) return ATTNC_OK;
-  if (cfg->ws && qtiles * s.Hq * s.B > 0x7fffffff)
-    return diag_error(d, ATTNC_ERR_UNSUPPORTED, (Loc){ NULL, 0 },
-                      "too many q tiles over heads and batches (%lld)", (long long)(qtiles * s.Hq * s.B));
 
   /* the parameter block, slot by slot (cuda_param_slots) */
   CudaSlot slots[64 + 3 * 32];
@@ -561,17 +554,9 @@ attnc_status cuda_launch(CudaModule *m, const IrPattern *p, const attnc_args *ar
     } else
       meta = 0;
   }
-  /* the warp-specialised kernel walks work items (q tile, head, batch) over a
-     1-D grid: one each, or a persistent grid of what the SMs hold at once */
-  unsigned gx = (unsigned)qtiles, gy = (unsigned)s.Hq, gz = (unsigned)s.B;
-  if (cfg->ws) {
-    int64_t work = qtiles * s.Hq * s.B;
-    int64_t fill = m->persistent > 1 ? m->persistent : (int64_t)drv->sm_count * cuda_min_blocks(cfg);
-    gx = (unsigned)(m->persistent > 0 && fill > 0 && fill < work ? fill : work);
-    gy = gz = 1;
-  }
-  CUresult r = drv->cuLaunchKernel(m->fn, gx, gy, gz, (unsigned)cuda_threads(cfg), 1, 1,
-                                   (unsigned)m->smem, stream, params, NULL);
+  CUresult r = drv->cuLaunchKernel(m->fn, (unsigned)qtiles, (unsigned)s.Hq, (unsigned)s.B,
+                                   (unsigned)cuda_threads(cfg), 1, 1, (unsigned)m->smem,
+                                   stream, params, NULL);
   if (meta) drv->mem_free_async(meta, stream);   /* after the kernel, in stream order */
   if (r != CUDA_SUCCESS) return cu_error(drv, r, ATTNC_ERR_RUNTIME, "cuLaunchKernel", d);
   return ATTNC_OK;

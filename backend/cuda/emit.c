@@ -93,16 +93,6 @@ bool cuda_arch_parse(const char *s, int *arch) {
 /* the compute warps, and with warp specialisation the producer warpgroup */
 int cuda_threads(const CudaConfig *cfg) { return cfg->warps * 32 + (cfg->ws ? 128 : 0); }
 
-/* two CTAs an SM need at most 128 registers a thread at 256 threads, a
-   limit wgmma at D = 64 meets without spilling (measured on an H200, dense
-   D=64: the overlapped kernel took 130 registers, so one CTA an SM, and
-   263 TFLOP/s; the one without overlap 117 registers, two CTAs, 350) */
-int cuda_min_blocks(const CudaConfig *cfg) {
-  int dmax = cfg->head_dim > cfg->head_dim_v ? cfg->head_dim : cfg->head_dim_v;
-  if (cfg->ws) return cuda_threads(cfg) <= 256 ? 2 : 1;
-  return cfg->wgmma && dmax <= 64 && cfg->block_m <= 128 ? 2 : 1;
-}
-
 /* element bytes are 2 (f16 / bf16): Q tile, K tile, V tile */
 int cuda_smem_bytes(const CudaConfig *cfg) {
   int stages = cfg->overlap ? 2 : 1;      /* K and V buffers */
@@ -1206,7 +1196,13 @@ static void emit_schedule(Out *o, const IrPattern *p, const CudaConfig *cfg) {
   out_printf(o, "static constexpr int kBlockN = %d;     // key rows per kv tile\n", cfg->block_n);
   out_printf(o, "static constexpr int kWarps = %d;      // compute warps per CTA, tiled along M\n", cfg->warps);
   out_printf(o, "static constexpr int kKvStages = %d;   // K and V buffers\n", cfg->overlap ? 2 : 1);
-  int min_blocks = cuda_min_blocks(cfg);
+  /* two CTAs an SM need at most 128 registers a thread at 256 threads, a
+     limit wgmma at D = 64 meets without spilling (measured on an H200, dense
+     D=64: the overlapped kernel took 130 registers, so one CTA an SM, and
+     263 TFLOP/s; the one without overlap 117 registers, two CTAs, 350) */
+  int dmax = cfg->head_dim > cfg->head_dim_v ? cfg->head_dim : cfg->head_dim_v;
+  int min_blocks = cfg->ws ? (cuda_threads(cfg) <= 256 ? 2 : 1)
+                           : cfg->wgmma && dmax <= 64 && cfg->block_m <= 128 ? 2 : 1;
   out_printf(o, "static constexpr int kMinBlocks = %d;  // CTAs an SM must fit (registers)\n",
              min_blocks);
   out_printf(o, "static constexpr int kProducerWarps = %d;   // the loading warpgroup (0: every warp loads)\n",
@@ -1307,8 +1303,17 @@ static const char *const kernel_head =
   "#pragma unroll\n"
   "    for (int r = 0; r < 2; ++r) q_tok[mi][r] = q_token(qt, warp * kWarpM + mi * 16 + r * 8 + lane / 4);\n"
   "\n"
-  "  float acc_o[kAtomsM][kAtomsO][4], row_max[kAtomsM][2], row_sum[kAtomsM][2];\n"
-  "  acc_init(acc_o, row_max, row_sum);\n";
+  "  float acc_o[kAtomsM][kAtomsO][4];\n"
+  "  float row_max[kAtomsM][2], row_sum[kAtomsM][2];\n"
+  "#pragma unroll\n"
+  "  for (int mi = 0; mi < kAtomsM; ++mi) {\n"
+  "#pragma unroll\n"
+  "    for (int nd = 0; nd < kAtomsO; ++nd)\n"
+  "#pragma unroll\n"
+  "      for (int e = 0; e < 4; ++e) acc_o[mi][nd][e] = 0.0f;\n"
+  "    row_max[mi][0] = row_max[mi][1] = -kInf;\n"
+  "    row_sum[mi][0] = row_sum[mi][1] = 0.0f;\n"
+  "  }\n";
 
 /* every warp loads: the first loads before the loop */
 static const char *const kernel_first_loads =
@@ -1421,36 +1426,13 @@ static const char *const kernel_loop_wgmma =
 ** of CTA barriers; setmaxnreg gives them the producer's spare registers.
 */
 static const char *const kernel_ws =
-  "\n// ---- the kernel, warp-specialised: CTA c takes the work items (q tile, head,\n"
-  "// batch) w = c, c + gridDim.x, ... (one each when the grid covers the work;\n"
-  "// a persistent grid of an SM's fill of CTAs otherwise), the last q tiles first\n"
-  "// (the longest, under causal masks). Producer and compute warps walk the same\n"
-  "// items; the kv ring and its barriers run on across them.\n"
-  "ATTNC_DEVICE void work_item(int w, int nq, const Params &p, int &q_tile, int &h, int &b) {\n"
-  "  q_tile = nq - 1 - w % nq;\n"
-  "  w /= nq;\n"
-  "  h = w % (int)p.heads_q;\n"
-  "  b = w / (int)p.heads_q;\n"
-  "}\n"
-  "extern \"C\" __global__ void __launch_bounds__(kCtaThreads, kMinBlocks) attnc_fwd(const __grid_constant__ Params p) {\n"
-  "  extern __shared__ __align__(128) unsigned char smem[];\n"
-  "  const u32 sbase = tile_base(smem);\n"
-  "  const u32 sQ = sbase + kSmemQ, sK = sbase + kSmemK, sV = sbase + kSmemV;\n"
-  "  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;\n"
-  "  const int seq_q = (int)p.seq_q, seq_k = (int)p.seq_k;\n"
-  "  const float scale = (float)p.scale, scale_log2 = (float)p.softmax_scale_log2;\n"
-  "  const int nq = q_tiles(seq_q), work = nq * (int)p.heads_q * (int)p.batch;\n"
-  "  const int group = (int)(p.heads_q / p.heads_kv);   // GQA: query heads share a kv head\n"
   "\n"
-  "  // the barriers of Q and of the two K and V buffers. slot[j % 2] names kv step\n"
-  "  // j's tile; tile -1 ends a q tile (its step loads nothing, both its barriers\n"
-  "  // still complete a phase, so that phases count steps)\n"
-  "  __shared__ __align__(8) u64 full_q, empty_q, full_k[2], full_v[2], empty_k[2], empty_v[2];\n"
+  "  // ---- warp specialisation: the barriers and slots of the two buffers\n"
+  "  __shared__ __align__(8) u64 full_q, full_k[2], full_v[2], empty_k[2], empty_v[2];\n"
   "  __shared__ KvTile slot[2];\n"
   "  const bool tma = kKvTma && p.kv_tma;   // K and V by TMA from one thread, or cp.async from all\n"
   "  if (tid == 0) {\n"
   "    mbar_init(smem_u32(&full_q), kProducerWarps * 32);\n"
-  "    mbar_init(smem_u32(&empty_q), kWarps);\n"
   "#pragma unroll\n"
   "    for (int st = 0; st < 2; ++st) {\n"
   "      mbar_init(smem_u32(&full_k[st]), tma ? 1 : kProducerWarps * 32);\n"
@@ -1464,85 +1446,67 @@ static const char *const kernel_ws =
   "  if (warp >= kWarps) {               // the producer warpgroup\n"
   "    if constexpr (kRegsProducer < kRegsEntry) setmaxnreg_dec<kRegsProducer>();\n"
   "    const int ptid = tid - kThreads;\n"
+  "    KvIter it;\n"
+  "    kv_begin(it, p, qt, b, h);\n"
   "    // copies by threads land in order of issue: once the older groups landed, fence\n"
   "    // them for the async proxy (wgmma reads through it) and arrive on their barrier\n"
   "    auto signal = [&](u32 bar) {\n"
   "      smem_to_async_proxy();\n"
   "      mbar_arrive(bar);\n"
   "    };\n"
-  "    // the threads that wait on the ring's empty barriers: all with cp.async (each\n"
-  "    // arrives on the full ones, so none can fall two phases behind), with TMA only\n"
-  "    // the one that issues it (a thread that only waited could miss a phase, wait on\n"
-  "    // the next, and hold back its part of the next Q the compute warps wait for)\n"
+  "    // kv tile u of K or V by TMA: a box of 64 columns by kBlockN tokens per column block\n"
+  "    auto tma_tile = [&](u32 dst, const TmaMap &map, u32 bar, int cols, int u) {\n"
+  "      mbar_arrive_tx(bar, (u32)(kBlockN * cols * 2));\n"
+  "      for (int cb = 0; cb < cols / 64; ++cb)\n"
+  "        tma_load_4d(dst + (u32)cb * kBlockN * 128, &map, bar, cb * 64, u * kBlockN, hk, b);\n"
+  "    };\n"
+  "    // the threads that wait on the empty barriers: all with cp.async (each arrives\n"
+  "    // on the full ones, so none can fall two phases behind), with TMA only the one\n"
+  "    // that issues it (a thread that only waited could miss a phase and then wait\n"
+  "    // for one that never comes)\n"
   "    const bool ring = !tma || ptid == 0;\n"
-  "    int j = 0, nql = 0;               // kv steps, Q loads so far\n"
-  "    for (int w = blockIdx.x; w < work; w += gridDim.x) {\n"
-  "      int q_tile, h, b;\n"
-  "      work_item(w, nq, p, q_tile, h, b);\n"
-  "      QTile qt;\n"
-  "      if (!q_tile_begin(qt, p, b, h, q_tile)) continue;\n"
-  "      const int hk = h / group;\n"
-  "      const u16 *gQ = (const u16 *)p.q + b * p.q_stride[0] + h * p.q_stride[1];\n"
-  "      const u16 *gK = (const u16 *)p.k + b * p.k_stride[0] + hk * p.k_stride[1];\n"
-  "      const u16 *gV = (const u16 *)p.v + b * p.v_stride[0] + hk * p.v_stride[1];\n"
-  "      // kv tile u of K or V by TMA: a box of 64 columns by kBlockN tokens per column block\n"
-  "      auto tma_tile = [&](u32 dst, const TmaMap &map, u32 bar, int cols, int u) {\n"
-  "        mbar_arrive_tx(bar, (u32)(kBlockN * cols * 2));\n"
-  "        for (int cb = 0; cb < cols / 64; ++cb)\n"
-  "          tma_load_4d(dst + (u32)cb * kBlockN * 128, &map, bar, cb * 64, u * kBlockN, hk, b);\n"
-  "      };\n"
-  "      KvIter it;\n"
-  "      kv_begin(it, p, qt, b, h);\n"
-  "      int jt = 0;                     // steps of this q tile\n"
-  "      for (;; ++jt, ++j) {\n"
-  "        const int st = j & 1, empty_parity = ((j >> 1) + 1) & 1;   // step j-2 released\n"
-  "        KvTile t;\n"
-  "        const bool have = kv_next(it, p, qt, b, h, t);\n"
-  "        if (ring && j >= 2) mbar_wait(smem_u32(&empty_k[st]), empty_parity);\n"
-  "        if (ptid == 0) slot[st] = have ? t : KvTile{ -1, false };\n"
-  "        if (!have) break;\n"
-  "        if (jt == 0) {                // the compute warps are done with the last Q\n"
-  "          if (nql > 0) mbar_wait(smem_u32(&empty_q), (nql - 1) & 1);\n"
-  "          load_tile<kBlockM, kChunksQK, kProducerWarps * 32, 4>(sQ, gQ, p.q_stride[2], [&](int r) { return q_token(qt, r); }, ptid);\n"
-  "          cp_async_commit();\n"
-  "        }\n"
-  "        if (tma) {\n"
-  "          if (ptid == 0) tma_tile(sK + st * kStageK, p.kmap, smem_u32(&full_k[st]), kHeadDim, t.tile);\n"
-  "          if (jt == 0) {\n"
-  "            cp_async_wait<0>();\n"
-  "            signal(smem_u32(&full_q));\n"
-  "          }\n"
-  "          if (ring) {\n"
-  "            if (j >= 2) mbar_wait(smem_u32(&empty_v[st]), empty_parity);\n"
-  "            tma_tile(sV + st * kStageV, p.vmap, smem_u32(&full_v[st]), kHeadDimV, t.tile);\n"
-  "          }\n"
-  "          continue;\n"
-  "        }\n"
-  "        load_tile<kBlockN, kChunksQK, kProducerWarps * 32, 4>(sK + st * kStageK, gK, p.k_stride[2], [&](int r) { return kv_token(t.tile, r, seq_k); }, ptid);\n"
-  "        cp_async_commit();\n"
-  "        if (jt > 0) {                 // V_j-1, then K_j (the consumers' next step needs both)\n"
-  "          cp_async_wait<1>();\n"
-  "          signal(smem_u32(&full_v[st ^ 1]));\n"
-  "        }\n"
-  "        cp_async_wait<0>();\n"
-  "        if (jt == 0) signal(smem_u32(&full_q));\n"
-  "        signal(smem_u32(&full_k[st]));\n"
-  "        if (j >= 2) mbar_wait(smem_u32(&empty_v[st]), empty_parity);\n"
-  "        load_tile<kBlockN, kChunksV, kProducerWarps * 32, 4>(sV + st * kStageV, gV, p.v_stride[2], [&](int r) { return kv_token(t.tile, r, seq_k); }, ptid);\n"
+  "    int j = 0;\n"
+  "    for (;; ++j) {\n"
+  "      const int st = j & 1, empty_parity = ((j >> 1) + 1) & 1;   // K_j-2, V_j-2 released\n"
+  "      KvTile t;\n"
+  "      const bool have = kv_next(it, p, qt, b, h, t);\n"
+  "      if (ring && j >= 2) mbar_wait(smem_u32(&empty_k[st]), empty_parity);\n"
+  "      if (ptid == 0) slot[st] = have ? t : KvTile{ -1, false };\n"
+  "      if (!have) break;\n"
+  "      if (j == 0) {\n"
+  "        load_tile<kBlockM, kChunksQK, kProducerWarps * 32, 4>(sQ, gQ, p.q_stride[2], [&](int r) { return q_token(qt, r); }, ptid);\n"
   "        cp_async_commit();\n"
   "      }\n"
-  "      if (!tma) {\n"
-  "        cp_async_wait<0>();\n"
-  "        if (jt > 0) signal(smem_u32(&full_v[(j - 1) & 1]));\n"
+  "      if (tma) {\n"
+  "        if (ptid == 0) tma_tile(sK + st * kStageK, p.kmap, smem_u32(&full_k[st]), kHeadDim, t.tile);\n"
+  "        if (j == 0) {\n"
+  "          cp_async_wait<0>();\n"
+  "          signal(smem_u32(&full_q));\n"
+  "        }\n"
+  "        if (ring) {\n"
+  "          if (j >= 2) mbar_wait(smem_u32(&empty_v[st]), empty_parity);\n"
+  "          tma_tile(sV + st * kStageV, p.vmap, smem_u32(&full_v[st]), kHeadDimV, t.tile);\n"
+  "        }\n"
+  "        continue;\n"
   "      }\n"
-  "      if (jt > 0) ++nql;\n"
-  "      if (ring) {                     // step j ends the q tile: both its barriers complete\n"
-  "        if (j >= 2) mbar_wait(smem_u32(&empty_v[j & 1]), ((j >> 1) + 1) & 1);\n"
-  "        mbar_arrive(smem_u32(&full_k[j & 1]));\n"
-  "        mbar_arrive(smem_u32(&full_v[j & 1]));\n"
+  "      load_tile<kBlockN, kChunksQK, kProducerWarps * 32, 4>(sK + st * kStageK, gK, p.k_stride[2], [&](int r) { return kv_token(t.tile, r, seq_k); }, ptid);\n"
+  "      cp_async_commit();\n"
+  "      if (j > 0) {                    // V_j-1, then K_j (the consumers' next step needs both)\n"
+  "        cp_async_wait<1>();\n"
+  "        signal(smem_u32(&full_v[st ^ 1]));\n"
   "      }\n"
-  "      ++j;\n"
+  "      cp_async_wait<0>();\n"
+  "      if (j == 0) signal(smem_u32(&full_q));\n"
+  "      signal(smem_u32(&full_k[st]));\n"
+  "      if (j >= 2) mbar_wait(smem_u32(&empty_v[st]), empty_parity);\n"
+  "      load_tile<kBlockN, kChunksV, kProducerWarps * 32, 4>(sV + st * kStageV, gV, p.v_stride[2], [&](int r) { return kv_token(t.tile, r, seq_k); }, ptid);\n"
+  "      cp_async_commit();\n"
   "    }\n"
+  "    if (!tma) {\n"
+  "      cp_async_wait<0>();\n"
+  "      if (j > 0) signal(smem_u32(&full_v[(j - 1) & 1]));\n"
+  "    }\n"
+  "    if (!tma || ptid == 0) mbar_arrive(smem_u32(&full_k[j & 1]));   // slot j % 2 says: no more tiles\n"
   "    return;\n"
   "  }\n"
   "\n"
@@ -1551,85 +1515,42 @@ static const char *const kernel_ws =
   "  if constexpr (kRegsConsumer > kRegsEntry) setmaxnreg_inc<kRegsConsumer>();\n"
   "  float s[kAtomsM][kAtomsN][4], alpha[kAtomsM][2];\n"
   "  u32 pa[kBlockN / 16][4];\n"
-  "  int j = 0, nql = 0;                 // kv steps, Q loads so far\n"
-  "  for (int w = blockIdx.x; w < work; w += gridDim.x) {\n"
-  "    int q_tile, h, b;\n"
-  "    work_item(w, nq, p, q_tile, h, b);\n"
-  "    QTile qt;\n"
-  "    if (!q_tile_begin(qt, p, b, h, q_tile)) continue;\n"
-  "    // this thread's rows: r = warp*kWarpM + mi*16 + half*8 + lane/4, and their tokens\n"
-  "    int q_tok[kAtomsM][2];\n"
-  "#pragma unroll\n"
-  "    for (int mi = 0; mi < kAtomsM; ++mi)\n"
-  "#pragma unroll\n"
-  "      for (int r = 0; r < 2; ++r) q_tok[mi][r] = q_token(qt, warp * kWarpM + mi * 16 + r * 8 + lane / 4);\n"
-  "    float acc_o[kAtomsM][kAtomsO][4], row_max[kAtomsM][2], row_sum[kAtomsM][2];\n"
-  "    acc_init(acc_o, row_max, row_sum);\n"
-  "    int jt = 0;                       // steps of this q tile\n"
-  "    for (;; ++jt, ++j) {\n"
-  "      const int st = j & 1;\n"
-  "      mbar_wait(smem_u32(&full_k[st]), (j >> 1) & 1);   // K_j landed\n"
-  "      const KvTile cur = slot[st];\n"
-  "      if (cur.tile < 0) break;\n"
-  "      if (jt == 0) mbar_wait(smem_u32(&full_q), nql & 1);\n"
-  "      issue_qk(s, sQ, sK + st * kStageK, warp);\n"
-  "      if (jt > 0) {\n"
-  "        mbar_wait(smem_u32(&full_v[st ^ 1]), ((j - 1) >> 1) & 1);\n"
-  "        issue_pv(acc_o, pa, sV + (st ^ 1) * kStageV);\n"
-  "        wgmma_wait<1>();              // S of tile j is done; P_j-1 V_j-1 may run on\n"
-  "      } else\n"
-  "        wgmma_wait<0>();\n"
-  "      __syncwarp();                   // every lane read slot[st] (racecheck)\n"
-  "      if (lane == 0) mbar_arrive(smem_u32(&empty_k[st]));\n"
-  "      fence_acc(s);\n"
-  "      score_tile(s, p, qt, cur, q_tok, b, h, lane, scale);\n"
-  "      softmax_tile(s, row_max, row_sum, alpha, scale_log2);\n"
+  "  int j = 0;                          // the index of tile cur\n"
+  "  for (;; ++j) {\n"
+  "    const int st = j & 1;\n"
+  "    mbar_wait(smem_u32(&full_k[st]), (j >> 1) & 1);   // K_j landed\n"
+  "    const KvTile cur = slot[st];\n"
+  "    if (cur.tile < 0) break;\n"
+  "    if (j == 0) mbar_wait(smem_u32(&full_q), 0);\n"
+  "    issue_qk(s, sQ, sK + st * kStageK, warp);\n"
+  "    if (j > 0) {\n"
+  "      mbar_wait(smem_u32(&full_v[st ^ 1]), ((j - 1) >> 1) & 1);\n"
+  "      issue_pv(acc_o, pa, sV + (st ^ 1) * kStageV);\n"
+  "      wgmma_wait<1>();                // S of tile j is done; P_j-1 V_j-1 may run on\n"
+  "    } else\n"
   "      wgmma_wait<0>();\n"
-  "      if (jt > 0 && lane == 0) mbar_arrive(smem_u32(&empty_v[st ^ 1]));\n"
-  "      fence_acc(acc_o);\n"
-  "      rescale_o(acc_o, alpha);        // step 0: O = 0 and alpha = 0\n"
-  "      pack_p(pa, s);\n"
-  "    }\n"
-  "    __syncwarp();                     // step j ends the q tile: release it\n"
-  "    if (lane == 0) {\n"
-  "      mbar_arrive(smem_u32(&empty_k[j & 1]));\n"
-  "      mbar_arrive(smem_u32(&empty_v[j & 1]));\n"
-  "    }\n"
-  "    if (jt > 0) {                     // every S of the tile is done: Q may go; the last P V\n"
-  "      if (lane == 0) mbar_arrive(smem_u32(&empty_q));\n"
-  "      ++nql;\n"
-  "      mbar_wait(smem_u32(&full_v[(j - 1) & 1]), ((j - 1) >> 1) & 1);\n"
-  "      issue_pv(acc_o, pa, sV + ((j - 1) & 1) * kStageV);\n"
-  "      wgmma_wait<0>();\n"
-  "      fence_acc(acc_o);\n"
-  "      __syncwarp();\n"
-  "      if (lane == 0) mbar_arrive(smem_u32(&empty_v[(j - 1) & 1]));\n"
-  "    }\n"
-  "    ++j;\n"
-  "    store_o(p, b, h, lane, q_tok, acc_o, row_max, row_sum, scale_log2);\n"
+  "    __syncwarp();                     // every lane read slot[st] (racecheck)\n"
+  "    if (lane == 0) mbar_arrive(smem_u32(&empty_k[st]));\n"
+  "    fence_acc(s);\n"
+  "    score_tile(s, p, qt, cur, q_tok, b, h, lane, scale);\n"
+  "    softmax_tile(s, row_max, row_sum, alpha, scale_log2);\n"
+  "    wgmma_wait<0>();\n"
+  "    if (j > 0 && lane == 0) mbar_arrive(smem_u32(&empty_v[st ^ 1]));\n"
+  "    fence_acc(acc_o);\n"
+  "    rescale_o(acc_o, alpha);          // step 0: O = 0 and alpha = 0\n"
+  "    pack_p(pa, s);\n"
   "  }\n"
-  "}\n";
+  "  if (j > 0) {                        // the last tile's P V\n"
+  "    mbar_wait(smem_u32(&full_v[(j - 1) & 1]), ((j - 1) >> 1) & 1);\n"
+  "    issue_pv(acc_o, pa, sV + ((j - 1) & 1) * kStageV);\n"
+  "    wgmma_wait<0>();\n"
+  "    fence_acc(acc_o);\n"
+  "  }\n"
+  "\n";
 
-/* the accumulators of a q tile, and its epilogue (every kernel form) */
-static const char *const epilogue_funcs =
-  "\n// O = 0, running max -inf, running sum 0\n"
-  "ATTNC_DEVICE void acc_init(float (&acc_o)[kAtomsM][kAtomsO][4], float (&row_max)[kAtomsM][2],\n"
-  "                           float (&row_sum)[kAtomsM][2]) {\n"
-  "#pragma unroll\n"
-  "  for (int mi = 0; mi < kAtomsM; ++mi) {\n"
-  "#pragma unroll\n"
-  "    for (int nd = 0; nd < kAtomsO; ++nd)\n"
-  "#pragma unroll\n"
-  "      for (int e = 0; e < 4; ++e) acc_o[mi][nd][e] = 0.0f;\n"
-  "    row_max[mi][0] = row_max[mi][1] = -kInf;\n"
-  "    row_sum[mi][0] = row_sum[mi][1] = 0.0f;\n"
-  "  }\n"
-  "}\n"
-  "// O = acc / l; LSE = ln(sum exp(s')) = (m * scale_log2 + log2 l) * ln 2.\n"
-  "// A row with no allowed key: O = 0, LSE = -inf.\n"
-  "ATTNC_DEVICE void store_o(const Params &p, int b, int h, int lane, const int (&q_tok)[kAtomsM][2],\n"
-  "                          const float (&acc_o)[kAtomsM][kAtomsO][4], const float (&row_max)[kAtomsM][2],\n"
-  "                          const float (&row_sum)[kAtomsM][2], float scale_log2) {\n"
+static const char *const kernel_tail =
+  "  // O = acc / l; LSE = ln(sum exp(s')) = (m * scale_log2 + log2 l) * ln 2.\n"
+  "  // A row with no allowed key: O = 0, LSE = -inf.\n"
   "#pragma unroll\n"
   "  for (int mi = 0; mi < kAtomsM; ++mi)\n"
   "#pragma unroll\n"
@@ -1648,10 +1569,6 @@ static const char *const epilogue_funcs =
   "        ((float *)p.lse)[b * p.lse_stride[0] + h * p.lse_stride[1] + (i64)q * p.lse_stride[2]] =\n"
   "            l > 0.0f ? (row_max[mi][r] * scale_log2 + log2f(l)) * kLn2 : -kInf;\n"
   "    }\n"
-  "}\n";
-
-static const char *const kernel_tail =
-  "  store_o(p, b, h, lane, q_tok, acc_o, row_max, row_sum, scale_log2);\n"
   "}\n";
 
 /* bits per row of the partial-tile mask: 2 per n8 atom of the kv tile */
@@ -1804,15 +1721,14 @@ attnc_status cuda_emit_plan(const IrPattern *p, const Plan *plan, const CudaConf
     out_puts(&o, cfg->wgmma ? gemm_wgmma : gemm_qk_sync);
     out_puts(&o, softmax_text);
     if (!cfg->wgmma) out_puts(&o, gemm_pv_sync);
-    out_puts(&o, epilogue_funcs);
+    out_puts(&o, kernel_head);
     if (cfg->ws)
       out_puts(&o, kernel_ws);
     else {
-      out_puts(&o, kernel_head);
       out_puts(&o, kernel_first_loads);
       out_puts(&o, cfg->overlap ? kernel_loop_wgmma : kernel_loop_sync);
-      out_puts(&o, kernel_tail);
     }
+    out_puts(&o, kernel_tail);
     emit_data_prep(&o, &ep);
   }
   if (!st && o.oom) st = diag_error(d, ATTNC_ERR_NOMEM, (Loc){ NULL, 0 }, "out of memory");

@@ -284,14 +284,6 @@ static void emit_q_order(Out *o, const CudaOrder *q, const EmitPlan *ep) {
     "  i64 u[kQRank], lo[kQRank], hi[kQRank];   // tile coordinate, first / last valid coordinate\n"
     "  int seq_q;\n"
     "};\n");
-  out_puts(o, "ATTNC_DEVICE int q_tiles(int seq_q) {   // q tiles of a (batch, head)\n  int t = 1;\n");
-  for (int a = 0; a < R; a++) {
-    char n[32];
-    axis_n(n, sizeof n, q, a, "seq_q");
-    long long B = (long long)q->box[a], D = (long long)q->dil[a];
-    out_printf(o, "  t *= %lld * ((%s + %lld - 1) / %lld);\n", D, n, B * D, B * D);
-  }
-  out_puts(o, "  return t;\n}\n");
   out_puts(o, "ATTNC_DEVICE bool q_tile_begin(QTile &qt, const Params &p, int b, int h, int t) {\n"
               "  const int seq_q = (int)p.seq_q, seq_k = (int)p.seq_k;\n"
               "  (void)seq_k;\n"

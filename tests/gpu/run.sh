@@ -7,8 +7,6 @@
 #               with the passes' plan (table in $OUT/verify.md)
 #   nows        the same with ATTNC_CUDA_WS=0 (every warp loads, no producer
 #               warpgroup): tells warp-specialisation bugs from the rest
-#   persist     the same with ATTNC_CUDA_PERSIST=3: warp-specialised kernels on
-#               3 CTAs, each walking many work items (the ring across q tiles)
 #   dense       the same with ATTNC_CUDA_PLAN=0 (raster order, every tile
 #               masked): tells iterator bugs from kernel bugs
 #   sanitize    compute-sanitizer memcheck over the suite on small shapes
@@ -53,8 +51,6 @@ for s in "${steps[@]}"; do
       ATTNC_GPU_REPORT=$OUT/verify.md timeout 300 build-gpu/tests/test_cuda_gpu > "$OUT/verify.log" 2>&1 || status=1 ;;
     nows)
       ATTNC_CUDA_WS=0 ATTNC_GPU_REPORT=$OUT/nows.md timeout 300 build-gpu/tests/test_cuda_gpu > "$OUT/nows.log" 2>&1 || status=1 ;;
-    persist)
-      ATTNC_CUDA_PERSIST=3 ATTNC_GPU_REPORT=$OUT/persist.md timeout 300 build-gpu/tests/test_cuda_gpu > "$OUT/persist.log" 2>&1 || status=1 ;;
     dense)
       ATTNC_CUDA_PLAN=0 ATTNC_GPU_REPORT=$OUT/dense.md timeout 300 build-gpu/tests/test_cuda_gpu > "$OUT/dense.log" 2>&1 || status=1 ;;
     sanitize)
