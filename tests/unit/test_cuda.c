@@ -325,6 +325,7 @@ typedef struct Job {
   char msg[1100];
   double ms;
   size_t src_len;
+  bool split;          /* partial tiles run mask_row/col/pair */
 } Job;
 
 typedef struct Pool { Job *jobs; int n, next; pthread_mutex_t lock; } Pool;
@@ -338,6 +339,7 @@ static void run_job(Job *j) {
   j->st = cuda_build_source(j->spec->pat, &cfg, j->use_plan, &a, &src, &d);
   if (!j->st) {
     j->src_len = strlen(src);
+    j->split = strstr(src, "mask_pair0(p,") != NULL;
     CudaImage img;
     j->st = cuda_compile(src, j->arch, CUDA_IMAGE_CUBIN, &img, &d);
     if (!j->st) { j->ms = img.compile_ms; cuda_image_free(&img); }
@@ -448,6 +450,60 @@ START_TEST(compile_all_specs) {
           n, t1 - t0, nt, worst);
   ck_assert_msg(failed == 0, "%d of %d compiles failed (see stderr)", failed, n * 2);
   for (int i = 0; i < n; i++) attnc_spec_free(specs[i]);
+  free(jobs);
+  attnc_ctx_free(ctx);
+}
+END_TEST
+
+/*
+** Random masks (tu_gen_mask), half of them on a grid, emitted for sm_90a
+** with the plan (partial tiles run the mask split into row, column and
+** pair parts) and compiled: whatever DAG the tracer makes, the emitted
+** code must compile. $ATTNC_FUZZ_NVRTC sets how many (default 8).
+*/
+START_TEST(fuzz_masks_compile) {
+  int n = getenv("ATTNC_FUZZ_NVRTC") ? atoi(getenv("ATTNC_FUZZ_NVRTC")) : 8;
+  attnc_ctx *ctx = attnc_ctx_new();
+  Job *jobs = calloc((size_t)(n > 0 ? n : 1), sizeof *jobs);
+  TuRng r = { 4242 };
+  int m = 0;
+  for (int tries = 0; m < n && tries < 20 * n; tries++) {
+    bool grid = m % 2 == 1;
+    char mask[4096], src[4400];
+    tu_gen_mask(&r, mask, sizeof mask, 2, grid);
+    snprintf(src, sizeof src, "local a = require 'attnc'\nreturn a.pattern { %s mask = a.mask(function(b, h, q, k) return %s end) }",
+             grid ? "grid = {9, 13}," : "", mask);
+    attnc_error err;
+    attnc_spec *s = NULL;
+    if (attnc_spec_load_string(ctx, "fuzz.lua", src, NULL, 0, &s, &err) != ATTNC_OK)
+      continue;                       /* e.g. a constant mask the frontend refuses */
+    Job *j = &jobs[m++];
+    snprintf(j->path, sizeof j->path, "%.500s", mask);
+    j->spec = s;
+    j->arch = 90;
+    j->dt = m % 2 ? DT_F16 : DT_BF16;
+    j->hd = m % 3 ? 64 : 128;
+    j->use_plan = true;
+  }
+  Pool pool = { .jobs = jobs, .n = m };
+  pthread_mutex_init(&pool.lock, NULL);
+  int nt = nthreads();
+  pthread_t th[8];
+  for (int t = 0; t < nt; t++) pthread_create(&th[t], NULL, worker, &pool);
+  for (int t = 0; t < nt; t++) pthread_join(th[t], NULL);
+  int failed = 0, split = 0;
+  for (int i = 0; i < m; i++) {
+    if (jobs[i].st) {
+      fprintf(stderr, "test_cuda: fuzz mask %s: %s\n", jobs[i].path, jobs[i].msg);
+      failed++;
+    }
+    split += jobs[i].split;
+    attnc_spec_free(jobs[i].spec);
+  }
+  fprintf(stderr, "test_cuda: %d random masks compiled for sm_90a, %d with the split mask\n", m - failed, split);
+  ck_assert_int_eq(m, n);
+  ck_assert_int_ge(split, m / 2);
+  ck_assert_msg(failed == 0, "%d of %d random masks did not compile (see stderr)", failed, m);
   free(jobs);
   attnc_ctx_free(ctx);
 }
@@ -866,6 +922,7 @@ int main(void) {
   tcase_add_test(specs, specs_emit_deterministic);
   tcase_add_test(specs, specs_iterators_walked);
   tcase_add_test(specs, compile_all_specs);
+  tcase_add_test(specs, fuzz_masks_compile);
   suite_add_tcase(s, specs);
   TCase *cache = tcase_create("cache");
   tcase_set_timeout(cache, 300);

@@ -378,76 +378,18 @@ END_TEST
 /* ---------------------------------------------------------- fuzzing */
 
 /*
-** Random masks over q, k (or grid coordinates), constants, + - * // %,
-** abs, min, max, comparisons and & | ~: whatever the analysis makes of
-** them, the iterator must stay conservative (no allowed pair skipped, no
-** wrong full tile). A tiny LCG keeps it deterministic.
+** Random masks (tu_gen_mask): whatever the analysis makes of them, the
+** iterator must stay conservative (no allowed pair skipped, no wrong full
+** tile).
 */
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wformat-truncation"   /* depth-bounded strings */
-#endif
-typedef struct Rng { uint64_t s; } Rng;
-static unsigned rnd(Rng *r, unsigned n) {
-  r->s = r->s * 6364136223846793005ULL + 1442695040888963407ULL;
-  return (unsigned)(r->s >> 33) % n;
-}
-
-static void gen_int(Rng *r, char *out, size_t n, int depth, bool grid) {
-  char a[512], b[512];
-  static const char *leaves[] = { "q", "k" };
-  static const char *gleaves[] = { "q:coord(0)", "k:coord(0)", "q:coord(1)", "k:coord(1)" };
-  unsigned pick = depth <= 0 ? rnd(r, 3) : rnd(r, 11);
-  switch (pick) {
-  case 0: case 1:
-    snprintf(out, n, "%s", grid ? gleaves[rnd(r, 4)] : leaves[rnd(r, 2)]);
-    return;
-  case 2: snprintf(out, n, "%d", (int)rnd(r, 60) - 20); return;
-  case 3: gen_int(r, a, sizeof a, depth - 1, grid); gen_int(r, b, sizeof b, depth - 1, grid);
-    snprintf(out, n, "(%s + %s)", a, b); return;
-  case 4: gen_int(r, a, sizeof a, depth - 1, grid); gen_int(r, b, sizeof b, depth - 1, grid);
-    snprintf(out, n, "(%s - %s)", a, b); return;
-  case 5: gen_int(r, a, sizeof a, depth - 1, grid);
-    snprintf(out, n, "(%s * %d)", a, (int)rnd(r, 7) - 3); return;
-  case 6: gen_int(r, a, sizeof a, depth - 1, grid);
-    snprintf(out, n, "(%s // %d)", a, (int)rnd(r, 9) + 1); return;
-  case 7: gen_int(r, a, sizeof a, depth - 1, grid);
-    snprintf(out, n, "(%s %% %d)", a, (int)rnd(r, 9) + 1); return;
-  case 8: gen_int(r, a, sizeof a, depth - 1, grid);
-    snprintf(out, n, "a.abs(%s)", a); return;
-  case 9: gen_int(r, a, sizeof a, depth - 1, grid); gen_int(r, b, sizeof b, depth - 1, grid);
-    snprintf(out, n, "a.min(%s, %s)", a, b); return;
-  default: gen_int(r, a, sizeof a, depth - 1, grid); gen_int(r, b, sizeof b, depth - 1, grid);
-    snprintf(out, n, "a.max(%s, %s)", a, b); return;
-  }
-}
-
-static void gen_bool(Rng *r, char *out, size_t n, int depth, bool grid) {
-  char a[1024], b[1024];
-  static const char *cmps[] = { "lt", "le", "gt", "ge", "eq", "ne" };
-  unsigned pick = depth <= 0 ? 0 : rnd(r, 5);
-  switch (pick) {
-  case 0: case 1:
-    gen_int(r, a, sizeof a, 2, grid);
-    gen_int(r, b, sizeof b, 2, grid);
-    snprintf(out, n, "(%s):%s(%s)", a, cmps[rnd(r, 6)], b);
-    return;
-  case 2: gen_bool(r, a, sizeof a, depth - 1, grid); gen_bool(r, b, sizeof b, depth - 1, grid);
-    snprintf(out, n, "(%s & %s)", a, b); return;
-  case 3: gen_bool(r, a, sizeof a, depth - 1, grid); gen_bool(r, b, sizeof b, depth - 1, grid);
-    snprintf(out, n, "(%s | %s)", a, b); return;
-  default: gen_bool(r, a, sizeof a, depth - 1, grid);
-    snprintf(out, n, "~(%s)", a); return;
-  }
-}
-
 START_TEST(fuzz_masks) {
-  Rng r = { getenv("ATTNC_FUZZ_SEED") ? strtoull(getenv("ATTNC_FUZZ_SEED"), NULL, 10) : 12345 };
+  TuRng r = { getenv("ATTNC_FUZZ_SEED") ? strtoull(getenv("ATTNC_FUZZ_SEED"), NULL, 10) : 12345 };
   int traced = 0, iters = getenv("ATTNC_FUZZ_N") ? atoi(getenv("ATTNC_FUZZ_N")) : 300;
   static const Case fc[] = { { 16, 16, 1, 1, 100, 100 }, { 32, 64, 1, 1, 0, 100 } };
   for (int i = 0; i < iters; i++) {
     bool grid = i % 3 == 2;
     char m[4096], src[4400];
-    gen_bool(&r, m, sizeof m, 2, grid);
+    tu_gen_mask(&r, m, sizeof m, 2, grid);
     snprintf(src, sizeof src, "local a = require 'attnc'\nreturn a.pattern { %s mask = a.mask(function(b, h, q, k) return %s end) }",
              grid ? "grid = {9, 13}," : "", m);
     Arena a;

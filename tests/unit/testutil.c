@@ -32,3 +32,61 @@ int tu_run(Suite *s) {
   srunner_free(sr);
   return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }
+
+/* ---------------------------------------------------- random masks */
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wformat-truncation"   /* depth-bounded strings */
+#endif
+unsigned tu_rnd(TuRng *r, unsigned n) {
+  r->s = r->s * 6364136223846793005ULL + 1442695040888963407ULL;
+  return (unsigned)(r->s >> 33) % n;
+}
+
+static void gen_int(TuRng *r, char *out, size_t n, int depth, bool grid) {
+  char a[512], b[512];
+  static const char *leaves[] = { "q", "k" };
+  static const char *gleaves[] = { "q:coord(0)", "k:coord(0)", "q:coord(1)", "k:coord(1)" };
+  unsigned pick = depth <= 0 ? tu_rnd(r, 3) : tu_rnd(r, 11);
+  switch (pick) {
+  case 0: case 1:
+    snprintf(out, n, "%s", grid ? gleaves[tu_rnd(r, 4)] : leaves[tu_rnd(r, 2)]);
+    return;
+  case 2: snprintf(out, n, "%d", (int)tu_rnd(r, 60) - 20); return;
+  case 3: gen_int(r, a, sizeof a, depth - 1, grid); gen_int(r, b, sizeof b, depth - 1, grid);
+    snprintf(out, n, "(%s + %s)", a, b); return;
+  case 4: gen_int(r, a, sizeof a, depth - 1, grid); gen_int(r, b, sizeof b, depth - 1, grid);
+    snprintf(out, n, "(%s - %s)", a, b); return;
+  case 5: gen_int(r, a, sizeof a, depth - 1, grid);
+    snprintf(out, n, "(%s * %d)", a, (int)tu_rnd(r, 7) - 3); return;
+  case 6: gen_int(r, a, sizeof a, depth - 1, grid);
+    snprintf(out, n, "(%s // %d)", a, (int)tu_rnd(r, 9) + 1); return;
+  case 7: gen_int(r, a, sizeof a, depth - 1, grid);
+    snprintf(out, n, "(%s %% %d)", a, (int)tu_rnd(r, 9) + 1); return;
+  case 8: gen_int(r, a, sizeof a, depth - 1, grid);
+    snprintf(out, n, "a.abs(%s)", a); return;
+  case 9: gen_int(r, a, sizeof a, depth - 1, grid); gen_int(r, b, sizeof b, depth - 1, grid);
+    snprintf(out, n, "a.min(%s, %s)", a, b); return;
+  default: gen_int(r, a, sizeof a, depth - 1, grid); gen_int(r, b, sizeof b, depth - 1, grid);
+    snprintf(out, n, "a.max(%s, %s)", a, b); return;
+  }
+}
+
+void tu_gen_mask(TuRng *r, char *out, size_t n, int depth, bool grid) {
+  char a[1024], b[1024];
+  static const char *cmps[] = { "lt", "le", "gt", "ge", "eq", "ne" };
+  unsigned pick = depth <= 0 ? 0 : tu_rnd(r, 5);
+  switch (pick) {
+  case 0: case 1:
+    gen_int(r, a, sizeof a, 2, grid);
+    gen_int(r, b, sizeof b, 2, grid);
+    snprintf(out, n, "(%s):%s(%s)", a, cmps[tu_rnd(r, 6)], b);
+    return;
+  case 2: tu_gen_mask(r, a, sizeof a, depth - 1, grid); tu_gen_mask(r, b, sizeof b, depth - 1, grid);
+    snprintf(out, n, "(%s & %s)", a, b); return;
+  case 3: tu_gen_mask(r, a, sizeof a, depth - 1, grid); tu_gen_mask(r, b, sizeof b, depth - 1, grid);
+    snprintf(out, n, "(%s | %s)", a, b); return;
+  default: tu_gen_mask(r, a, sizeof a, depth - 1, grid);
+    snprintf(out, n, "~(%s)", a); return;
+  }
+}

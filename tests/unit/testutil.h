@@ -13,4 +13,14 @@ char *tu_read_file(const char *path, size_t *len);
 /* run a suite, print results, return the exit status for main */
 int tu_run(Suite *s);
 
+/*
+** Random masks for fuzzing: a Lua boolean expression over q, k (or, with
+** grid, the coordinates of a 2-D grid), constants, + - * // %, abs, min,
+** max, comparisons and & | ~, nested to about `depth`. A tiny LCG keeps
+** it deterministic for a seed.
+*/
+typedef struct TuRng { uint64_t s; } TuRng;
+unsigned tu_rnd(TuRng *r, unsigned n);                 /* in 0..n-1 */
+void tu_gen_mask(TuRng *r, char *out, size_t n, int depth, bool grid);
+
 #endif
