@@ -1,0 +1,346 @@
+/*
+** test_cuda_host.c -- the integer half of every generated kernel, run on the
+** host (CI, no GPU). The mask functions (pattern_mask<v>, and the split
+** mask_row0 / mask_col0 / mask_pair0 that partial tiles run), the runtime
+** input accessors and the token orders (q_tile_begin, q_token, kv_token)
+** are plain C++; they are cut out of the emitted source between its
+** section markers, compiled with the host's c++ behind a few shims, and
+** run over every (b, h, q, k) of a small shape. Every pair must agree with
+** the IR evaluator (ir_eval), and every tile position with the plan's
+** order (plan_order_token). Every spec of specs/ and a few random masks.
+*/
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "tests/unit/testutil.h"
+#include "backend/cuda/cuda.h"
+#include "passes/passes.h"
+#include "runtime/runtime.h"
+
+enum { B = 1, H = 2, SEQ = 150 };
+
+typedef struct Job {
+  char name[600];
+  const IrPattern *pat;
+  int ok;                 /* 1: agreed, 0: failed (msg), -1: no c++ */
+  char msg[1200];
+} Job;
+
+/* the bytes of src from the line starting with `from` up to the one starting with `to` */
+static const char *section(const char *src, const char *from, const char *to, size_t *len) {
+  const char *a = strstr(src, from), *b = a ? strstr(a, to) : NULL;
+  if (!a || !b) return NULL;
+  *len = (size_t)(b - a);
+  return a;
+}
+
+static int64_t dim_size(IrDim d, int64_t S) {
+  int64_t base = d.sym == DIM_B ? B : d.sym == DIM_H || d.sym == DIM_HKV ? H : S;
+  return d.sym == DIM_CONST ? d.value : (base + d.value - 1) / d.value;
+}
+
+typedef struct Inputs {
+  IrTensorView v[8];
+  void *data[8];
+  int n;
+} Inputs;
+
+/* deterministic contents: ints in 0..7, floats in [-1, 1) */
+static void make_inputs(const IrPattern *p, int64_t S, Inputs *in) {
+  memset(in, 0, sizeof *in);
+  uint64_t s = 0x9E3779B97F4A7C15ull;
+  for (int i = 0; i < p->ninputs && i < 8; i++) {
+    const IrInput *pi = &p->inputs[i];
+    IrTensorView *v = &in->v[i];
+    v->dtype = pi->dtype == DT_I32 ? DT_I32 : DT_F32;
+    v->rank = pi->rank;
+    int64_t n = 1;
+    for (int d = pi->rank - 1; d >= 0; d--) {
+      v->shape[d] = dim_size(pi->dims[d], S);
+      v->strides[d] = n;
+      n *= v->shape[d];
+    }
+    in->data[i] = malloc((size_t)(n > 0 ? n : 1) * 4);
+    for (int64_t e = 0; e < n; e++) {
+      s = s * 6364136223846793005ull + 1442695040888963407ull;
+      if (v->dtype == DT_I32) ((int32_t *)in->data[i])[e] = (int32_t)((s >> 33) % 8);
+      else ((float *)in->data[i])[e] = (float)((double)(s >> 40) / (double)(1ull << 24) * 2.0 - 1.0);
+    }
+    v->data = in->data[i];
+    in->n = i + 1;
+  }
+}
+
+static void free_inputs(Inputs *in) {
+  for (int i = 0; i < in->n; i++) free(in->data[i]);
+}
+
+static const char host_prelude[] =
+  "#include <cmath>\n#include <cstdio>\n#include <cstring>\n"
+  "#define __device__\n#define __forceinline__ inline\n"
+  "static inline float __int_as_float(int x) { float f; std::memcpy(&f, &x, 4); return f; }\n"
+  "static inline float fast_tanh(float x) { return tanhf(x); }\n"
+  "static inline float fast_exp2(float x) { return exp2f(x); }\n";
+
+/* the harness: sections of src, the inputs as arrays, a main that prints masks and orders */
+static bool write_harness(FILE *f, const char *src, const IrPattern *p, const Plan *pl, int64_t S,
+                          const Inputs *in, int64_t nq, int64_t nkv, int bm, int bn) {
+  size_t l1, l2;
+  const char *head = section(src, "typedef unsigned short u16;", "// ---- PTX helpers", &l1);
+  const char *body = section(src, "// ---- integer helpers", "// ---- kv iteration", &l2);
+  if (!head || !body) return false;
+  fputs(host_prelude, f);
+  fwrite(head, 1, l1, f);
+  fwrite(body, 1, l2, f);
+  for (int i = 0; i < in->n; i++) {
+    const IrTensorView *v = &in->v[i];
+    int64_t n = 1;
+    for (int d = 0; d < v->rank; d++) n *= v->shape[d];
+    fprintf(f, "static const %s in%d_data[] = {", v->dtype == DT_I32 ? "int" : "float", i);
+    for (int64_t e = 0; e < n; e++) {
+      if (v->dtype == DT_I32) fprintf(f, "%s%d", e ? "," : "", ((const int32_t *)v->data)[e]);
+      else fprintf(f, "%s%.9gf", e ? "," : "", (double)((const float *)v->data)[e]);
+    }
+    fprintf(f, "%s};\n", n ? "" : "0");
+  }
+  bool split = strstr(src, "struct MaskRow0") != NULL;
+  int nv = pl->nvariants;
+  fputs("static bool mask_of(const Params &p, int v, int b, int h, int q, int k, int s) {\n  switch (v) {\n", f);
+  for (int v = 0; v < nv; v++)
+    fprintf(f, "  case %d: return pattern_mask%d(p, b, h, q, k, s, s);\n", v, v);
+  fputs("  default: return false;\n  }\n}\n", f);
+  fprintf(f, "int main() {\n  static Params p;\n  const int S = %lld;\n", (long long)S);
+  fprintf(f, "  p.batch = %d; p.heads_q = %d; p.heads_kv = %d; p.seq_q = S; p.seq_k = S;\n", B, H, H);
+  for (int i = 0; i < in->n; i++) {
+    fprintf(f, "  p.in%d = in%d_data;\n", i, i);
+    for (int d = 0; d < in->v[i].rank; d++)
+      fprintf(f, "  p.in%d_shape[%d] = %lld; p.in%d_stride[%d] = %lld;\n", i, d,
+              (long long)in->v[i].shape[d], i, d, (long long)in->v[i].strides[d]);
+  }
+  fputs("  static const int variant_of[] = {", f);
+  for (int h = 0; h < H; h++) fprintf(f, "%s%d", h ? ", " : "", plan_variant_of(pl, h));
+  fputs("};\n", f);
+  fputs("  for (int b = 0; b < p.batch; ++b)\n    for (int h = 0; h < p.heads_q; ++h)\n"
+        "      for (int q = 0; q < S; ++q) {\n        for (int k = 0; k < S; ++k) {\n"
+        "          const bool m = mask_of(p, variant_of[h], b, h, q, k, S);\n", f);
+  if (split && nv == 1)
+    fputs("          const bool s = mask_pair0(p, b, h, q, k, S, S, mask_row0(p, b, h, q, S, S), mask_col0(p, b, h, k, S, S));\n", f);
+  else
+    fputs("          const bool s = m;\n", f);
+  fputs("          putchar('0' + m + 2 * s);\n        }\n        putchar('\\n');\n      }\n", f);
+  fprintf(f, "  for (int t = 0; t < %lld; ++t) {\n    QTile qt;\n"
+             "    if (!q_tile_begin(qt, p, 0, 0, t)) { printf(\"-\\n\"); continue; }\n"
+             "    for (int i = 0; i < %d; ++i) printf(\"%%d \", q_token(qt, i));\n    printf(\"\\n\");\n  }\n",
+          (long long)nq, bm);
+  fprintf(f, "  for (int u = 0; u < %lld; ++u) {\n"
+             "    for (int i = 0; i < %d; ++i) printf(\"%%d \", kv_token(u, i, S));\n    printf(\"\\n\");\n  }\n"
+             "  return 0;\n}\n", (long long)nkv, bn);
+  (void)p;
+  return true;
+}
+
+static bool have_cxx(void) { return system("command -v c++ >/dev/null 2>&1") == 0; }
+
+static void run_job(Job *j) {
+  const IrPattern *p = j->pat;
+  Arena a;
+  arena_init(&a);
+  Diag d = { 0 };
+  CudaConfig cfg = { .dtype = DT_BF16, .head_dim = p->nhead_dims ? p->head_dims[0] : 64, .arch = 90 };
+  if (p->dtypes && !(p->dtypes & (1u << DT_BF16))) cfg.dtype = DT_F16;
+  Plan *pl = NULL;
+  char *src = NULL;
+  int64_t S = SEQ;
+  if (p->grid_rank > 0) {
+    S = 1;
+    for (int i = 0; i < p->grid_rank; i++) S *= p->grid[i];
+  }
+  cfg.seq_hint = S;
+  j->ok = 0;
+  if (cuda_plan(p, &cfg, &a, &pl, &d) || cuda_emit_plan(p, pl, &cfg, &a, &src, &d)) {
+    snprintf(j->msg, sizeof j->msg, "emit: %s", d.msg);
+    arena_free(&a);
+    return;
+  }
+  Inputs in;
+  make_inputs(p, S, &in);
+  char base[] = "/tmp/attnc-host-XXXXXX";      /* a mkstemp template */
+  int fd = mkstemp(base);
+  char cpp[64], exe[64], cmd[256];
+  snprintf(cpp, sizeof cpp, "%s.cpp", base);
+  snprintf(exe, sizeof exe, "%s.exe", base);
+  FILE *f = fd >= 0 ? fopen(cpp, "w") : NULL;
+  int64_t nq = plan_order_ntiles(&pl->qord, S), nkv = plan_order_ntiles(&pl->kord, S);
+  bool wrote = f && write_harness(f, src, p, pl, S, &in, nq, nkv, cfg.block_m, cfg.block_n);
+  if (f) fclose(f);
+  if (!wrote) {
+    snprintf(j->msg, sizeof j->msg, "no harness (section markers missing?)");
+    goto out;
+  }
+  snprintf(cmd, sizeof cmd, "c++ -std=c++17 -O1 -w -o %s %s 2>&1", exe, cpp);
+  FILE *pc = popen(cmd, "r");
+  char err[1000] = "";
+  size_t ne = pc ? fread(err, 1, sizeof err - 1, pc) : 0;
+  err[ne] = 0;
+  if (!pc || pclose(pc) != 0) {
+    snprintf(j->msg, sizeof j->msg, "c++ failed on %s: %.900s", cpp, err);
+    goto out;
+  }
+  FILE *po = popen(exe, "r");
+  if (!po) { snprintf(j->msg, sizeof j->msg, "cannot run %s", exe); goto out; }
+  double *vals = calloc((size_t)p->nnodes + 1, sizeof *vals);
+  char *line = malloc((size_t)S * 16 + 64);
+  int bad = 0;
+  for (int b = 0; b < B && !bad; b++)
+    for (int h = 0; h < H && !bad; h++)
+      for (int64_t q = 0; q < S && !bad; q++) {
+        if (!fgets(line, (int)S * 16 + 64, po)) { bad = 1; snprintf(j->msg, sizeof j->msg, "short output"); break; }
+        for (int64_t k = 0; k < S && !bad; k++) {
+          IrEnv env = { .b = b, .h = h, .q = q, .k = k, .sq = S, .sk = S, .inputs = in.v };
+          ir_env_coords(p, &env);
+          Diag de = { 0 };
+          int want = p->mask < 0 ? 1 : ir_eval(p, p->mask, &env, vals, &de) != 0;
+          if (!diag_ok(&de)) continue;           /* a fault the accessors read as 0 */
+          if (line[k] != '0' + 3 * want) {
+            bad = 1;
+            snprintf(j->msg, sizeof j->msg, "b %d h %d q %lld k %lld: ir_eval %d, pattern_mask %d, split %d",
+                     b, h, (long long)q, (long long)k, want, (line[k] - '0') & 1, (line[k] - '0') >> 1);
+          }
+        }
+      }
+  for (int64_t t = 0; t < nq && !bad; t++) {
+    if (!fgets(line, (int)S * 16 + 64, po)) { bad = 1; snprintf(j->msg, sizeof j->msg, "short output"); break; }
+    char *c = line;
+    bool none = line[0] == '-';
+    for (int i = 0; i < cfg.block_m && !bad; i++) {
+      long long want = plan_order_token(&pl->qord, S, t, i), got = none ? -1 : strtoll(c, &c, 10);
+      if (got != want) {
+        bad = 1;
+        snprintf(j->msg, sizeof j->msg, "q tile %lld position %d: q_token %lld, plan %lld", (long long)t, i, got, want);
+      }
+    }
+  }
+  for (int64_t u = 0; u < nkv && !bad; u++) {
+    if (!fgets(line, (int)S * 16 + 64, po)) { bad = 1; snprintf(j->msg, sizeof j->msg, "short output"); break; }
+    char *c = line;
+    for (int i = 0; i < cfg.block_n && !bad; i++) {
+      long long want = plan_order_token(&pl->kord, S, u, i), got = strtoll(c, &c, 10);
+      if (got != want) {
+        bad = 1;
+        snprintf(j->msg, sizeof j->msg, "kv tile %lld position %d: kv_token %lld, plan %lld", (long long)u, i, got, want);
+      }
+    }
+  }
+  while (fgets(line, (int)S * 16 + 64, po)) {}
+  if (pclose(po) != 0 && !bad) { bad = 1; snprintf(j->msg, sizeof j->msg, "%s exited with an error", exe); }
+  free(vals);
+  free(line);
+  j->ok = !bad;
+out:
+  free_inputs(&in);
+  if (fd >= 0) { close(fd); unlink(base); }
+  if (j->ok) { unlink(cpp); unlink(exe); }      /* a failure keeps its harness */
+  arena_free(&a);
+}
+
+typedef struct Pool { Job *jobs; int n, next; pthread_mutex_t lock; } Pool;
+
+static void *worker(void *arg) {
+  Pool *pool = arg;
+  for (;;) {
+    pthread_mutex_lock(&pool->lock);
+    int i = pool->next++;
+    pthread_mutex_unlock(&pool->lock);
+    if (i >= pool->n) return NULL;
+    run_job(&pool->jobs[i]);
+  }
+}
+
+static int run_all(Job *jobs, int n) {
+  Pool pool = { .jobs = jobs, .n = n };
+  pthread_mutex_init(&pool.lock, NULL);
+  long nc = sysconf(_SC_NPROCESSORS_ONLN);
+  int nt = nc < 1 ? 1 : nc > 8 ? 8 : (int)nc;
+  pthread_t th[8];
+  for (int t = 0; t < nt; t++) pthread_create(&th[t], NULL, worker, &pool);
+  for (int t = 0; t < nt; t++) pthread_join(th[t], NULL);
+  int failed = 0;
+  for (int i = 0; i < n; i++)
+    if (!jobs[i].ok) {
+      fprintf(stderr, "test_cuda_host: %s: %s\n", jobs[i].name, jobs[i].msg);
+      failed++;
+    }
+  return failed;
+}
+
+START_TEST(specs_on_host) {
+  if (!have_cxx()) { fprintf(stderr, "test_cuda_host: no c++ on PATH; skipped\n"); return; }
+  static const char *names[] = {
+    "alibi", "block_sparse", "causal", "clustered", "dilated", "document", "global_tokens",
+    "neighborhood1d", "neighborhood2d", "neighborhood3d", "overlapping_windows", "per_head",
+    "prefix_lm", "relative_bias", "routed", "sinks", "sliding_window", "softcap", "swin2d",
+    "swin3d", "temporal_window",
+  };
+  int n = (int)(sizeof names / sizeof names[0]);
+  attnc_ctx *ctx = attnc_ctx_new();
+  attnc_spec *specs[32];
+  Job jobs[32];
+  memset(jobs, 0, sizeof jobs);
+  for (int i = 0; i < n; i++) {
+    char rel[128];
+    snprintf(rel, sizeof rel, "specs/%s.lua", names[i]);
+    attnc_error err;
+    ck_assert_msg(attnc_spec_load_file(ctx, tu_path(rel), NULL, 0, &specs[i], &err) == ATTNC_OK,
+                  "%s: %s", rel, err.message);
+    snprintf(jobs[i].name, sizeof jobs[i].name, "%s", rel);
+    jobs[i].pat = specs[i]->pat;
+  }
+  int failed = run_all(jobs, n);
+  fprintf(stderr, "test_cuda_host: %d specs' masks and orders run on the host, %d disagree\n", n, failed);
+  for (int i = 0; i < n; i++) attnc_spec_free(specs[i]);
+  attnc_ctx_free(ctx);
+  ck_assert_msg(failed == 0, "%d of %d specs disagree with ir_eval or the plan (see stderr)", failed, n);
+}
+END_TEST
+
+START_TEST(random_masks_on_host) {
+  if (!have_cxx()) { fprintf(stderr, "test_cuda_host: no c++ on PATH; skipped\n"); return; }
+  enum { N = 8 };
+  attnc_ctx *ctx = attnc_ctx_new();
+  attnc_spec *specs[N];
+  Job jobs[N];
+  memset(jobs, 0, sizeof jobs);
+  TuRng r = { 777 };
+  int m = 0;
+  for (int tries = 0; m < N && tries < 200; tries++) {
+    bool grid = m % 2 == 1;
+    char mask[4096], src[4400];
+    tu_gen_mask(&r, mask, sizeof mask, 2, grid);
+    snprintf(src, sizeof src, "local a = require 'attnc'\nreturn a.pattern { %s mask = a.mask(function(b, h, q, k) return %s end) }",
+             grid ? "grid = {9, 13}," : "", mask);
+    attnc_error err;
+    if (attnc_spec_load_string(ctx, "fuzz.lua", src, NULL, 0, &specs[m], &err) != ATTNC_OK) continue;
+    snprintf(jobs[m].name, sizeof jobs[m].name, "random mask %.500s", mask);
+    jobs[m].pat = specs[m]->pat;
+    m++;
+  }
+  ck_assert_int_eq(m, N);
+  int failed = run_all(jobs, m);
+  for (int i = 0; i < m; i++) attnc_spec_free(specs[i]);
+  attnc_ctx_free(ctx);
+  ck_assert_msg(failed == 0, "%d of %d random masks disagree (see stderr)", failed, m);
+}
+END_TEST
+
+int main(void) {
+  Suite *s = suite_create("cuda_host");
+  TCase *tc = tcase_create("host");
+  tcase_set_timeout(tc, 600);
+  tcase_add_test(tc, specs_on_host);
+  tcase_add_test(tc, random_masks_on_host);
+  suite_add_tcase(s, tc);
+  return tu_run(s);
+}
