@@ -469,10 +469,8 @@ START_TEST(fuzz_masks_compile) {
   int m = 0;
   for (int tries = 0; m < n && tries < 20 * n; tries++) {
     bool grid = m % 2 == 1;
-    char mask[4096], src[4400];
-    tu_gen_mask(&r, mask, sizeof mask, 2, grid);
-    snprintf(src, sizeof src, "local a = require 'attnc'\nreturn a.pattern { %s mask = a.mask(function(b, h, q, k) return %s end) }",
-             grid ? "grid = {9, 13}," : "", mask);
+    char mask[TU_MASK_MAX], src[TU_SPEC_MAX];
+    tu_gen_spec(&r, grid, mask, src);
     attnc_error err;
     attnc_spec *s = NULL;
     if (attnc_spec_load_string(ctx, "fuzz.lua", src, NULL, 0, &s, &err) != ATTNC_OK)

@@ -317,10 +317,8 @@ START_TEST(random_masks_on_host) {
   int m = 0;
   for (int tries = 0; m < N && tries < 200; tries++) {
     bool grid = m % 2 == 1;
-    char mask[4096], src[4400];
-    tu_gen_mask(&r, mask, sizeof mask, 2, grid);
-    snprintf(src, sizeof src, "local a = require 'attnc'\nreturn a.pattern { %s mask = a.mask(function(b, h, q, k) return %s end) }",
-             grid ? "grid = {9, 13}," : "", mask);
+    char mask[TU_MASK_MAX], src[TU_SPEC_MAX];
+    tu_gen_spec(&r, grid, mask, src);
     attnc_error err;
     if (attnc_spec_load_string(ctx, "fuzz.lua", src, NULL, 0, &specs[m], &err) != ATTNC_OK) continue;
     snprintf(jobs[m].name, sizeof jobs[m].name, "random mask %.500s", mask);

@@ -388,10 +388,8 @@ START_TEST(fuzz_masks) {
   static const Case fc[] = { { 16, 16, 1, 1, 100, 100 }, { 32, 64, 1, 1, 0, 100 } };
   for (int i = 0; i < iters; i++) {
     bool grid = i % 3 == 2;
-    char m[4096], src[4400];
-    tu_gen_mask(&r, m, sizeof m, 2, grid);
-    snprintf(src, sizeof src, "local a = require 'attnc'\nreturn a.pattern { %s mask = a.mask(function(b, h, q, k) return %s end) }",
-             grid ? "grid = {9, 13}," : "", m);
+    char m[TU_MASK_MAX], src[TU_SPEC_MAX];
+    tu_gen_spec(&r, grid, m, src);
     Arena a;
     arena_init(&a);
     Diag d = { 0 };

@@ -90,3 +90,9 @@ void tu_gen_mask(TuRng *r, char *out, size_t n, int depth, bool grid) {
     snprintf(out, n, "~(%s)", a); return;
   }
 }
+
+void tu_gen_spec(TuRng *r, bool grid, char mask[TU_MASK_MAX], char src[TU_SPEC_MAX]) {
+  tu_gen_mask(r, mask, TU_MASK_MAX, 2, grid);
+  snprintf(src, TU_SPEC_MAX, "local a = require 'attnc'\nreturn a.pattern { %s mask = a.mask(function(b, h, q, k) return %s end) }",
+           grid ? "grid = {9, 13}," : "", mask);
+}

@@ -22,5 +22,9 @@ int tu_run(Suite *s);
 typedef struct TuRng { uint64_t s; } TuRng;
 unsigned tu_rnd(TuRng *r, unsigned n);                 /* in 0..n-1 */
 void tu_gen_mask(TuRng *r, char *out, size_t n, int depth, bool grid);
+/* a whole spec around a random mask of depth 2 (grid: a 9 x 13 grid) */
+#define TU_MASK_MAX 4096
+#define TU_SPEC_MAX 4400
+void tu_gen_spec(TuRng *r, bool grid, char mask[TU_MASK_MAX], char src[TU_SPEC_MAX]);
 
 #endif
