@@ -196,6 +196,11 @@ expect 0 "GFLOP/s" -- "$ATTNC" bench "$CAUSAL" --target ref --shape 1,2,32,8 --i
 if [[ $TARGETS == *" cuda "* ]]; then
   expect 2 "unknown CUDA arch 'sm_7'" -- "$ATTNC" explain "$CAUSAL" --target cuda --arch sm_7
   expect 0 "kernel     sm_80, mma.sync" -- "$ATTNC" explain "$CAUSAL" --target cuda --arch sm_80 --shape 1,1,4096,128
+  # the mask code of partial tiles: split and unrolled where they are common
+  expect 0 "mask code  split: 6 per row, 2 per column, 7 per pair (statements; a load 8); columns unrolled" -- \
+    "$ATTNC" explain $NB2 -D height=64 -D width=64 -D kernel=7 --target cuda --shape 1,1,4096,64
+  expect 0 "in a loop over the columns (partial tiles are rare)" -- \
+    "$ATTNC" explain "$CAUSAL" --target cuda --shape 1,1,16384,128
   for spec in "$CAUSAL" "$NB2 -D height=64 -D width=64 -D kernel=7"; do
     "$ATTNC" explain $spec --target cuda --arch sm_90a --shape 1,1,4096,128 >"$T/ex.txt" 2>&1
     ATTNC_CACHE_DIR=off "$ATTNC" compile $spec --target cuda --arch sm_90a --head-dim 128 --emit cuda -o "$T/k.cu"

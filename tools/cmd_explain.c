@@ -271,7 +271,7 @@ static int explain_main(const CliVerb *verb, int argc, char **argv) {
   Diag d = { 0 };
   Plan *pl = NULL;
   attnc_status pst;
-  char kernel[160] = "";
+  char kernel[160] = "", mask_code[200] = "";
 #ifdef ATTNC_HAVE_CUDA
   if (target == ATTNC_TARGET_CUDA) {
     /* the plan the cuda backend builds: its tile table, refined by the plan */
@@ -295,6 +295,7 @@ static int explain_main(const CliVerb *verb, int argc, char **argv) {
                         : "wgmma, overlapped, warp-specialised (a producer warpgroup, K/V by cp.async, two buffers)")
                : cc.overlap ? "wgmma, overlapped (two K/V buffers)" : cc.wgmma ? "wgmma" : "mma.sync",
                cuda_threads(&cc) / 32, (cuda_smem_bytes(&cc) + 1023) / 1024);
+      pst = cuda_mask_summary(p, pl, &cc, mask_code, sizeof mask_code, &d);
     }
   } else
 #endif
@@ -365,6 +366,10 @@ static int explain_main(const CliVerb *verb, int argc, char **argv) {
       printf(", \"kernel\": ");
       json_str(stdout, kernel);
     }
+    if (mask_code[0]) {
+      printf(", \"mask_code\": ");
+      json_str(stdout, mask_code);
+    }
     printf(", \"iterator\": \"%s\", \"reason\": ", plan_iter_name(it0->kind));
     if (it0->reason) json_str(stdout, it0->reason);
     else printf("null");
@@ -410,6 +415,7 @@ static int explain_main(const CliVerb *verb, int argc, char **argv) {
     }
     if (kernel[0]) printf("\nkernel     %s\n", kernel);
     else printf(", %d warps, %d stages\n", s->warps, s->stages);
+    if (mask_code[0]) printf("mask code  %s\n", mask_code);
     printf("chosen by  %s\n", why);
     for (int v = 0; v < pl->nvariants; v++) {
       const PlanIter *it = &pl->variants[v].it;
@@ -459,6 +465,7 @@ const CliVerb cli_verb_explain = {
   "Specs that read runtime data need their inputs (--input NAME=FILE.npy).\n"
   "With --target cuda the plan is the one the cuda backend builds for --arch\n"
   "(its tile table, refined by the plan), and a 'kernel' line says which\n"
-  "kernel runs it (wgmma or mma.sync, warps, shared memory).",
+  "kernel runs it (wgmma or mma.sync, warps, shared memory) and a 'mask\n"
+  "code' line what its partial tiles run for the mask.",
   opts, explain_main
 };

@@ -89,6 +89,10 @@ bool cuda_wgmma_allowed(int arch);
 /* dynamic shared memory bytes and threads of a kernel built from cfg */
 int cuda_smem_bytes(const CudaConfig *cfg);
 int cuda_threads(const CudaConfig *cfg);
+/* what partial tiles run for the mask (split into row, column and pair code,
+   unrolled or in a loop), in words, for attnc explain */
+attnc_status cuda_mask_summary(const IrPattern *p, const Plan *plan, const CudaConfig *cfg,
+                               char *buf, size_t n, Diag *d);
 
 /* ------------------------------------------------------------ emit */
 

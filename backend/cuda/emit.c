@@ -1613,6 +1613,34 @@ static bool split_unrolled(const EmitPlan *ep, const MaskSplit *ms) {
   return (long)cols * (ms->ncol + rows * ms->npair) <= 4096 && partial_heavy(ep);
 }
 
+/* what partial tiles run for the mask, in words (attnc explain) */
+attnc_status cuda_mask_summary(const IrPattern *p, const Plan *plan, const CudaConfig *cfg,
+                               char *buf, size_t n, Diag *d) {
+  EmitPlan ep;
+  attnc_status st = emit_plan_init(&ep, p, plan, cfg, d);
+  if (st) return st;
+  MaskSplit ms;
+  st = mask_split(ep.pat, ep.nvariants == 1 ? ep.masks[0] : -1, &ms, d);
+  if (!st) {
+    if (ep.nvariants > 1)
+      snprintf(buf, n, "%d head variants: each variant's mask per pair, in a loop over the columns",
+               ep.nvariants);
+    else if (ms.root < 0)
+      snprintf(buf, n, "none (every pair is allowed; partial tiles only mask padding)");
+    else {
+      bool unrolled = split_unrolled(&ep, &ms);
+      snprintf(buf, n, "split: %d per row, %d per column, %d per pair (statements; a load 8); %s",
+               ms.nrow, ms.ncol, ms.npair,
+               unrolled ? "columns unrolled"
+               : partial_heavy(&ep) ? "in a loop over the columns (unrolled code would be too big)"
+                                    : "in a loop over the columns (partial tiles are rare)");
+    }
+  }
+  mask_split_free(&ms);
+  emit_plan_free(&ep);
+  return st;
+}
+
 /* score_tile: the score modification on every tile, the mask on partial ones */
 static void emit_score_tile(Out *o, const IrPattern *p, const EmitPlan *ep, const MaskSplit *ms) {
   out_puts(o,
