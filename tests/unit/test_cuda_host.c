@@ -2,12 +2,15 @@
 ** test_cuda_host.c -- the integer half of every generated kernel, run on the
 ** host (CI, no GPU). The mask functions (pattern_mask<v>, and the split
 ** mask_row0 / mask_col0 / mask_pair0 that partial tiles run), the runtime
-** input accessors and the token orders (q_tile_begin, q_token, kv_token)
-** are plain C++; they are cut out of the emitted source between its
-** section markers, compiled with the host's c++ behind a few shims, and
-** run over every (b, h, q, k) of a small shape. Every pair must agree with
-** the IR evaluator (ir_eval), and every tile position with the plan's
-** order (plan_order_token). Every spec of specs/ and a few random masks.
+** input accessors, the token orders (q_tile_begin, q_token, kv_token) and
+** the kv iterators (kv_begin, kv_next; not the data iterator, whose fill
+** runs on many threads through shared memory) are plain C++; they are cut
+** out of the emitted source between its section markers, compiled with the
+** host's c++ behind a few shims, and run over every (b, h, q, k) of a small
+** shape. Every pair must agree with the IR evaluator (ir_eval), every tile
+** position with the plan's order (plan_order_token), and every q tile's kv
+** tiles, full or partial, with plan_visit. Every spec of specs/ and a few
+** random masks.
 */
 #include <pthread.h>
 #include <stdio.h>
@@ -87,14 +90,16 @@ static const char host_prelude[] =
 
 /* the harness: sections of src, the inputs as arrays, a main that prints masks and orders */
 static bool write_harness(FILE *f, const char *src, const IrPattern *p, const Plan *pl, int64_t S,
-                          const Inputs *in, int64_t nq, int64_t nkv, int bm, int bn) {
-  size_t l1, l2;
+                          const Inputs *in, int64_t nq, int64_t nkv, int bm, int bn, bool iters) {
+  size_t l1 = 0, l2 = 0, l3 = 0;
   const char *head = section(src, "typedef unsigned short u16;", "// ---- PTX helpers", &l1);
   const char *body = section(src, "// ---- integer helpers", "// ---- kv iteration", &l2);
-  if (!head || !body) return false;
+  const char *iter = iters ? section(src, "// ---- kv iteration", "// ---- wgmma helpers", &l3) : NULL;
+  if (!head || !body || (iters && !iter)) return false;
   fputs(host_prelude, f);
   fwrite(head, 1, l1, f);
   fwrite(body, 1, l2, f);
+  if (iter) fwrite(iter, 1, l3, f);
   for (int i = 0; i < in->n; i++) {
     const IrTensorView *v = &in->v[i];
     int64_t n = 1;
@@ -136,10 +141,47 @@ static bool write_harness(FILE *f, const char *src, const IrPattern *p, const Pl
              "    for (int i = 0; i < %d; ++i) printf(\"%%d \", q_token(qt, i));\n    printf(\"\\n\");\n  }\n",
           (long long)nq, bm);
   fprintf(f, "  for (int u = 0; u < %lld; ++u) {\n"
-             "    for (int i = 0; i < %d; ++i) printf(\"%%d \", kv_token(u, i, S));\n    printf(\"\\n\");\n  }\n"
-             "  return 0;\n}\n", (long long)nkv, bn);
+             "    for (int i = 0; i < %d; ++i) printf(\"%%d \", kv_token(u, i, S));\n    printf(\"\\n\");\n  }\n",
+          (long long)nkv, bn);
+  if (iters)   /* per (b, h, q tile): the kv tiles kv_next yields, as tile*2 + full */
+    fprintf(f, "  for (int b = 0; b < p.batch; ++b)\n    for (int h = 0; h < p.heads_q; ++h)\n"
+               "      for (int t = 0; t < %lld; ++t) {\n        QTile qt;\n"
+               "        if (q_tile_begin(qt, p, b, h, t)) {\n          KvIter it;\n"
+               "          kv_begin(it, p, qt, b, h);\n          KvTile kt;\n"
+               "          while (kv_next(it, p, qt, b, h, kt)) printf(\"%%d \", kt.tile * 2 + (kt.full ? 1 : 0));\n"
+               "        }\n        printf(\"\\n\");\n      }\n", (long long)nq);
+  fputs("  return 0;\n}\n", f);
   (void)p;
   return true;
+}
+
+/* kv tiles visited, as tile * 2 + full */
+typedef struct Visits { int64_t *v; int n, cap; } Visits;
+
+static void visit_add(void *ud, int64_t tile, bool full) {
+  Visits *vs = ud;
+  if (vs->n == vs->cap) {
+    vs->cap = vs->cap ? 2 * vs->cap : 64;
+    vs->v = realloc(vs->v, (size_t)vs->cap * sizeof *vs->v);
+  }
+  vs->v[vs->n++] = tile * 2 + (full ? 1 : 0);
+}
+
+static int cmp64(const void *a, const void *b) {
+  int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+/* NULL when both list the same tiles, each once, with the same full flag */
+static const char *visits_differ(Visits *want, Visits *got) {
+  qsort(want->v, (size_t)want->n, sizeof *want->v, cmp64);
+  qsort(got->v, (size_t)got->n, sizeof *got->v, cmp64);
+  for (int i = 1; i < got->n; i++)
+    if (got->v[i] / 2 == got->v[i - 1] / 2) return "yields a tile twice, unlike";
+  if (got->n != want->n) return "yields other tiles than";
+  for (int i = 0; i < got->n; i++)
+    if (got->v[i] != want->v[i]) return got->v[i] / 2 == want->v[i] / 2 ? "marks full differently from" : "yields other tiles than";
+  return NULL;
 }
 
 static bool have_cxx(void) { return system("command -v c++ >/dev/null 2>&1") == 0; }
@@ -174,7 +216,9 @@ static void run_job(Job *j) {
   snprintf(exe, sizeof exe, "%s.exe", base);
   FILE *f = fd >= 0 ? fopen(cpp, "w") : NULL;
   int64_t nq = plan_order_ntiles(&pl->qord, S), nkv = plan_order_ntiles(&pl->kord, S);
-  bool wrote = f && write_harness(f, src, p, pl, S, &in, nq, nkv, cfg.block_m, cfg.block_n);
+  bool iters = true;                /* the data iterator's fill needs many threads */
+  for (int v = 0; v < pl->nvariants; v++) iters = iters && pl->variants[v].it.kind != ITER_DATA;
+  bool wrote = f && write_harness(f, src, p, pl, S, &in, nq, nkv, cfg.block_m, cfg.block_n, iters);
   if (f) fclose(f);
   if (!wrote) {
     snprintf(j->msg, sizeof j->msg, "no harness (section markers missing?)");
@@ -234,6 +278,29 @@ static void run_job(Job *j) {
       }
     }
   }
+  /* the kv tiles of every q tile: the same set as plan_visit's, each once, full alike */
+  PlanRun run = { .B = B, .H = H, .Sq = S, .Sk = S, .inputs = in.v };
+  for (int b = 0; b < B && iters && !bad; b++)
+    for (int h = 0; h < H && !bad; h++)
+      for (int64_t t = 0; t < nq && !bad; t++) {
+        if (!fgets(line, (int)S * 16 + 64, po)) { bad = 1; snprintf(j->msg, sizeof j->msg, "short output"); break; }
+        Visits want = { 0 }, got = { 0 };
+        Diag dv = { 0 };
+        plan_visit(pl, &run, b, h, t, visit_add, &want, &dv);
+        for (char *c = line, *e; ; c = e) {
+          long long x = strtoll(c, &e, 10);
+          if (e == c) break;
+          visit_add(&got, x / 2, x % 2);
+        }
+        const char *why = visits_differ(&want, &got);
+        if (why) {
+          bad = 1;
+          snprintf(j->msg, sizeof j->msg, "b %d h %d q tile %lld: kv_next %s plan_visit (%d tiles against %d)",
+                   b, h, (long long)t, why, got.n, want.n);
+        }
+        free(want.v);
+        free(got.v);
+      }
   while (fgets(line, (int)S * 16 + 64, po)) {}
   if (pclose(po) != 0 && !bad) { bad = 1; snprintf(j->msg, sizeof j->msg, "%s exited with an error", exe); }
   free(vals);
