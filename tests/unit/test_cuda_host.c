@@ -375,14 +375,15 @@ END_TEST
 
 START_TEST(random_masks_on_host) {
   if (!have_cxx()) { fprintf(stderr, "test_cuda_host: no c++ on PATH; skipped\n"); return; }
-  enum { N = 8 };
+  /* $ATTNC_FUZZ_HOST masks (default 8), from seed $ATTNC_FUZZ_SEED (default 777) */
+  int N = getenv("ATTNC_FUZZ_HOST") ? atoi(getenv("ATTNC_FUZZ_HOST")) : 8;
+  if (N < 1) N = 1;
   attnc_ctx *ctx = attnc_ctx_new();
-  attnc_spec *specs[N];
-  Job jobs[N];
-  memset(jobs, 0, sizeof jobs);
-  TuRng r = { 777 };
+  attnc_spec **specs = calloc((size_t)N, sizeof *specs);
+  Job *jobs = calloc((size_t)N, sizeof *jobs);
+  TuRng r = { getenv("ATTNC_FUZZ_SEED") ? strtoull(getenv("ATTNC_FUZZ_SEED"), NULL, 10) : 777 };
   int m = 0;
-  for (int tries = 0; m < N && tries < 200; tries++) {
+  for (int tries = 0; m < N && tries < 25 * N; tries++) {
     bool grid = m % 2 == 1;
     char mask[TU_MASK_MAX], src[TU_SPEC_MAX];
     tu_gen_spec(&r, grid, mask, src);
@@ -395,6 +396,8 @@ START_TEST(random_masks_on_host) {
   ck_assert_int_eq(m, N);
   int failed = run_all(jobs, m);
   for (int i = 0; i < m; i++) attnc_spec_free(specs[i]);
+  free(specs);
+  free(jobs);
   attnc_ctx_free(ctx);
   ck_assert_msg(failed == 0, "%d of %d random masks disagree (see stderr)", failed, m);
 }
