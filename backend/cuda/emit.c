@@ -537,15 +537,17 @@ static void emit_dag(Ex *x, int root) {
 
 /*
 ** The mask split by what each value depends on, so that a partial tile
-** computes every value as rarely as it can: q alone (or neither: b, h,
-** params) once per row, k alone once per column, both once per pair.
-** mask_row<v>() and mask_col<v>() return the values mask_pair<v>() reads.
+** computes every value as rarely as it can: q alone once per row, k alone
+** once per column, both once per pair. mask_row<v>() and mask_col<v>()
+** return the values mask_pair<v>() reads. A value of neither (b, h, the
+** sequence lengths) is computed in each part that reads it.
 */
-enum { SPLIT_INLINE = 0, SPLIT_ROW, SPLIT_COL, SPLIT_PAIR };
+enum { SPLIT_INLINE = 0, SPLIT_ROW, SPLIT_COL, SPLIT_PAIR, SPLIT_SHARED };
 
 typedef struct MaskSplit {
   int root;              /* the mask node (-1: no split) */
   uint8_t *cls;          /* per node 0..root: SPLIT_*, for live nodes */
+  uint8_t *use;          /* SPLIT_SHARED nodes: bit 1 << part for each part that reads it */
   bool *field;           /* a row or column value the pair code reads */
   int nrow, ncol, npair; /* statements of each part (a load 8, a contains 64) */
 } MaskSplit;
@@ -563,9 +565,10 @@ static attnc_status mask_split(const IrPattern *p, int root, MaskSplit *ms, Diag
   uint8_t *dep = calloc(n, 1);
   char *live = calloc(n, 1);
   ms->cls = calloc(n, 1);
+  ms->use = calloc(n, 1);
   ms->field = calloc(n, sizeof *ms->field);
-  if (!dep || !live || !ms->cls || !ms->field) {
-    free(dep); free(live); free(ms->cls); free(ms->field);
+  if (!dep || !live || !ms->cls || !ms->use || !ms->field) {
+    free(dep); free(live); free(ms->cls); free(ms->use); free(ms->field);
     memset(ms, 0, sizeof *ms);
     ms->root = -1;
     return diag_error(d, ATTNC_ERR_NOMEM, (Loc){ NULL, 0 }, "out of memory");
@@ -579,21 +582,33 @@ static attnc_status mask_split(const IrPattern *p, int root, MaskSplit *ms, Diag
   for (int i = root; i >= 0; i--)
     if (live[i])
       for (int j = 0; j < p->nodes[i].nargs; j++) live[p->nodes[i].args[j]] = 1;
+  for (int i = 0; i <= root; i++)
+    if (live[i] && is_stmt(&p->nodes[i]))
+      ms->cls[i] = dep[i] == 3 ? SPLIT_PAIR : dep[i] == 2 ? SPLIT_COL : dep[i] == 1 ? SPLIT_ROW : SPLIT_SHARED;
+  /* users come after their args: one backward pass hands each shared value
+     the parts that read it, and marks the row / column values pairs read */
+  if (ms->cls[root] == SPLIT_SHARED) ms->use[root] = 1 << SPLIT_ROW;
+  for (int i = root; i >= 0; i--) {
+    if (!ms->cls[i]) continue;
+    int parts = ms->cls[i] == SPLIT_SHARED ? ms->use[i] : 1 << ms->cls[i];
+    for (int j = 0; j < p->nodes[i].nargs; j++) {
+      int a = p->nodes[i].args[j];
+      if (ms->cls[a] == SPLIT_SHARED) ms->use[a] |= (uint8_t)parts;
+      else if (ms->cls[i] == SPLIT_PAIR && (ms->cls[a] == SPLIT_ROW || ms->cls[a] == SPLIT_COL))
+        ms->field[a] = true;
+    }
+  }
+  if (ms->cls[root] == SPLIT_ROW || ms->cls[root] == SPLIT_COL || ms->cls[root] == SPLIT_SHARED)
+    ms->field[root] = true;
   for (int i = 0; i <= root; i++) {
-    if (!live[i] || !is_stmt(&p->nodes[i])) continue;
-    ms->cls[i] = dep[i] == 3 ? SPLIT_PAIR : dep[i] == 2 ? SPLIT_COL : SPLIT_ROW;
+    if (!ms->cls[i]) continue;
     /* a statement's weight in code size: contains() is a loop over a row */
     int w = p->nodes[i].op == IR_CONTAINS ? 64 : p->nodes[i].op == IR_LOAD ? 8 : 1;
-    if (ms->cls[i] == SPLIT_PAIR) ms->npair += w;
-    else if (ms->cls[i] == SPLIT_COL) ms->ncol += w;
-    else ms->nrow += w;
-    if (ms->cls[i] == SPLIT_PAIR)
-      for (int j = 0; j < p->nodes[i].nargs; j++) {
-        int a = p->nodes[i].args[j];
-        if (ms->cls[a] == SPLIT_ROW || ms->cls[a] == SPLIT_COL) ms->field[a] = true;
-      }
+    int parts = ms->cls[i] == SPLIT_SHARED ? ms->use[i] : 1 << ms->cls[i];
+    if (parts & 1 << SPLIT_PAIR) ms->npair += w;
+    if (parts & 1 << SPLIT_COL) ms->ncol += w;
+    if (parts & 1 << SPLIT_ROW) ms->nrow += w;
   }
-  if (ms->cls[root] == SPLIT_ROW || ms->cls[root] == SPLIT_COL) ms->field[root] = true;
   free(dep);
   free(live);
   ms->root = root;
@@ -602,27 +617,32 @@ static attnc_status mask_split(const IrPattern *p, int root, MaskSplit *ms, Diag
 
 static void mask_split_free(MaskSplit *ms) {
   free(ms->cls);
+  free(ms->use);
   free(ms->field);
   memset(ms, 0, sizeof *ms);
   ms->root = -1;
 }
 
-/* statements of the live nodes of one part, in order */
+/* statements of the live nodes of one part, and the shared values it reads, in order */
 static void emit_part(Ex *x, const MaskSplit *ms, int part) {
   x->last_line = 0;
   for (int i = 0; i <= ms->root && diag_ok(x->d); i++)
-    if (ms->cls[i] == part) emit_node(x, i);
+    if (ms->cls[i] == part || (ms->cls[i] == SPLIT_SHARED && (ms->use[i] & 1 << part))) emit_node(x, i);
+}
+
+/* the part whose struct carries field i (a shared root: the row's) */
+static int field_part(const MaskSplit *ms, int i) {
+  return ms->cls[i] == SPLIT_SHARED ? SPLIT_ROW : ms->cls[i];
 }
 
 /* struct MaskRow<v> / MaskCol<v>, the function that fills it, and mask_pair<v> */
 static void emit_mask_split(Ex *x, const MaskSplit *ms, int v) {
-  const IrPattern *p = x->p;
   Out *o = x->o;
   for (int part = SPLIT_ROW; part <= SPLIT_COL; part++) {
     const char *Name = part == SPLIT_ROW ? "Row" : "Col", *name = part == SPLIT_ROW ? "row" : "col";
     out_printf(o, "struct Mask%s%d {", Name, v);
     for (int i = 0; i <= ms->root; i++)
-      if (ms->field[i] && ms->cls[i] == part) out_printf(o, " %s v%d;", ctype_name[x->ct[i]], i);
+      if (ms->field[i] && field_part(ms, i) == part) out_printf(o, " %s v%d;", ctype_name[x->ct[i]], i);
     out_puts(o, " };\n");
     out_printf(o, "ATTNC_DEVICE Mask%s%d mask_%s%d(const Params &p, int b, int h, int %s,"
                   " int seq_q, int seq_k) {\n", Name, v, name, v, part == SPLIT_ROW ? "q" : "k");
@@ -632,7 +652,7 @@ static void emit_mask_split(Ex *x, const MaskSplit *ms, int v) {
     out_printf(o, "  return Mask%s%d{", Name, v);
     const char *sep = "";
     for (int i = 0; i <= ms->root; i++)
-      if (ms->field[i] && ms->cls[i] == part) { out_printf(o, "%sv%d", sep, i); sep = ", "; }
+      if (ms->field[i] && field_part(ms, i) == part) { out_printf(o, "%sv%d", sep, i); sep = ", "; }
     out_puts(o, "};\n}\n");
   }
   out_printf(o, "ATTNC_DEVICE bool mask_pair%d(const Params &p, int b, int h, int q, int k, int seq_q,"
@@ -642,12 +662,11 @@ static void emit_mask_split(Ex *x, const MaskSplit *ms, int v) {
   for (int i = 0; i <= ms->root; i++)
     if (ms->field[i])
       out_printf(o, "  const %s v%d = %s.v%d;\n", ctype_name[x->ct[i]], i,
-                 ms->cls[i] == SPLIT_ROW ? "row" : "col", i);
+                 field_part(ms, i) == SPLIT_ROW ? "row" : "col", i);
   emit_part(x, ms, SPLIT_PAIR);
   char r[64];
   ref(x, ms->root, r, sizeof r);
   out_printf(o, "  return %s;\n}\n", r);
-  (void)p;
 }
 
 static attnc_status ex_init(Ex *x, const IrPattern *p, const CudaConfig *cfg, Out *o, Diag *d) {

@@ -373,6 +373,41 @@ START_TEST(specs_on_host) {
 }
 END_TEST
 
+/*
+** Values of neither q nor k (of b, h, the lengths) are computed in every
+** part of the split that reads them: a bound of k by the head (once broke
+** NVRTC: the column code read a value only the row code had), a mask of
+** the head alone, one of the lengths.
+*/
+START_TEST(shared_values_on_host) {
+  if (!have_cxx()) { fprintf(stderr, "test_cuda_host: no c++ on PATH; skipped\n"); return; }
+  static const char *masks[] = {
+    "k:ge(h * 2) & q:ge(h + 1) & k:le(q)",
+    "h:lt(1) | k:le(q)",
+    "k:lt(a.Sk - 7 * (b + 1)) & (q - k):le(a.Sq // 3)",
+  };
+  enum { N = 3 };
+  attnc_ctx *ctx = attnc_ctx_new();
+  attnc_spec *specs[N];
+  Job jobs[N];
+  memset(jobs, 0, sizeof jobs);
+  for (int i = 0; i < N; i++) {
+    char src[512];
+    snprintf(src, sizeof src, "local a = require 'attnc'\nreturn a.pattern { mask = a.mask(function(b, h, q, k) return %s end) }",
+             masks[i]);
+    attnc_error err;
+    ck_assert_msg(attnc_spec_load_string(ctx, "shared.lua", src, NULL, 0, &specs[i], &err) == ATTNC_OK,
+                  "%s: %s", masks[i], err.message);
+    snprintf(jobs[i].name, sizeof jobs[i].name, "mask %s", masks[i]);
+    jobs[i].pat = specs[i]->pat;
+  }
+  int failed = run_all(jobs, N);
+  for (int i = 0; i < N; i++) attnc_spec_free(specs[i]);
+  attnc_ctx_free(ctx);
+  ck_assert_msg(failed == 0, "%d of %d masks disagree (see stderr)", failed, N);
+}
+END_TEST
+
 START_TEST(random_masks_on_host) {
   if (!have_cxx()) { fprintf(stderr, "test_cuda_host: no c++ on PATH; skipped\n"); return; }
   /* $ATTNC_FUZZ_HOST masks (default 8), from seed $ATTNC_FUZZ_SEED (default 777) */
@@ -408,6 +443,7 @@ int main(void) {
   TCase *tc = tcase_create("host");
   tcase_set_timeout(tc, 600);
   tcase_add_test(tc, specs_on_host);
+  tcase_add_test(tc, shared_values_on_host);
   tcase_add_test(tc, random_masks_on_host);
   suite_add_tcase(s, tc);
   return tu_run(s);
