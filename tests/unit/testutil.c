@@ -45,12 +45,13 @@ unsigned tu_rnd(TuRng *r, unsigned n) {
 
 static void gen_int(TuRng *r, char *out, size_t n, int depth, bool grid) {
   char a[512], b[512];
-  static const char *leaves[] = { "q", "k" };
-  static const char *gleaves[] = { "q:coord(0)", "k:coord(0)", "q:coord(1)", "k:coord(1)" };
+  /* h now and then: values of neither q nor k (per-head bounds) */
+  static const char *leaves[] = { "q", "k", "q", "k", "q", "k", "h" };
+  static const char *gleaves[] = { "q:coord(0)", "k:coord(0)", "q:coord(1)", "k:coord(1)", "h" };
   unsigned pick = depth <= 0 ? tu_rnd(r, 3) : tu_rnd(r, 11);
   switch (pick) {
   case 0: case 1:
-    snprintf(out, n, "%s", grid ? gleaves[tu_rnd(r, 4)] : leaves[tu_rnd(r, 2)]);
+    snprintf(out, n, "%s", grid ? gleaves[tu_rnd(r, 5)] : leaves[tu_rnd(r, 7)]);
     return;
   case 2: snprintf(out, n, "%d", (int)tu_rnd(r, 60) - 20); return;
   case 3: gen_int(r, a, sizeof a, depth - 1, grid); gen_int(r, b, sizeof b, depth - 1, grid);
