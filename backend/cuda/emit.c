@@ -586,10 +586,16 @@ static attnc_status mask_split(const IrPattern *p, int root, MaskSplit *ms, Diag
     if (live[i] && is_stmt(&p->nodes[i]))
       ms->cls[i] = dep[i] == 3 ? SPLIT_PAIR : dep[i] == 2 ? SPLIT_COL : dep[i] == 1 ? SPLIT_ROW : SPLIT_SHARED;
   /* users come after their args: one backward pass hands each shared value
-     the parts that read it, and marks the row / column values pairs read */
+     the parts that read it, and marks the row / column values pairs read. A
+     shared value pairs read is computed once per row and handed over (a
+     per-head table entry is loaded once a row, not once a pair). */
   if (ms->cls[root] == SPLIT_SHARED) ms->use[root] = 1 << SPLIT_ROW;
   for (int i = root; i >= 0; i--) {
     if (!ms->cls[i]) continue;
+    if (ms->cls[i] == SPLIT_SHARED && (ms->use[i] & 1 << SPLIT_PAIR)) {
+      ms->use[i] = (uint8_t)((ms->use[i] & ~(1 << SPLIT_PAIR)) | 1 << SPLIT_ROW);
+      ms->field[i] = true;
+    }
     int parts = ms->cls[i] == SPLIT_SHARED ? ms->use[i] : 1 << ms->cls[i];
     for (int j = 0; j < p->nodes[i].nargs; j++) {
       int a = p->nodes[i].args[j];

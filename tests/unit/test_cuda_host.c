@@ -377,7 +377,8 @@ END_TEST
 ** Values of neither q nor k (of b, h, the lengths) are computed in every
 ** part of the split that reads them: a bound of k by the head (once broke
 ** NVRTC: the column code read a value only the row code had), a mask of
-** the head alone, one of the lengths.
+** the head alone, one of the lengths, a per-head table entry that pairs
+** read (computed once a row and handed to the pair code).
 */
 START_TEST(shared_values_on_host) {
   if (!have_cxx()) { fprintf(stderr, "test_cuda_host: no c++ on PATH; skipped\n"); return; }
@@ -385,16 +386,17 @@ START_TEST(shared_values_on_host) {
     "k:ge(h * 2) & q:ge(h + 1) & k:le(q)",
     "h:lt(1) | k:le(q)",
     "k:lt(a.Sk - 7 * (b + 1)) & (q - k):le(a.Sq // 3)",
+    "(q - k):le(win[h] * 9) & k:le(q) & k:ge(h * 3)",
   };
-  enum { N = 3 };
+  enum { N = 4 };
   attnc_ctx *ctx = attnc_ctx_new();
   attnc_spec *specs[N];
   Job jobs[N];
   memset(jobs, 0, sizeof jobs);
   for (int i = 0; i < N; i++) {
     char src[512];
-    snprintf(src, sizeof src, "local a = require 'attnc'\nreturn a.pattern { mask = a.mask(function(b, h, q, k) return %s end) }",
-             masks[i]);
+    snprintf(src, sizeof src, "local a = require 'attnc'\nlocal win = a.input('win', 'i32', { 'H' })\n"
+             "return a.pattern { mask = a.mask(function(b, h, q, k) return %s end) }", masks[i]);
     attnc_error err;
     ck_assert_msg(attnc_spec_load_string(ctx, "shared.lua", src, NULL, 0, &specs[i], &err) == ATTNC_OK,
                   "%s: %s", masks[i], err.message);
