@@ -51,7 +51,7 @@ for s in ${GPU_STEPS:-verify nows bench}; do
         [ -f "$md" ] && grep '^| ' "$md" | cut -d'|' -f2,5,7,8,9,13,18
       done ;;
     ncu)
-      OUT=$W/ncu timeout "$LIMIT_BENCH" bash tools/ncu_case.sh ${CASES//,/ } > "$W/ncu.txt" 2>&1
+      OUT=$W/ncu timeout "$LIMIT_BENCH" bash tools/ncu_case.sh ${CASES:+${CASES//,/ }} > "$W/ncu.txt" 2>&1
       echo "ncu: rc $?, $(( $(date +%s) - t0 )) s"
       grep '^==' "$W/ncu.txt"
       rm -f "$W"/ncu/*.ncu-rep ;;
