@@ -1602,6 +1602,24 @@ static const char *const kernel_tail =
 static int cfg_block_n_bits(const EmitPlan *ep) { return ep->cfg->block_n / 8 * 2; }
 
 /*
+** The fraction of a plan's visited tiles that are partial, counted on one
+** (b, h) at the grid's tokens, else the sequence hint, else 8192 tokens;
+** -1 where it cannot be counted (runtime inputs) or nothing is visited.
+*/
+static double partial_fraction(const Plan *pl, int64_t seq_hint) {
+  const IrPattern *p = pl->pat;
+  if (p->ninputs > 0) return -1;
+  int64_t n = 1;
+  for (int i = 0; i < p->grid_rank; i++) n *= p->grid[i];
+  if (p->grid_rank == 0) n = seq_hint > 0 ? seq_hint : 8192;
+  PlanRun r = { .B = 1, .H = 1, .Sq = n, .Sk = n };
+  int64_t visited = 0, full = 0;
+  Diag quiet = { 0 };
+  if (plan_count_tiles(pl, &r, 0, 0, &visited, &full, &quiet) != ATTNC_OK || visited == 0) return -1;
+  return (double)(visited - full) / (double)visited;
+}
+
+/*
 ** Whether partial tiles are common enough to pay for unrolled mask code
 ** (NVRTC time: routed at 128 x 128 tiles compiled in 2.4 s unrolled against
 ** 0.9 s with the loop, causal 1.0 against 0.8, on the 2-core CI machine):
@@ -1613,15 +1631,7 @@ static bool partial_heavy(const EmitPlan *ep) {
   const Plan *pl = ep->plan;
   if (!pl || pl->nvariants != 1) return false;
   if (pl->variants[0].it.kind == ITER_DATA) return true;
-  if (ep->pat->ninputs > 0) return false;
-  int64_t n = 1;
-  for (int i = 0; i < ep->pat->grid_rank; i++) n *= ep->pat->grid[i];
-  if (ep->pat->grid_rank == 0) n = ep->cfg->seq_hint > 0 ? ep->cfg->seq_hint : 8192;
-  PlanRun r = { .B = 1, .H = 1, .Sq = n, .Sk = n };
-  int64_t visited = 0, full = 0;
-  Diag quiet = { 0 };
-  if (plan_count_tiles(pl, &r, 0, 0, &visited, &full, &quiet) != ATTNC_OK || visited == 0) return false;
-  return (double)(visited - full) >= 0.05 * (double)visited;
+  return partial_fraction(pl, ep->cfg->seq_hint) >= 0.05;
 }
 
 /*
@@ -1631,11 +1641,14 @@ static bool partial_heavy(const EmitPlan *ep) {
 ** budget; otherwise one copy of the whole mask in a loop over the columns
 ** into a bit set.
 */
-static bool split_unrolled(const EmitPlan *ep, const MaskSplit *ms) {
+static bool split_fits(const EmitPlan *ep, const MaskSplit *ms) {
   const CudaConfig *cfg = ep->cfg;
   int rows = 2 * (cfg->block_m / cfg->warps / 16 > 0 ? cfg->block_m / cfg->warps / 16 : 1);
   int cols = cfg->block_n / 4;
-  return (long)cols * (ms->ncol + rows * ms->npair) <= 4096 && partial_heavy(ep);
+  return (long)cols * (ms->ncol + rows * ms->npair) <= 4096;
+}
+static bool split_unrolled(const EmitPlan *ep, const MaskSplit *ms) {
+  return split_fits(ep, ms) && partial_heavy(ep);
 }
 
 /* what partial tiles run for the mask, in words (attnc explain) */
@@ -1653,12 +1666,12 @@ attnc_status cuda_mask_summary(const IrPattern *p, const Plan *plan, const CudaC
     else if (ms.root < 0)
       snprintf(buf, n, "none (every pair is allowed; partial tiles only mask padding)");
     else {
-      bool unrolled = split_unrolled(&ep, &ms);
+      bool heavy = partial_heavy(&ep), small = split_fits(&ep, &ms);
       snprintf(buf, n, "split: %d per row, %d per column, %d per pair (statements; a load 8); %s",
                ms.nrow, ms.ncol, ms.npair,
-               unrolled ? "columns unrolled"
-               : partial_heavy(&ep) ? "in a loop over the columns (unrolled code would be too big)"
-                                    : "in a loop over the columns (partial tiles are rare)");
+               heavy && small ? "columns unrolled"
+               : heavy ? "in a loop over the columns (unrolled code would be too big)"
+                       : "in a loop over the columns (partial tiles are rare)");
     }
   }
   mask_split_free(&ms);
@@ -1839,15 +1852,7 @@ static bool wgmma_table_refines(const IrPattern *p, const CudaConfig *cfg, const
   if (!cuda_wgmma_allowed(cfg->arch) || dmax % 64 || dmax > 128 || p->ninputs > 0 ||
       (opt->pin.bm <= 64 && opt->pin.bn <= 64))
     return false;
-  int64_t n = 1;
-  for (int i = 0; i < p->grid_rank; i++) n *= p->grid[i];
-  if (p->grid_rank == 0) n = opt->Sq > 0 ? opt->Sq : 8192;
-  PlanRun r = { .B = 1, .H = 1, .Sq = n, .Sk = n };
-  int64_t visited = 0, full = 0;
-  Diag quiet = { 0 };
-  if (plan_count_tiles(plan, &r, 0, 0, &visited, &full, &quiet) != ATTNC_OK || visited == 0)
-    return false;
-  return (double)(visited - full) > 0.5 * (double)visited;
+  return partial_fraction(plan, opt->Sq) > 0.5;
 }
 
 attnc_status cuda_plan(const IrPattern *p, CudaConfig *cfg, Arena *a, Plan **plan, Diag *d) {
