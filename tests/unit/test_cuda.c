@@ -328,8 +328,6 @@ typedef struct Job {
   bool split;          /* partial tiles run mask_row/col/pair */
 } Job;
 
-typedef struct Pool { Job *jobs; int n, next; pthread_mutex_t lock; } Pool;
-
 static void run_job(Job *j) {
   Arena a;
   arena_init(&a);
@@ -348,16 +346,7 @@ static void run_job(Job *j) {
   arena_free(&a);
 }
 
-static void *worker(void *arg) {
-  Pool *p = arg;
-  for (;;) {
-    pthread_mutex_lock(&p->lock);
-    int i = p->next++;
-    pthread_mutex_unlock(&p->lock);
-    if (i >= p->n) return NULL;
-    run_job(&p->jobs[i]);
-  }
-}
+static void job_fn(void *jobs, int i) { run_job(&((Job *)jobs)[i]); }
 
 /* the .lua files of specs/, sorted, loaded through the API; returns the count */
 static int load_specs(attnc_ctx *ctx, char paths[][512], attnc_spec **specs, int max) {
@@ -399,11 +388,6 @@ static IrDtype spec_dtype(const IrPattern *p, IrDtype want) {
   return want == DT_F16 ? DT_BF16 : DT_F16;
 }
 
-static int nthreads(void) {
-  long n = sysconf(_SC_NPROCESSORS_ONLN);
-  return n < 1 ? 1 : n > 8 ? 8 : (int)n;
-}
-
 /* every spec x {sm_80, sm_90a}: emitted with its plan and compiled to a cubin */
 START_TEST(compile_all_specs) {
   attnc_ctx *ctx = attnc_ctx_new();
@@ -426,13 +410,8 @@ START_TEST(compile_all_specs) {
       j->hd = spec_head_dim(specs[i]->pat, (i % 2) ? 64 : 128);
       j->use_plan = true;
     }
-  Pool pool = { .jobs = jobs, .n = n * 2 };
-  pthread_mutex_init(&pool.lock, NULL);
-  int nt = nthreads();
-  pthread_t th[8];
   double t0 = now_ms();
-  for (int t = 0; t < nt; t++) pthread_create(&th[t], NULL, worker, &pool);
-  for (int t = 0; t < nt; t++) pthread_join(th[t], NULL);
+  tu_parallel(n * 2, job_fn, jobs);
   double t1 = now_ms();
   int failed = 0;
   double worst = 0;
@@ -447,7 +426,7 @@ START_TEST(compile_all_specs) {
       worst = j->ms;
   }
   fprintf(stderr, "test_cuda: %d specs x 2 archs compiled in %.0f ms on %d threads (slowest NVRTC %.0f ms)\n",
-          n, t1 - t0, nt, worst);
+          n, t1 - t0, tu_nthreads(), worst);
   ck_assert_msg(failed == 0, "%d of %d compiles failed (see stderr)", failed, n * 2);
   for (int i = 0; i < n; i++) attnc_spec_free(specs[i]);
   free(jobs);
@@ -463,32 +442,22 @@ END_TEST
 */
 START_TEST(fuzz_masks_compile) {
   int n = getenv("ATTNC_FUZZ_NVRTC") ? atoi(getenv("ATTNC_FUZZ_NVRTC")) : 8;
+  if (n < 1) n = 1;
   attnc_ctx *ctx = attnc_ctx_new();
-  Job *jobs = calloc((size_t)(n > 0 ? n : 1), sizeof *jobs);
-  TuRng r = { 4242 };
-  int m = 0;
-  for (int tries = 0; m < n && tries < 20 * n; tries++) {
-    bool grid = m % 2 == 1;
-    char mask[TU_MASK_MAX], src[TU_SPEC_MAX];
-    tu_gen_spec(&r, grid, mask, src);
-    attnc_error err;
-    attnc_spec *s = NULL;
-    if (attnc_spec_load_string(ctx, "fuzz.lua", src, NULL, 0, &s, &err) != ATTNC_OK)
-      continue;                       /* e.g. a constant mask the frontend refuses */
-    Job *j = &jobs[m++];
-    snprintf(j->path, sizeof j->path, "%.500s", mask);
-    j->spec = s;
+  Job *jobs = calloc((size_t)n, sizeof *jobs);
+  attnc_spec **specs = calloc((size_t)n, sizeof *specs);
+  char (*masks)[TU_MASK_MAX] = calloc((size_t)n, TU_MASK_MAX);
+  int m = tu_random_specs(ctx, 4242, n, specs, masks);
+  for (int i = 0; i < m; i++) {
+    Job *j = &jobs[i];
+    snprintf(j->path, sizeof j->path, "%.500s", masks[i]);
+    j->spec = specs[i];
     j->arch = 90;
-    j->dt = m % 2 ? DT_F16 : DT_BF16;
-    j->hd = m % 3 ? 64 : 128;
+    j->dt = i % 2 ? DT_BF16 : DT_F16;
+    j->hd = i % 3 == 2 ? 128 : 64;
     j->use_plan = true;
   }
-  Pool pool = { .jobs = jobs, .n = m };
-  pthread_mutex_init(&pool.lock, NULL);
-  int nt = nthreads();
-  pthread_t th[8];
-  for (int t = 0; t < nt; t++) pthread_create(&th[t], NULL, worker, &pool);
-  for (int t = 0; t < nt; t++) pthread_join(th[t], NULL);
+  tu_parallel(m, job_fn, jobs);
   int failed = 0, split = 0;
   for (int i = 0; i < m; i++) {
     if (jobs[i].st) {
@@ -501,6 +470,8 @@ START_TEST(fuzz_masks_compile) {
   fprintf(stderr, "test_cuda: %d random masks compiled for sm_90a, %d with the split mask\n", m - failed, split);
   ck_assert_int_eq(m, n);
   ck_assert_int_ge(split, m / 2);
+  free(specs);
+  free(masks);
   ck_assert_msg(failed == 0, "%d of %d random masks did not compile (see stderr)", failed, m);
   free(jobs);
   attnc_ctx_free(ctx);

@@ -12,7 +12,6 @@
 ** tiles, full or partial, with plan_visit. Every spec of specs/ and a few
 ** random masks.
 */
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -209,19 +208,20 @@ static void run_job(Job *j) {
   }
   Inputs in;
   make_inputs(p, S, &in);
-  char base[] = "/tmp/attnc-host-XXXXXX";      /* a mkstemp template */
-  int fd = mkstemp(base);
-  char cpp[64], exe[64], cmd[256];
-  snprintf(cpp, sizeof cpp, "%s.cpp", base);
-  snprintf(exe, sizeof exe, "%s.exe", base);
-  FILE *f = fd >= 0 ? fopen(cpp, "w") : NULL;
+  /* the harness and its program in a fresh directory (mkdtemp replaces the Xs) */
+  char dir[] = "/tmp/attnc-host-XXXXXX", cpp[64], exe[64], cmd[256];
+  bool have_dir = mkdtemp(dir) != NULL;
+  snprintf(cpp, sizeof cpp, "%s/harness.cpp", dir);
+  snprintf(exe, sizeof exe, "%s/harness", dir);
+  FILE *f = have_dir ? fopen(cpp, "w") : NULL;
   int64_t nq = plan_order_ntiles(&pl->qord, S), nkv = plan_order_ntiles(&pl->kord, S);
   bool iters = true;                /* the data iterator's fill needs many threads */
   for (int v = 0; v < pl->nvariants; v++) iters = iters && pl->variants[v].it.kind != ITER_DATA;
   bool wrote = f && write_harness(f, src, p, pl, S, &in, nq, nkv, cfg.block_m, cfg.block_n, iters);
   if (f) fclose(f);
   if (!wrote) {
-    snprintf(j->msg, sizeof j->msg, "no harness (section markers missing?)");
+    snprintf(j->msg, sizeof j->msg, have_dir ? "no harness (section markers missing?)"
+                                             : "cannot make a directory under /tmp");
     goto out;
   }
   snprintf(cmd, sizeof cmd, "c++ -std=c++17 -O1 -w -o %s %s 2>&1", exe, cpp);
@@ -308,68 +308,57 @@ static void run_job(Job *j) {
   j->ok = !bad;
 out:
   free_inputs(&in);
-  if (fd >= 0) { close(fd); unlink(base); }
-  if (j->ok) { unlink(cpp); unlink(exe); }      /* a failure keeps its harness */
+  if (j->ok) { unlink(cpp); unlink(exe); rmdir(dir); }   /* a failure keeps its harness */
   arena_free(&a);
 }
 
-typedef struct Pool { Job *jobs; int n, next; pthread_mutex_t lock; } Pool;
+static void job_fn(void *jobs, int i) { run_job(&((Job *)jobs)[i]); }
 
-static void *worker(void *arg) {
-  Pool *pool = arg;
-  for (;;) {
-    pthread_mutex_lock(&pool->lock);
-    int i = pool->next++;
-    pthread_mutex_unlock(&pool->lock);
-    if (i >= pool->n) return NULL;
-    run_job(&pool->jobs[i]);
+/* specs[i] (named names[i]) through run_job on every thread; the specs are
+   freed; returns how many disagree, each reported on stderr */
+static int check_specs(attnc_spec **specs, char (*names)[600], int n) {
+  ck_assert_msg(have_cxx(), "no c++ on PATH: test_cuda_host compiles the generated kernels' "
+                "integer code with it (install g++)");
+  Job *jobs = calloc((size_t)(n > 0 ? n : 1), sizeof *jobs);
+  for (int i = 0; i < n; i++) {
+    snprintf(jobs[i].name, sizeof jobs[i].name, "%s", names[i]);
+    jobs[i].pat = specs[i]->pat;
   }
-}
-
-static int run_all(Job *jobs, int n) {
-  Pool pool = { .jobs = jobs, .n = n };
-  pthread_mutex_init(&pool.lock, NULL);
-  long nc = sysconf(_SC_NPROCESSORS_ONLN);
-  int nt = nc < 1 ? 1 : nc > 8 ? 8 : (int)nc;
-  pthread_t th[8];
-  for (int t = 0; t < nt; t++) pthread_create(&th[t], NULL, worker, &pool);
-  for (int t = 0; t < nt; t++) pthread_join(th[t], NULL);
+  tu_parallel(n, job_fn, jobs);
   int failed = 0;
-  for (int i = 0; i < n; i++)
+  for (int i = 0; i < n; i++) {
     if (!jobs[i].ok) {
       fprintf(stderr, "test_cuda_host: %s: %s\n", jobs[i].name, jobs[i].msg);
       failed++;
     }
+    attnc_spec_free(specs[i]);
+  }
+  free(jobs);
   return failed;
 }
 
 START_TEST(specs_on_host) {
-  if (!have_cxx()) { fprintf(stderr, "test_cuda_host: no c++ on PATH; skipped\n"); return; }
-  static const char *names[] = {
+  static const char *files[] = {
     "alibi", "block_sparse", "causal", "clustered", "dilated", "document", "global_tokens",
     "neighborhood1d", "neighborhood2d", "neighborhood3d", "overlapping_windows", "per_head",
     "prefix_lm", "relative_bias", "routed", "sinks", "sliding_window", "softcap", "swin2d",
     "swin3d", "temporal_window",
   };
-  int n = (int)(sizeof names / sizeof names[0]);
+  enum { N = sizeof files / sizeof files[0] };
   attnc_ctx *ctx = attnc_ctx_new();
-  attnc_spec *specs[32];
-  Job jobs[32];
-  memset(jobs, 0, sizeof jobs);
-  for (int i = 0; i < n; i++) {
-    char rel[128];
-    snprintf(rel, sizeof rel, "specs/%s.lua", names[i]);
+  attnc_spec *specs[N];
+  static char names[N][600];
+  for (int i = 0; i < N; i++) {
+    snprintf(names[i], sizeof names[i], "specs/%s.lua", files[i]);
     attnc_error err;
-    ck_assert_msg(attnc_spec_load_file(ctx, tu_path(rel), NULL, 0, &specs[i], &err) == ATTNC_OK,
-                  "%s: %s", rel, err.message);
-    snprintf(jobs[i].name, sizeof jobs[i].name, "%s", rel);
-    jobs[i].pat = specs[i]->pat;
+    ck_assert_msg(attnc_spec_load_file(ctx, tu_path(names[i]), NULL, 0, &specs[i], &err) == ATTNC_OK,
+                  "%s: %s", names[i], err.message);
   }
-  int failed = run_all(jobs, n);
-  fprintf(stderr, "test_cuda_host: %d specs' masks and orders run on the host, %d disagree\n", n, failed);
-  for (int i = 0; i < n; i++) attnc_spec_free(specs[i]);
+  int failed = check_specs(specs, names, N);
+  fprintf(stderr, "test_cuda_host: %d specs' masks, orders and iterators run on the host, %d disagree\n",
+          N, failed);
   attnc_ctx_free(ctx);
-  ck_assert_msg(failed == 0, "%d of %d specs disagree with ir_eval or the plan (see stderr)", failed, n);
+  ck_assert_msg(failed == 0, "%d of %d specs disagree with ir_eval or the plan (see stderr)", failed, N);
 }
 END_TEST
 
@@ -381,18 +370,16 @@ END_TEST
 ** read (computed once a row and handed to the pair code).
 */
 START_TEST(shared_values_on_host) {
-  if (!have_cxx()) { fprintf(stderr, "test_cuda_host: no c++ on PATH; skipped\n"); return; }
   static const char *masks[] = {
     "k:ge(h * 2) & q:ge(h + 1) & k:le(q)",
     "h:lt(1) | k:le(q)",
     "k:lt(a.Sk - 7 * (b + 1)) & (q - k):le(a.Sq // 3)",
     "(q - k):le(win[h] * 9) & k:le(q) & k:ge(h * 3)",
   };
-  enum { N = 4 };
+  enum { N = sizeof masks / sizeof masks[0] };
   attnc_ctx *ctx = attnc_ctx_new();
   attnc_spec *specs[N];
-  Job jobs[N];
-  memset(jobs, 0, sizeof jobs);
+  static char names[N][600];
   for (int i = 0; i < N; i++) {
     char src[512];
     snprintf(src, sizeof src, "local a = require 'attnc'\nlocal win = a.input('win', 'i32', { 'H' })\n"
@@ -400,42 +387,31 @@ START_TEST(shared_values_on_host) {
     attnc_error err;
     ck_assert_msg(attnc_spec_load_string(ctx, "shared.lua", src, NULL, 0, &specs[i], &err) == ATTNC_OK,
                   "%s: %s", masks[i], err.message);
-    snprintf(jobs[i].name, sizeof jobs[i].name, "mask %s", masks[i]);
-    jobs[i].pat = specs[i]->pat;
+    snprintf(names[i], sizeof names[i], "mask %s", masks[i]);
   }
-  int failed = run_all(jobs, N);
-  for (int i = 0; i < N; i++) attnc_spec_free(specs[i]);
+  int failed = check_specs(specs, names, N);
   attnc_ctx_free(ctx);
   ck_assert_msg(failed == 0, "%d of %d masks disagree (see stderr)", failed, N);
 }
 END_TEST
 
+/* $ATTNC_FUZZ_HOST random masks (default 8), from seed $ATTNC_FUZZ_SEED (default 777) */
 START_TEST(random_masks_on_host) {
-  if (!have_cxx()) { fprintf(stderr, "test_cuda_host: no c++ on PATH; skipped\n"); return; }
-  /* $ATTNC_FUZZ_HOST masks (default 8), from seed $ATTNC_FUZZ_SEED (default 777) */
-  int N = getenv("ATTNC_FUZZ_HOST") ? atoi(getenv("ATTNC_FUZZ_HOST")) : 8;
-  if (N < 1) N = 1;
+  int n = getenv("ATTNC_FUZZ_HOST") ? atoi(getenv("ATTNC_FUZZ_HOST")) : 8;
+  if (n < 1) n = 1;
+  uint64_t seed = getenv("ATTNC_FUZZ_SEED") ? strtoull(getenv("ATTNC_FUZZ_SEED"), NULL, 10) : 777;
   attnc_ctx *ctx = attnc_ctx_new();
-  attnc_spec **specs = calloc((size_t)N, sizeof *specs);
-  Job *jobs = calloc((size_t)N, sizeof *jobs);
-  TuRng r = { getenv("ATTNC_FUZZ_SEED") ? strtoull(getenv("ATTNC_FUZZ_SEED"), NULL, 10) : 777 };
-  int m = 0;
-  for (int tries = 0; m < N && tries < 25 * N; tries++) {
-    bool grid = m % 2 == 1;
-    char mask[TU_MASK_MAX], src[TU_SPEC_MAX];
-    tu_gen_spec(&r, grid, mask, src);
-    attnc_error err;
-    if (attnc_spec_load_string(ctx, "fuzz.lua", src, NULL, 0, &specs[m], &err) != ATTNC_OK) continue;
-    snprintf(jobs[m].name, sizeof jobs[m].name, "random mask %.500s", mask);
-    jobs[m].pat = specs[m]->pat;
-    m++;
-  }
-  ck_assert_int_eq(m, N);
-  int failed = run_all(jobs, m);
-  for (int i = 0; i < m; i++) attnc_spec_free(specs[i]);
+  attnc_spec **specs = calloc((size_t)n, sizeof *specs);
+  char (*masks)[TU_MASK_MAX] = calloc((size_t)n, TU_MASK_MAX);
+  char (*names)[600] = calloc((size_t)n, 600);
+  int m = tu_random_specs(ctx, seed, n, specs, masks);
+  for (int i = 0; i < m; i++) snprintf(names[i], 600, "random mask %.500s", masks[i]);
+  int failed = check_specs(specs, names, m);
   free(specs);
-  free(jobs);
+  free(masks);
+  free(names);
   attnc_ctx_free(ctx);
+  ck_assert_int_eq(m, n);
   ck_assert_msg(failed == 0, "%d of %d random masks disagree (see stderr)", failed, m);
 }
 END_TEST

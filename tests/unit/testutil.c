@@ -1,6 +1,9 @@
 /* testutil.c -- helpers shared by the Check suites. */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "tests/unit/testutil.h"
 
@@ -96,4 +99,54 @@ void tu_gen_spec(TuRng *r, bool grid, char mask[TU_MASK_MAX], char src[TU_SPEC_M
   tu_gen_mask(r, mask, TU_MASK_MAX, 2, grid);
   snprintf(src, TU_SPEC_MAX, "local a = require 'attnc'\nreturn a.pattern { %s mask = a.mask(function(b, h, q, k) return %s end) }",
            grid ? "grid = {9, 13}," : "", mask);
+}
+
+int tu_random_specs(attnc_ctx *ctx, uint64_t seed, int n, attnc_spec **specs,
+                    char (*masks)[TU_MASK_MAX]) {
+  TuRng r = { seed };
+  int m = 0;
+  for (int tries = 0; m < n && tries < 25 * n; tries++) {
+    char mask[TU_MASK_MAX], src[TU_SPEC_MAX];
+    tu_gen_spec(&r, m % 2 == 1, mask, src);
+    attnc_error err;
+    if (attnc_spec_load_string(ctx, "fuzz.lua", src, NULL, 0, &specs[m], &err) != ATTNC_OK) continue;
+    if (masks) memcpy(masks[m], mask, TU_MASK_MAX);
+    m++;
+  }
+  return m;
+}
+
+/* ------------------------------------------------------------- threads */
+
+int tu_nthreads(void) {
+  long n = sysconf(_SC_NPROCESSORS_ONLN);
+  return n < 1 ? 1 : n > 8 ? 8 : (int)n;
+}
+
+typedef struct TuPool {
+  void (*fn)(void *ud, int i);
+  void *ud;
+  int n, next;
+  pthread_mutex_t lock;
+} TuPool;
+
+static void *tu_worker(void *arg) {
+  TuPool *p = arg;
+  for (;;) {
+    pthread_mutex_lock(&p->lock);
+    int i = p->next++;
+    pthread_mutex_unlock(&p->lock);
+    if (i >= p->n) return NULL;
+    p->fn(p->ud, i);
+  }
+}
+
+void tu_parallel(int n, void (*fn)(void *ud, int i), void *ud) {
+  TuPool pool = { .fn = fn, .ud = ud, .n = n };
+  pthread_mutex_init(&pool.lock, NULL);
+  int nt = tu_nthreads();
+  pthread_t th[8];
+  for (int t = 0; t < nt; t++) pthread_create(&th[t], NULL, tu_worker, &pool);
+  for (int t = 0; t < nt; t++) pthread_join(th[t], NULL);
+  pthread_mutex_destroy(&pool.lock);
 }

@@ -3,6 +3,7 @@
 #define ATTNC_TESTUTIL_H
 
 #include <check.h>
+#include "attnc.h"
 #include "ir/ir.h"
 
 /* path of a file in the source tree (ATTNC_SOURCE_DIR), static buffer */
@@ -26,5 +27,15 @@ void tu_gen_mask(TuRng *r, char *out, size_t n, int depth, bool grid);
 #define TU_MASK_MAX 4096
 #define TU_SPEC_MAX 4400
 void tu_gen_spec(TuRng *r, bool grid, char mask[TU_MASK_MAX], char src[TU_SPEC_MAX]);
+/* n random-mask specs (every other one on a grid) from seed, loaded into
+   specs[]; masks (NULL or n strings of TU_MASK_MAX) gets their masks.
+   Masks the frontend refuses (e.g. constant) are skipped; returns how many
+   were loaded (n unless the generator keeps making such masks). */
+int tu_random_specs(attnc_ctx *ctx, uint64_t seed, int n, attnc_spec **specs,
+                    char (*masks)[TU_MASK_MAX]);
+
+/* fn(ud, i) for i in 0..n-1 on up to 8 threads (the CPU count) */
+void tu_parallel(int n, void (*fn)(void *ud, int i), void *ud);
+int tu_nthreads(void);
 
 #endif
