@@ -7,9 +7,12 @@
 #   bash tools/gpu_check.sh                     verify, nows, bench (every case)
 #   GPU_STEPS="verify bench" CASES=dense,causal bash tools/gpu_check.sh
 #   GPU_STEPS="ncu" CASES=documents_64_2048 bash tools/gpu_check.sh
+#   GPU_STEPS="ab" AB="ATTNC_CUDA_WS=1|ATTNC_CUDA_WS=0" CASES=dense bash tools/gpu_check.sh
 # Steps: verify nows dense sanitize racecheck unit cli (tests/gpu/run.sh),
 # bench (bench/gpu/run.sh, --cases $CASES if set), sweep (the same with
-# --sweep --no-flex), ncu (tools/ncu_case.sh on $CASES). Limits in seconds:
+# --sweep --no-flex), ab (bench.py --no-flex once per setting of $AB, the
+# kernel's switches such as ATTNC_CUDA_WS=0, one table), ncu
+# (tools/ncu_case.sh on $CASES). Limits in seconds:
 # LIMIT_TEST (120 a test step), LIMIT_BENCH (240); a step past its limit is
 # reported and the next one runs. From the dev machine: `run` with
 # carry [".deps"] and a timeout above the sum of the limits.
@@ -50,12 +53,38 @@ for s in ${GPU_STEPS:-verify nows bench}; do
       for md in "$W/$s"/gpu-*.md; do
         [ -f "$md" ] && grep '^| ' "$md" | cut -d'|' -f2,5,7,8,9,13,18
       done ;;
+    ab)
+      # the same cases once per setting of AB ("|" between settings, each
+      # "VAR=value ..." for the kernel's switches, e.g. ATTNC_CUDA_WS=0), no
+      # Flex: one TFLOP/s column a setting, in one table
+      IFS='|' read -r -a sets <<< "${AB:-}"
+      [ ${#sets[@]} -gt 0 ] || { echo "ab: set AB, e.g. AB='ATTNC_CUDA_WS=0|ATTNC_CUDA_WS=1'"; continue; }
+      args=(--no-flex)
+      [ -n "${CASES:-}" ] && args+=(--cases "$CASES")
+      export LD_LIBRARY_PATH=/opt/deps/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+      for i in "${!sets[@]}"; do
+        env ${sets[$i]} timeout "$LIMIT_BENCH" python3 bench/gpu/bench.py "${args[@]}" --out "$W/ab/$i" \
+          > "$W/ab-$i.txt" 2>&1 || echo "ab: '${sets[$i]}' failed (rc $?), see ab-$i.txt"
+      done
+      python3 - "$W/ab" "${sets[@]}" <<'PY'
+import glob, json, sys
+root, sets = sys.argv[1], sys.argv[2:]
+cols = []
+for i in range(len(sets)):
+    f = glob.glob(f"{root}/{i}/gpu-*.json")
+    cols.append({r["name"]: r.get("attnc_tflops") for r in json.load(open(f[0]))["results"]} if f else {})
+names = [n for c in cols for n in c]
+print("| case | " + " | ".join(sets) + " |")
+for n in dict.fromkeys(names):
+    print(f"| {n} | " + " | ".join(f"{c[n]:.0f}" if c.get(n) else "-" for c in cols) + " |")
+PY
+      echo "ab: $(( $(date +%s) - t0 )) s" ;;
     ncu)
       OUT=$W/ncu timeout "$LIMIT_BENCH" bash tools/ncu_case.sh ${CASES:+${CASES//,/ }} > "$W/ncu.txt" 2>&1
       echo "ncu: rc $?, $(( $(date +%s) - t0 )) s"
       grep '^==' "$W/ncu.txt"
       rm -f "$W"/ncu/*.ncu-rep ;;
-    *) echo "unknown step $s (verify nows dense sanitize racecheck unit cli bench sweep ncu)" ;;
+    *) echo "unknown step $s (verify nows dense sanitize racecheck unit cli bench sweep ab ncu)" ;;
   esac
   pack
 done
