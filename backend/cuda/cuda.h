@@ -160,6 +160,9 @@ typedef struct CudaImage {
   size_t size;          /* bytes (PTX: text without the NUL) */
   CudaImageKind kind;
   double compile_ms;    /* NVRTC time (0 when it came from a cache) */
+  bool wgmma_serial;    /* cubin: ptxas serialised the wgmmas (its C7514 / C7515
+                           "Potential Performance Loss"), a slow kernel the emitter
+                           should not make; false when it came from a cache */
 } CudaImage;
 void cuda_image_free(CudaImage *img);
 

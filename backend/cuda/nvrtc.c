@@ -160,6 +160,18 @@ attnc_status cuda_compile(const char *src, int arch, CudaImageKind kind, CudaIma
     nvrtcDestroyProgram(&prog);
     return st;
   }
+  /* ptxas reports on the cubin in the log: wgmmas it had to serialise
+     (accumulators touched between issue and wait) */
+  bool serial = false;
+  size_t ls = 0;
+  if (kind == CUDA_IMAGE_CUBIN && nvrtcGetProgramLogSize(prog, &ls) == NVRTC_SUCCESS && ls > 1) {
+    char *log = malloc(ls + 1);
+    if (log && nvrtcGetProgramLog(prog, log) == NVRTC_SUCCESS) {
+      log[ls] = 0;
+      serial = strstr(log, "wgmma.mma_async instructions are serialized") != NULL;
+    }
+    free(log);
+  }
   size_t size = 0;
   if (kind == CUDA_IMAGE_CUBIN) r = nvrtcGetCUBINSize(prog, &size);
   else r = nvrtcGetPTXSize(prog, &size);
@@ -177,5 +189,6 @@ attnc_status cuda_compile(const char *src, int arch, CudaImageKind kind, CudaIma
   out->size = kind == CUDA_IMAGE_PTX && size > 0 ? size - 1 : size;   /* PTX: drop the NUL */
   out->kind = kind;
   out->compile_ms = t1 - t0;
+  out->wgmma_serial = serial;
   return ATTNC_OK;
 }
