@@ -201,6 +201,15 @@ if [[ $TARGETS == *" cuda "* ]]; then
     "$ATTNC" explain $NB2 -D height=64 -D width=64 -D kernel=7 --target cuda --shape 1,1,4096,64
   expect 0 "in a loop over the columns (partial tiles are rare)" -- \
     "$ATTNC" explain "$CAUSAL" --target cuda --shape 1,1,16384,128
+  expect 2 "--seq expects an integer" -- "$ATTNC" compile "$CAUSAL" --target cuda --arch sm_90a --emit cuda --seq 0
+  # --seq S: the tiles of a call of about S tokens (a 768-token window at D=64:
+  # mostly partial 192-row tiles at 512 tokens, mostly full ones at 8192)
+  for seq in 512:64 8192:192; do
+    n=$((n + 1))
+    ATTNC_CACHE_DIR=off "$ATTNC" compile specs/sliding_window.lua -D window=768 --target cuda --arch sm_90a \
+      --head-dim 64 --seq ${seq%:*} --emit cuda -o "$T/s.cu"
+    grep -q "kBlockM = ${seq#*:};" "$T/s.cu" || { echo "FAIL: --seq ${seq%:*}: $(grep -o 'kBlockM = [0-9]*' "$T/s.cu")"; fails=$((fails + 1)); }
+  done
   for spec in "$CAUSAL" "$NB2 -D height=64 -D width=64 -D kernel=7"; do
     "$ATTNC" explain $spec --target cuda --arch sm_90a --shape 1,1,4096,128 >"$T/ex.txt" 2>&1
     ATTNC_CACHE_DIR=off "$ATTNC" compile $spec --target cuda --arch sm_90a --head-dim 128 --emit cuda -o "$T/k.cu"

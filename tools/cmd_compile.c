@@ -1,6 +1,6 @@
 /*
 ** cmd_compile.c -- `attnc compile SPEC [-D NAME=VALUE]... [--target T]
-** --emit KIND [--arch A] [--dtype D] [--head-dim N] [--json] [-o FILE]`:
+** --emit KIND [--arch A] [--dtype D] [--head-dim N] [--seq S] [--json] [-o FILE]`:
 ** trace a spec and write what a target makes of it: the pattern IR as text
 ** (--emit ir, any target), or a compiled kernel through
 ** attnc_kernel_artifact -- for --target cuda the generated CUDA C++ (cuda),
@@ -8,6 +8,8 @@
 ** assembly (asm), LLVM IR (llvm) or the C header of the object (h). --json
 ** prints one object with the keys cached (the kernel came from the memory
 ** or disk cache) and compile_ms instead of writing standard output.
+** --seq S picks the tiles as for calls of about S tokens (the API's
+** seq_hint), so the kernel is the one an application's first call makes.
 */
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,6 +45,7 @@ static const CliOpt opts[] = {
   { "arch", 0, "A", "cuda: sm_80, sm_90a, ... (default: the GPU's)", OPT_ARCH },
   { "dtype", 0, "D", "the kernel's dtype: f32, bf16, f16 (default f32; cuda: bf16)", OPT_DTYPE },
   { "head-dim", 0, "N", "head dim D (default: the spec's first, else 64)", OPT_VERB },
+  { "seq", 0, "S", "tiles as for sequences of about S tokens (the API's seq_hint)", OPT_VERB + 1 },
   { "json", 0, NULL, "print {\"cached\": .., \"compile_ms\": ..} (with -o, or --emit ir)", OPT_JSON },
   CLI_OPT_END
 };
@@ -50,8 +53,9 @@ static const CliOpt opts[] = {
 /* --emit cuda|ptx|cubin for a compiled target (attnc_kernel_artifact) */
 static int emit_kernel(attnc_ctx *ctx, const attnc_spec *spec, attnc_target target,
                        const char *emit, const char *arch, attnc_dtype dt, int hd,
-                       const char *out, bool json) {
-  attnc_compile_options co = { .target = target, .arch = arch, .dtype = dt, .head_dim = hd };
+                       long long seq, const char *out, bool json) {
+  attnc_compile_options co = { .target = target, .arch = arch, .dtype = dt, .head_dim = hd,
+                               .seq_hint = seq };
   attnc_kernel *k = NULL;
   attnc_error err;
   if (attnc_kernel_compile(ctx, spec, &co, &k, &err)) return cli_fail_target(&err, target);
@@ -87,7 +91,7 @@ static int compile_main(const CliVerb *verb, int argc, char **argv) {
   attnc_target target = ATTNC_TARGET_REF;
   const char *emit = "ir", *out = NULL, *val, *arch = NULL;
   attnc_dtype dt = ATTNC_DTYPE_AUTO;
-  long long hd = 0;
+  long long hd = 0, seq = 0;
   bool json = false;
   attnc_ctx *ctx = NULL;
   attnc_spec *spec = NULL;
@@ -102,6 +106,7 @@ static int compile_main(const CliVerb *verb, int argc, char **argv) {
     case OPT_ARCH: arch = val; break;
     case OPT_JSON: json = true; break;
     case OPT_VERB: if (!cli_parse_int("--head-dim", val, 1, 1024, &hd)) rc = CLI_EXIT_USAGE; break;
+    case OPT_VERB + 1: if (!cli_parse_int("--seq", val, 1, 1LL << 31, &seq)) rc = CLI_EXIT_USAGE; break;
     case OPT_DTYPE: if (!cli_parse_dtype(val, &dt)) rc = CLI_EXIT_USAGE; break;
     }
   }
@@ -122,7 +127,7 @@ static int compile_main(const CliVerb *verb, int argc, char **argv) {
   if (kernel) {
     if (!hd) hd = spec->pat->nhead_dims > 0 ? spec->pat->head_dims[0] : 64;
     if (dt == ATTNC_DTYPE_AUTO) dt = target == ATTNC_TARGET_CUDA ? ATTNC_DTYPE_BF16 : ATTNC_DTYPE_F32;
-    rc = emit_kernel(ctx, spec, target, emit, arch, dt, (int)hd, out, json);
+    rc = emit_kernel(ctx, spec, target, emit, arch, dt, (int)hd, seq, out, json);
     goto done;
   }
   char *text = attnc_spec_ir(spec);
@@ -139,7 +144,7 @@ done:
 const CliVerb cli_verb_compile = {
   "compile", "trace a spec and write its pattern IR or a kernel",
   "SPEC [-D NAME=VALUE]... [--target T] --emit KIND [--arch A] [--dtype D]\n"
-  "                     [--head-dim N] [--json] [-o FILE]",
+  "                     [--head-dim N] [--seq S] [--json] [-o FILE]",
   "Trace the Lua spec SPEC with its params (defaults, or -D overrides) and\n"
   "write the result: with --emit ir, the pattern IR as text, the form the\n"
   "passes and golden tests read; with --target cuda, the generated CUDA C++\n"
@@ -147,6 +152,7 @@ const CliVerb cli_verb_compile = {
   "with --target cpu, an object file (obj), assembly (asm), LLVM IR (llvm)\n"
   "or the C header that goes with the object (h). Kernels go through the\n"
   "kernel cache ($ATTNC_CACHE_DIR); --json prints whether the kernel came\n"
-  "from the cache and the compile time.",
+  "from the cache and the compile time. --seq S picks the tiles as the\n"
+  "library does for calls of about S tokens.",
   opts, compile_main
 };
