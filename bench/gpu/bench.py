@@ -8,7 +8,7 @@ first-call compile with a cold cache and its load with a warm one, Flex's
 mask build, and the max abs error of attnc's output against Flex / SDPA.
 
   python3 bench/gpu/bench.py [--lib build-gpu/libattnc.so] [--out DIR]
-                             [--cases a,b,...] [--sweep] [--no-flex]
+                             [--cases a,b,...] [--sweep] [--no-flex] [--list]
 """
 import argparse
 import json
@@ -19,9 +19,12 @@ import sys
 import tempfile
 import time
 
-import torch
-import torch.nn.functional as F
-import triton.testing
+try:
+    import torch
+    import torch.nn.functional as F
+    import triton.testing
+except ImportError:   # --list needs neither (tools/ptxas_report.py, no GPU)
+    torch = F = triton = None
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from attnc_ctypes import Lib, Runner  # noqa: E402
@@ -412,7 +415,15 @@ def main():
     ap.add_argument("--sweep", action="store_true")
     ap.add_argument("--no-flex", action="store_true")
     ap.add_argument("--tag", default="")
+    ap.add_argument("--list", action="store_true",
+                    help="print each case's spec, defines and shape as a JSON line, and stop")
     args = ap.parse_args()
+    if args.list:
+        for c in make_cases():
+            print(json.dumps(dict(name=c["name"], B=c["B"], H=c["H"], S=c["S"], D=c["D"],
+                                  spec=os.path.join(SPECS, c["spec"] + ".lua") if c["spec"] else None,
+                                  src=c["src"], defs=c["defs"] or {})))
+        return
     os.makedirs(args.out, exist_ok=True)
     dev = torch.device("cuda")
     card = torch.cuda.get_device_name()
