@@ -111,6 +111,17 @@ static attnc_status log_error(const char *src, const char *log, int arch, Diag *
                     cuda_arch_name(arch, an), first[0] ? first : "(no log)");
 }
 
+/* NVRTC's log of prog, NUL-terminated and malloc'd; NULL if it cannot be read */
+static char *program_log(nvrtcProgram prog) {
+  size_t ls = 0;
+  char *log = NULL;
+  if (nvrtcGetProgramLogSize(prog, &ls) == NVRTC_SUCCESS && (log = malloc(ls + 1))) {
+    if (nvrtcGetProgramLog(prog, log) != NVRTC_SUCCESS) log[0] = 0;
+    log[ls] = 0;
+  }
+  return log;
+}
+
 static double now_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -146,12 +157,7 @@ attnc_status cuda_compile(const char *src, int arch, CudaImageKind kind, CudaIma
   double t1 = now_ms();
   attnc_status st = ATTNC_OK;
   if (r != NVRTC_SUCCESS) {
-    size_t ls = 0;
-    char *log = NULL;
-    if (nvrtcGetProgramLogSize(prog, &ls) == NVRTC_SUCCESS && (log = malloc(ls + 1))) {
-      if (nvrtcGetProgramLog(prog, log) != NVRTC_SUCCESS) log[0] = 0;
-      log[ls] = 0;
-    }
+    char *log = program_log(prog);
     if (r == NVRTC_ERROR_COMPILATION && log) st = log_error(src, log, arch, d);
     else
       st = diag_error(d, ATTNC_ERR_COMPILE, (Loc){ NULL, 0 }, "NVRTC: %s%s%s",
@@ -163,13 +169,9 @@ attnc_status cuda_compile(const char *src, int arch, CudaImageKind kind, CudaIma
   /* ptxas reports on the cubin in the log: wgmmas it had to serialise
      (accumulators touched between issue and wait) */
   bool serial = false;
-  size_t ls = 0;
-  if (kind == CUDA_IMAGE_CUBIN && nvrtcGetProgramLogSize(prog, &ls) == NVRTC_SUCCESS && ls > 1) {
-    char *log = malloc(ls + 1);
-    if (log && nvrtcGetProgramLog(prog, log) == NVRTC_SUCCESS) {
-      log[ls] = 0;
-      serial = strstr(log, "wgmma.mma_async instructions are serialized") != NULL;
-    }
+  if (kind == CUDA_IMAGE_CUBIN) {
+    char *log = program_log(prog);
+    serial = log && strstr(log, "wgmma.mma_async instructions are serialized") != NULL;
     free(log);
   }
   size_t size = 0;

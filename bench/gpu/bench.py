@@ -424,6 +424,8 @@ def main():
                                   spec=os.path.join(SPECS, c["spec"] + ".lua") if c["spec"] else None,
                                   src=c["src"], defs=c["defs"] or {})))
         return
+    if torch is None:
+        sys.exit("bench.py: needs torch and triton (only --list runs without them)")
     os.makedirs(args.out, exist_ok=True)
     dev = torch.device("cuda")
     card = torch.cuda.get_device_name()
