@@ -359,7 +359,10 @@ static void emit_kv_order(Out *o, const CudaOrder *k) {
               "ATTNC_DEVICE int kv_tile_index(const int (&u)[kKvRank], int seq_k) {\n  int t = 0;\n"
               "#pragma unroll\n  for (int a = 0; a < kKvRank; ++a) t = t * kv_axis_tiles(a, seq_k) + u[a];\n"
               "  return t;\n}\n");
-  out_puts(o, "ATTNC_DEVICE int kv_token(int u, int pos, int seq_k) {\n  int tok = 0;\n  bool ok = true;\n");
+  /* kWhole: the caller knows the tile has no padding (kv_tile_whole), so
+  ** the bounds checks fold away */
+  out_puts(o, "template <bool kWhole = false>\n"
+              "ATTNC_DEVICE int kv_token(int u, int pos, int seq_k) {\n  int tok = 0;\n  bool ok = true;\n");
   for (int a = R - 1; a >= 0; a--) {
     char n[32];
     axis_n(n, sizeof n, k, a, "seq_k");
@@ -377,12 +380,34 @@ static void emit_kv_order(Out *o, const CudaOrder *k) {
       out_printf(o, "    const int per_res = tiles / %lld;\n"
                     "    const int c = ua / per_res + %lld * ((ua %% per_res) * %lld + i);\n", D, D, B);
     }
-    out_printf(o, "    ok = ok && c < %s;\n", n);
+    out_printf(o, "    ok = ok && (kWhole || c < %s);\n", n);
     long long st = (long long)axis_stride(k, a);
     if (st == 1) out_puts(o, "    tok += c;\n  }\n");
     else out_printf(o, "    tok += c * %lld;\n  }\n", st);
   }
   out_puts(o, "  return ok ? tok : -1;\n}\n");
+  /* a tile is whole when its last position on every axis exists: c grows
+  ** with the position along each axis */
+  out_puts(o, "// whether every position of kv tile u is a token (no padding)\n"
+              "ATTNC_DEVICE bool kv_tile_whole(int u, int seq_k) {\n  bool ok = true;\n");
+  for (int a = R - 1; a >= 0; a--) {
+    char n[32];
+    axis_n(n, sizeof n, k, a, "seq_k");
+    long long B = (long long)k->box[a], D = (long long)k->dil[a];
+    out_printf(o, "  {  // axis %d\n", a);
+    if (a > 0) out_printf(o, "    const int tiles = kv_axis_tiles(%d, seq_k), ua = u %% tiles;\n"
+                             "    u /= tiles;\n", a);
+    else out_puts(o, "    const int ua = u;\n");
+    if (D == 1)
+      out_printf(o, "    const int c = ua * %lld + %lld;\n", B, B - 1);
+    else {
+      if (a == 0) out_printf(o, "    const int tiles = kv_axis_tiles(%d, seq_k);\n", a);
+      out_printf(o, "    const int per_res = tiles / %lld;\n"
+                    "    const int c = ua / per_res + %lld * ((ua %% per_res) * %lld + %lld);\n", D, D, B, B - 1);
+    }
+    out_printf(o, "    ok = ok && c < %s;\n  }\n", n);
+  }
+  out_puts(o, "  return ok;\n}\n");
 }
 
 /* --------------------------------------------------------- iterators */
