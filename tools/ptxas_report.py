@@ -59,9 +59,10 @@ def main():
         sys.exit("ptxas_report: no ptxas on PATH or in /usr/local/cuda/bin")
     if not os.access(args.attnc, os.X_OK):
         sys.exit(f"ptxas_report: no attnc at {args.attnc} (build it, or pass --attnc)")
-    print(f"ptxas {args.arch}; registers at launch, spill bytes stored / loaded\n")
-    print("| case | tiles | registers | spills | wgmma serialised |")
-    print("|---|---|---|---|---|")
+    print(f"ptxas {args.arch}; registers at launch, spill bytes stored / loaded, stack frame bytes "
+          "(local memory: spills or an array indexed at run time)\n")
+    print("| case | tiles | registers | spills | stack | wgmma serialised |")
+    print("|---|---|---|---|---|---|")
     bad = 0
     with tempfile.TemporaryDirectory(prefix="attnc-ptxas-") as tmp:
         for c in cases([x for x in args.cases.split(",") if x]):
@@ -69,7 +70,7 @@ def main():
                 src = compile_case(args.attnc, args.arch, c, tmp, "cuda")
                 compile_case(args.attnc, args.arch, c, tmp, "ptx")
             except RuntimeError as e:
-                print(f"| {c['name']} | attnc failed: {e} | | | |")
+                print(f"| {c['name']} | attnc failed: {e} | | | | |")
                 bad += 1
                 continue
             m = re.search(r"^// schedule: ([^;]*)", src, re.M)
@@ -78,17 +79,19 @@ def main():
                                 "-o", os.path.join(tmp, "k.cubin")], capture_output=True, text=True)
             log = r.stdout + r.stderr
             if r.returncode:
-                print(f"| {c['name']} | {tiles} | ptxas failed | | |")
+                print(f"| {c['name']} | {tiles} | ptxas failed | | | |")
                 bad += 1
                 continue
             # the attention kernel's lines (a data iterator's pre-pass comes first)
             fwd = log[log.find("'attnc_fwd'"):] if "'attnc_fwd'" in log else log
             regs = re.search(r"Used (\d+) registers", fwd)
             st = re.search(r"(\d+) bytes spill stores, (\d+) bytes spill loads", fwd)
+            stack = re.search(r"(\d+) bytes stack frame", fwd)
             serial = "C7514" in log or "C7515" in log or "serialized" in log
             bad += serial
             print(f"| {c['name']} | {tiles} | {regs.group(1) if regs else '?'} | "
-                  f"{st.group(1) + ' / ' + st.group(2) if st else '?'} | {'**yes**' if serial else 'no'} |")
+                  f"{st.group(1) + ' / ' + st.group(2) if st else '?'} | {stack.group(1) if stack else '?'} | "
+                  f"{'**yes**' if serial else 'no'} |")
     return 1 if bad else 0
 
 

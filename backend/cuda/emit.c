@@ -1572,9 +1572,22 @@ static const char *const kernel_ws =
   "  }\n"
   "\n";
 
+/*
+** The epilogue. O goes out through shared memory where it fits in the Q
+** buffer (Dv <= D, whole 128-byte lines): a lane holds 4 bytes of a row
+** per n8 atom, so stores straight from registers fill 16 of a sector's 32
+** bytes (ncu on Swin and the D=64 window); staged, each lane stores whole
+** 16-byte chunks of a row. A warp uses only its own rows of the Q buffer, in
+** Q's layout, so no other warp can still be reading them; its last Q K
+** product is done, and the wait retires any Q copy still in flight (a q tile
+** that visits no kv tile).
+*/
 static const char *const kernel_tail =
   "  // O = acc / l; LSE = ln(sum exp(s')) = (m * scale_log2 + log2 l) * ln 2.\n"
   "  // A row with no allowed key: O = 0, LSE = -inf.\n"
+  "  constexpr bool kStageO = kHeadDimV <= kHeadDim && kHeadDimV % 64 == 0 && kHeadDim % 64 == 0;\n"
+  "  constexpr int kChunksO = kHeadDimV / 8;     // 16-byte chunks per O row\n"
+  "  if constexpr (kStageO) cp_async_wait<0>();\n"
   "#pragma unroll\n"
   "  for (int mi = 0; mi < kAtomsM; ++mi)\n"
   "#pragma unroll\n"
@@ -1583,16 +1596,38 @@ static const char *const kernel_tail =
   "      l += __shfl_xor_sync(0xffffffffu, l, 1);\n"
   "      l += __shfl_xor_sync(0xffffffffu, l, 2);\n"
   "      const int q = q_tok[mi][r];\n"
-  "      if (q < 0) continue;\n"
   "      const float inv = l > 0.0f ? 1.0f / l : 0.0f;\n"
-  "      u16 *o_row = (u16 *)p.o + b * p.o_stride[0] + h * p.o_stride[1] + (i64)q * p.o_stride[2];\n"
+  "      if constexpr (kStageO) {\n"
+  "        const int row = warp * kWarpM + mi * 16 + r * 8 + lane / 4;\n"
   "#pragma unroll\n"
-  "      for (int nd = 0; nd < kAtomsO; ++nd)\n"
-  "        *(u32 *)(o_row + nd * 8 + (lane % 4) * 2) = pack2(acc_o[mi][nd][2 * r] * inv, acc_o[mi][nd][2 * r + 1] * inv);\n"
+  "        for (int nd = 0; nd < kAtomsO; ++nd)\n"
+  "          asm volatile(\"st.shared.u32 [%0], %1;\\n\" :: \"r\"(tile_addr<kBlockM, kChunksO>(sQ, row, nd) + (lane % 4) * 4),\n"
+  "                       \"r\"(pack2(acc_o[mi][nd][2 * r] * inv, acc_o[mi][nd][2 * r + 1] * inv)) : \"memory\");\n"
+  "      }\n"
+  "      if (q < 0) continue;\n"
+  "      if constexpr (!kStageO) {\n"
+  "        u16 *o_row = (u16 *)p.o + b * p.o_stride[0] + h * p.o_stride[1] + (i64)q * p.o_stride[2];\n"
+  "#pragma unroll\n"
+  "        for (int nd = 0; nd < kAtomsO; ++nd)\n"
+  "          *(u32 *)(o_row + nd * 8 + (lane % 4) * 2) = pack2(acc_o[mi][nd][2 * r] * inv, acc_o[mi][nd][2 * r + 1] * inv);\n"
+  "      }\n"
   "      if (p.lse && lane % 4 == 0)\n"
   "        ((float *)p.lse)[b * p.lse_stride[0] + h * p.lse_stride[1] + (i64)q * p.lse_stride[2]] =\n"
   "            l > 0.0f ? (row_max[mi][r] * scale_log2 + log2f(l)) * kLn2 : -kInf;\n"
   "    }\n"
+  "  if constexpr (kStageO) {\n"
+  "    __syncwarp();\n"
+  "    u16 *o_head = (u16 *)p.o + b * p.o_stride[0] + h * p.o_stride[1];\n"
+  "#pragma unroll\n"
+  "    for (int i = 0; i < kWarpM * kChunksO / 32; ++i) {\n"
+  "      const int idx = i * 32 + lane, row = warp * kWarpM + idx / kChunksO, c = idx % kChunksO;\n"
+  "      const int q = q_token(qt, row);\n"
+  "      uint4 v;\n"
+  "      asm volatile(\"ld.shared.v4.u32 {%0, %1, %2, %3}, [%4];\\n\"\n"
+  "                   : \"=r\"(v.x), \"=r\"(v.y), \"=r\"(v.z), \"=r\"(v.w) : \"r\"(tile_addr<kBlockM, kChunksO>(sQ, row, c)) : \"memory\");\n"
+  "      if (q >= 0) *(uint4 *)(o_head + (i64)q * p.o_stride[2] + c * 8) = v;\n"
+  "    }\n"
+  "  }\n"
   "}\n";
 
 /* bits per row of the partial-tile mask: 2 per n8 atom of the kv tile */
