@@ -82,7 +82,7 @@ PY
     ncu)
       OUT=$W/ncu timeout "$LIMIT_BENCH" bash tools/ncu_case.sh ${CASES:+${CASES//,/ }} > "$W/ncu.txt" 2>&1
       echo "ncu: rc $?, $(( $(date +%s) - t0 )) s"
-      grep '^==' "$W/ncu.txt"
+      grep -E '^(==|stall)' "$W/ncu.txt"
       rm -f "$W"/ncu/*.ncu-rep ;;
     *) echo "unknown step $s (verify nows dense sanitize racecheck unit cli bench sweep ab ncu)" ;;
   esac

@@ -15,5 +15,17 @@ for c in "$@"; do
     -f -o "$OUT/ncu-$c" python3 bench/gpu/bench.py --cases "$c" --no-flex --out "$OUT/bench-$c" \
     > "$OUT/ncu-$c.log" 2>&1
   ncu -i "$OUT/ncu-$c.ncu-rep" --page details > "$OUT/ncu-$c.txt" 2>&1
+  # why warps wait: the sampled stall reasons, most frequent first
+  ncu -i "$OUT/ncu-$c.ncu-rep" --page raw --csv 2>/dev/null | python3 -c '
+import csv, sys
+rows = list(csv.reader(sys.stdin))
+if len(rows) >= 3:
+    st = [(h, v) for h, v in zip(rows[0], rows[2]) if "pcsamp_warps_issue_stalled" in h and not h.endswith("_not_issued")]
+    st = [(h.split("stalled_")[1], float(v.replace(",", ""))) for h, v in st if v.replace(",", "").replace(".", "").isdigit()]
+    tot = sum(v for _, v in st) or 1
+    for h, v in sorted(st, key=lambda x: -x[1])[:12]:
+        print(f"stall {h:28s} {100 * v / tot:5.1f} %")
+' >> "$OUT/ncu-$c.txt" 2>&1
   echo "== $c: $(grep -E 'Duration|Compute \(SM\) Throughput|Issue Slots Busy' "$OUT/ncu-$c.txt" | tr -s ' ' | tr '\n' ';')"
+  grep '^stall' "$OUT/ncu-$c.txt" | head -6
 done
