@@ -386,28 +386,14 @@ static void emit_kv_order(Out *o, const CudaOrder *k) {
     else out_printf(o, "    tok += c * %lld;\n  }\n", st);
   }
   out_puts(o, "  return ok ? tok : -1;\n}\n");
-  /* a tile is whole when its last position on every axis exists: c grows
-  ** with the position along each axis */
+  /* a tile is whole when its last position exists: position kBlockN - 1 is
+  ** the last on every axis (the box's product), and c grows with the
+  ** position along each axis */
+  long long box = 1;
+  for (int a = 0; a < R; a++) box *= (long long)k->box[a];
+  out_printf(o, "static_assert(%lld == kBlockN, \"a kv tile is one box\");\n", box);
   out_puts(o, "// whether every position of kv tile u is a token (no padding)\n"
-              "ATTNC_DEVICE bool kv_tile_whole(int u, int seq_k) {\n  bool ok = true;\n");
-  for (int a = R - 1; a >= 0; a--) {
-    char n[32];
-    axis_n(n, sizeof n, k, a, "seq_k");
-    long long B = (long long)k->box[a], D = (long long)k->dil[a];
-    out_printf(o, "  {  // axis %d\n", a);
-    if (a > 0) out_printf(o, "    const int tiles = kv_axis_tiles(%d, seq_k), ua = u %% tiles;\n"
-                             "    u /= tiles;\n", a);
-    else out_puts(o, "    const int ua = u;\n");
-    if (D == 1)
-      out_printf(o, "    const int c = ua * %lld + %lld;\n", B, B - 1);
-    else {
-      if (a == 0) out_printf(o, "    const int tiles = kv_axis_tiles(%d, seq_k);\n", a);
-      out_printf(o, "    const int per_res = tiles / %lld;\n"
-                    "    const int c = ua / per_res + %lld * ((ua %% per_res) * %lld + %lld);\n", D, D, B, B - 1);
-    }
-    out_printf(o, "    ok = ok && c < %s;\n  }\n", n);
-  }
-  out_puts(o, "  return ok;\n}\n");
+              "ATTNC_DEVICE bool kv_tile_whole(int u, int seq_k) { return kv_token(u, kBlockN - 1, seq_k) >= 0; }\n");
 }
 
 /* --------------------------------------------------------- iterators */
