@@ -9,8 +9,12 @@
 ** host's c++ behind a few shims, and run over every (b, h, q, k) of a small
 ** shape. Every pair must agree with the IR evaluator (ir_eval), every tile
 ** position with the plan's order (plan_order_token), and every q tile's kv
-** tiles, full or partial, with plan_visit. Every spec of specs/ and a few
-** random masks.
+** tiles, full or partial, with plan_visit. The harness itself then runs
+** score_tile on every (q tile, kv tile) for every lane of every warp, so the
+** unrolled mask of whole tiles (mask_tile) and the loop of ragged ones must
+** set -inf exactly on the masked pairs, and checks kv_tile_whole and the
+** first-token-plus-offset tokens load_kv copies whole tiles from. Every spec
+** of specs/ and a few random masks.
 */
 #include <stdio.h>
 #include <stdlib.h>
@@ -149,6 +153,42 @@ static bool write_harness(FILE *f, const char *src, const IrPattern *p, const Pl
                "          kv_begin(it, p, qt, b, h);\n          KvTile kt;\n"
                "          while (kv_next(it, p, qt, b, h, kt)) printf(\"%%d \", kt.tile * 2 + (kt.full ? 1 : 0));\n"
                "        }\n        printf(\"\\n\");\n      }\n", (long long)nq);
+  if (iters)   /* score_tile's mask, on every lane of every warp, and what load_kv assumes */
+    fprintf(f,
+      "  long long bad = 0;\n  char first[300] = \"\";\n"
+      "  auto fail = [&](const char *what, int b, int h, int t, int u, int q, int k) {\n"
+      "    if (!bad++) snprintf(first, sizeof first, \"%%s: b %%d h %%d q tile %%d kv tile %%d q %%d k %%d\", what, b, h, t, u, q, k);\n"
+      "  };\n"
+      "  for (int u = 0; u < %lld; ++u) {\n"
+      "    bool all = true;\n"
+      "    for (int i = 0; i < kBlockN; ++i) all = all && kv_token(u, i, S) >= 0;\n"
+      "    if (kv_tile_whole(u, S) != all) fail(\"kv_tile_whole\", 0, 0, -1, u, -1, -1);\n"
+      "    for (int i = 0; all && i < kBlockN; ++i)   // a whole tile: first token plus a tile-free offset\n"
+      "      if (kv_token<true>(u, 0, S) + kv_token<true>(0, i, S) != kv_token(u, i, S)) fail(\"kv_token offset\", 0, 0, -1, u, -1, i);\n"
+      "  }\n"
+      "  for (int b = 0; b < p.batch; ++b)\n    for (int h = 0; h < p.heads_q; ++h)\n"
+      "      for (int t = 0; t < %lld; ++t) {\n        QTile qt;\n"
+      "        if (!q_tile_begin(qt, p, b, h, t)) continue;\n"
+      "        for (int u = 0; u < %lld; ++u)\n"
+      "          for (int w = 0; w < kWarps; ++w)\n"
+      "            for (int lane = 0; lane < 32; ++lane) {\n"
+      "              int q_tok[kAtomsM][2];\n"
+      "              for (int mi = 0; mi < kAtomsM; ++mi)\n"
+      "                for (int r = 0; r < 2; ++r) q_tok[mi][r] = q_token(qt, w * kWarpM + mi * 16 + r * 8 + lane / 4);\n"
+      "              float s[kAtomsM][kAtomsN][4] = {};\n"
+      "              KvTile kt;\n              kt.tile = u;\n              kt.full = false;\n"
+      "              score_tile(s, p, qt, kt, q_tok, b, h, lane, 1.0f);\n"
+      "              for (int mi = 0; mi < kAtomsM; ++mi)\n"
+      "                for (int ni = 0; ni < kAtomsN; ++ni)\n"
+      "                  for (int e = 0; e < 4; ++e) {\n"
+      "                    const int q = q_tok[mi][e / 2], k = kv_token(u, ni * 8 + (lane %% 4) * 2 + e %% 2, S);\n"
+      "                    if (q < 0) continue;   // a padding row is never stored\n"
+      "                    const bool allowed = k >= 0 && mask_of(p, variant_of[h], b, h, q, k, S);\n"
+      "                    if (allowed == (s[mi][ni][e] == -kInf)) fail(\"score_tile\", b, h, t, u, q, k);\n"
+      "                  }\n"
+      "            }\n"
+      "      }\n"
+      "  printf(\"%%lld %%s\\n\", bad, first);\n", (long long)nkv, (long long)nq, (long long)nkv);
   fputs("  return 0;\n}\n", f);
   (void)p;
   return true;
@@ -301,6 +341,16 @@ static void run_job(Job *j) {
         free(want.v);
         free(got.v);
       }
+  /* the harness's own check of score_tile (both mask forms), kv_tile_whole and
+     the offsets load_kv adds: the number of disagreements, then the first */
+  if (iters && !bad) {
+    if (!fgets(line, (int)S * 16 + 64, po)) { bad = 1; snprintf(j->msg, sizeof j->msg, "short output"); }
+    else if (strtoll(line, NULL, 10) != 0) {
+      bad = 1;
+      line[strcspn(line, "\n")] = 0;
+      snprintf(j->msg, sizeof j->msg, "%.1100s (disagreements, then the first)", line);
+    }
+  }
   while (fgets(line, (int)S * 16 + 64, po)) {}
   if (pclose(po) != 0 && !bad) { bad = 1; snprintf(j->msg, sizeof j->msg, "%s exited with an error", exe); }
   free(vals);
