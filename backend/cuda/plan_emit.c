@@ -361,8 +361,9 @@ static void emit_kv_order(Out *o, const CudaOrder *k) {
               "  return t;\n}\n");
   /* kWhole: the caller knows the tile has no padding (kv_tile_whole), so
   ** the bounds checks fold away */
-  out_puts(o, "template <bool kWhole = false>\n"
-              "ATTNC_DEVICE int kv_token(int u, int pos, int seq_k) {\n  int tok = 0;\n  bool ok = true;\n");
+  out_puts(o, "// the token at position pos of kv tile u, and whether it exists (else padding)\n"
+              "template <bool kWhole = false>\n"
+              "ATTNC_DEVICE bool kv_place(int u, int pos, int seq_k, int &tok) {\n  tok = 0;\n  bool ok = true;\n");
   for (int a = R - 1; a >= 0; a--) {
     char n[32];
     axis_n(n, sizeof n, k, a, "seq_k");
@@ -385,7 +386,10 @@ static void emit_kv_order(Out *o, const CudaOrder *k) {
     if (st == 1) out_puts(o, "    tok += c;\n  }\n");
     else out_printf(o, "    tok += c * %lld;\n  }\n", st);
   }
-  out_puts(o, "  return ok ? tok : -1;\n}\n");
+  out_puts(o, "  return ok;\n}\n"
+              "template <bool kWhole = false>\n"
+              "ATTNC_DEVICE int kv_token(int u, int pos, int seq_k) {\n"
+              "  int tok;\n  return kv_place<kWhole>(u, pos, seq_k, tok) ? tok : -1;\n}\n");
   /* a tile is whole when its last position exists: position kBlockN - 1 is
   ** the last on every axis (the box's product), and c grows with the
   ** position along each axis */
@@ -393,7 +397,7 @@ static void emit_kv_order(Out *o, const CudaOrder *k) {
   for (int a = 0; a < R; a++) box *= (long long)k->box[a];
   out_printf(o, "static_assert(%lld == kBlockN, \"a kv tile is one box\");\n", box);
   out_puts(o, "// whether every position of kv tile u is a token (no padding)\n"
-              "ATTNC_DEVICE bool kv_tile_whole(int u, int seq_k) { return kv_token(u, kBlockN - 1, seq_k) >= 0; }\n");
+              "ATTNC_DEVICE bool kv_tile_whole(int u, int seq_k) {\n  int tok;\n  return kv_place(u, kBlockN - 1, seq_k, tok);\n}\n");
 }
 
 /* --------------------------------------------------------- iterators */
