@@ -19,6 +19,12 @@ import sys
 import tempfile
 import time
 
+# NVRTC (CUDA 12.9 on) also keeps what it compiles in the driver's compute
+# cache (~/.nv/ComputeCache), across processes: a source any earlier process
+# had compiled came back in 33-41 ms instead of 0.8-1.3 s (H200, session 7),
+# so the cold column was not cold. It measures attnc with no cache at all.
+os.environ.setdefault("CUDA_CACHE_DISABLE", "1")
+
 try:
     import torch
     import torch.nn.functional as F
@@ -458,7 +464,7 @@ def main():
             print("   sweep", json.dumps(s), flush=True)
     meta = dict(card=card, torch=torch.__version__, triton=triton.__version__,
                 cudnn=torch.backends.cudnn.version(), date=time.strftime("%Y-%m-%d %H:%M"),
-                tag=args.tag)
+                tag=args.tag, cuda_cache_disable=os.environ.get("CUDA_CACHE_DISABLE", ""))
     md = table(results, card)
     slug = card.replace("NVIDIA ", "").replace(" ", "-").lower()
     name = f"gpu-{slug}{('-' + args.tag) if args.tag else ''}"
