@@ -142,14 +142,17 @@ typedef struct CudaSlot {
 } CudaSlot;
 int cuda_param_slots(const IrPattern *p, CudaSlot *slots, int max);   /* count */
 /* the kernel loads K and V with TMA when the launch allows (kv_tma = 1):
-   warp-specialised, kv tiles of block_n consecutive tokens */
+   overlapped, kv tiles one box of whole tokens (kv_boxes in emit.c) */
 bool cuda_kv_tma(const CudaConfig *cfg);
 /* the TMA descriptor's geometry for a K or V tensor of shape (B, H, S, D) and
-   element strides st, 2-byte elements at addr: dims innermost first, byte
-   strides of tokens, heads, batches (size-1 dims get a dense stride); false
-   when TMA cannot read it (16-byte alignment and strides, D contiguous) */
-bool cuda_kv_map_layout(const int64_t shape[4], const int64_t st[4], uintptr_t addr,
-                        uint64_t dims[4], uint64_t strides[3]);
+   element strides st, 2-byte elements at addr, read in kv order ko: dims
+   innermost first (head dim; tokens, or a grid's axes last first; heads,
+   batches, one dim on a 3-D grid), byte strides of all but the first
+   (size-1 dims get a dense stride), boxes; the rank, or 0 when TMA cannot
+   read it (16-byte alignment and strides, D contiguous, dilation, a grid
+   that is not the tokens, heads and batches that do not merge) */
+int cuda_kv_map_layout(const CudaOrder *ko, const int64_t shape[4], const int64_t st[4], uintptr_t addr,
+                       uint64_t dims[5], uint64_t strides[4], unsigned box[5]);
 
 /* ------------------------------------------------------------ NVRTC */
 

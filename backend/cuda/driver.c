@@ -404,36 +404,58 @@ static attnc_status check_dev(const char *name, const DLTensor *t, int rank, boo
 
 /*
 ** The TMA descriptor of K or V for kernels that may load them with TMA
-** (cuda_kv_tma): dims (head dim, tokens, heads, batch), innermost first,
-** boxes of 64 columns by block_n tokens, 128-byte swizzle (the kernel's tile
-** layout), tokens past the end read as zero. false when the driver or the
-** tensor cannot have one; the kernel then loads with cp.async.
+** (cuda_kv_tma), in the kernel's kv order: dims innermost first: the head
+** dim; the tokens (a 1-D order) or a grid's axes, last first; then heads and
+** batches, as one dim on a 3-D grid (a map has at most 5). Boxes of 64
+** columns by the order's box on each axis, 128-byte swizzle (the kernel's
+** tile layout), coordinates past an axis read as zero. 0 when the driver or
+** the tensor cannot have one; the kernel then loads with cp.async.
 */
-bool cuda_kv_map_layout(const int64_t shape[4], const int64_t st[4], uintptr_t addr,
-                        uint64_t dims[4], uint64_t strides[3]) {
-  for (int i = 0; i < 4; i++) dims[i] = (uint64_t)(shape[3 - i] > 0 ? shape[3 - i] : 0);
-  if (!dims[0] || !dims[1] || !dims[2] || !dims[3] || dims[1] > 0xffffffffu) return false;
-  if (addr % 16 != 0 || (st[3] != 1 && shape[3] > 1)) return false;
-  int64_t dense = shape[3] * 2;             /* the stride given to dims of size 1 */
-  for (int i = 0; i < 3; i++) {
-    int a = 2 - i;                          /* token, head, batch */
-    int64_t b = shape[a] > 1 ? st[a] * 2 : dense;
-    if (b <= 0 || b % 16 != 0 || b >= ((int64_t)1 << 40)) return false;
-    strides[i] = (uint64_t)b;
-    dense = b * shape[a];
+int cuda_kv_map_layout(const CudaOrder *ko, const int64_t shape[4], const int64_t st[4], uintptr_t addr,
+                       uint64_t dims[5], uint64_t strides[4], unsigned box[5]) {
+  int R = ko->rank;
+  if (R < 1 || R > 3 || addr % 16 != 0 || (st[3] != 1 && shape[3] > 1)) return 0;
+  for (int i = 0; i < 4; i++)
+    if (shape[i] <= 0 || shape[i] > 0xffffffffLL) return 0;
+  int64_t ext[5], bytes[5];                 /* extents, byte strides */
+  int n = 0;
+  ext[n] = shape[3], bytes[n] = 2, box[n++] = 64;
+  int64_t tok = shape[2] > 1 ? st[2] * 2 : shape[3] * 2, count = 1;   /* size-1 dims: dense strides */
+  for (int a = R - 1; a >= 0; a--) {
+    int64_t na = R == 1 ? shape[2] : ko->n[a];
+    if (na <= 0 || ko->dil[a] != 1) return 0;
+    ext[n] = na, bytes[n] = tok * count, box[n++] = (unsigned)ko->box[a];
+    count *= na;
   }
-  return true;
+  if (count != shape[2]) return 0;          /* the grid is the tokens */
+  int64_t hs = shape[1] > 1 ? st[1] * 2 : tok * count;
+  int64_t bs = shape[0] > 1 ? st[0] * 2 : hs * shape[1];
+  if (R < 3) {
+    ext[n] = shape[1], bytes[n] = hs, box[n++] = 1;
+    ext[n] = shape[0], bytes[n] = bs, box[n++] = 1;
+  } else {                                  /* head hk of batch b is b * H + hk */
+    if (shape[0] > 1 && shape[1] > 1 && bs != hs * shape[1]) return 0;
+    ext[n] = shape[0] * shape[1], bytes[n] = shape[1] > 1 ? hs : bs, box[n++] = 1;
+  }
+  for (int i = 0; i < n; i++) {
+    if (i > 0 && (bytes[i] <= 0 || bytes[i] % 16 != 0 || bytes[i] >= ((int64_t)1 << 40))) return 0;
+    if (ext[i] > 0xffffffffLL) return 0;
+    dims[i] = (uint64_t)ext[i];
+    if (i > 0) strides[i - 1] = (uint64_t)bytes[i];
+  }
+  return n;
 }
 
 static bool encode_kv_map(CudaDriver *drv, const CudaConfig *cfg, const DLTensor *t, uint64_t *out) {
   if (!t || !t->data || t->ndim != 4) return false;
   int64_t st[8] = { 0 };
   strides_of(t, st);
-  uint64_t dims[4], strides[3];
-  if (!cuda_kv_map_layout(t->shape, st, (uintptr_t)data_of(t), dims, strides)) return false;
-  unsigned box[4] = { 64, (unsigned)cfg->block_n, 1, 1 }, one[4] = { 1, 1, 1, 1 };
+  uint64_t dims[5], strides[4];
+  unsigned box[5], one[5] = { 1, 1, 1, 1, 1 };
+  int rank = cuda_kv_map_layout(&cfg->kord, t->shape, st, (uintptr_t)data_of(t), dims, strides, box);
   CUtensorMap map;
-  if (drv->encode_tiled(&map, CU_TENSOR_MAP_DATA_TYPE_UINT16, 4, (void *)data_of(t), dims, strides,
+  if (!rank ||
+      drv->encode_tiled(&map, CU_TENSOR_MAP_DATA_TYPE_UINT16, (unsigned)rank, (void *)data_of(t), dims, strides,
                         box, one, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
                         CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) != CUDA_SUCCESS)
     return false;

@@ -124,6 +124,16 @@ static bool kv_consecutive(const CudaConfig *cfg) {
   return cfg->kord.rank == 1 && cfg->kord.dil[0] == 1 && cfg->kord.box[0] == cfg->block_n;
 }
 
+/* kv tiles one TMA box reads: whole tokens (no dilation) on at most three
+   axes, of sizes known at compile time on a grid (the map's dims) */
+static bool kv_boxes(const CudaConfig *cfg) {
+  const CudaOrder *k = &cfg->kord;
+  if (k->rank < 1 || k->rank > 3) return false;
+  for (int a = 0; a < k->rank; a++)
+    if (k->dil[a] != 1 || (k->rank > 1 && k->n[a] <= 0)) return false;
+  return true;
+}
+
 static bool head_dim_ok(int d) { return d == 32 || d == 64 || d == 96 || d == 128 || d == 256; }
 
 attnc_status cuda_config_finish(const IrPattern *p, CudaConfig *cfg, Diag *d) {
@@ -175,11 +185,16 @@ attnc_status cuda_config_finish(const IrPattern *p, CudaConfig *cfg, Diag *d) {
      D = 64, where CTAs without a producer fit more to an SM (sliding window
      246 against 214; at 192 x 128, 204). With cp.async alone
      (token boxes, dilation) it loses: 392 against 409, Swin 107 against 185
-     (bench/results/gpu-h200-ws-sweep.md). $ATTNC_CUDA_WS=1 turns it on for
-     every overlapped kernel, =0 off. */
+     (bench/results/gpu-h200-ws-sweep.md). Token boxes on a grid: the
+     producer loads them with TMA too, which pays at D = 128 on 64-row tiles
+     (2-D neighborhood 84 TFLOP/s against 79 without a producer) and not at
+     D = 64 (2-D 50 against 50, 3-D 41 against 40; Swin at 128 x 64 141
+     against 212, session 8). $ATTNC_CUDA_WS=1 turns it on for every
+     overlapped kernel, =0 off. */
   const char *ws = getenv("ATTNC_CUDA_WS");
   cfg->ws = cfg->overlap && (ws && *ws ? strcmp(ws, "0") != 0
                                          : (kv_consecutive(cfg) && (dmax > 64 || cfg->block_m > 64)) ||
+                                           (kv_boxes(cfg) && dmax > 64 && cfg->block_m == 64) ||
                                            cfg->block_m == 192);
   int smem_max = cfg->arch >= 90 ? 227 : 160;   /* KiB a CTA may opt in to (sm_80: 163) */
   if (cuda_smem_bytes(cfg) > smem_max * 1024)
@@ -207,7 +222,7 @@ void c_ident(const char *s, char *buf, size_t n) {
   buf[k] = 0;
 }
 
-bool cuda_kv_tma(const CudaConfig *cfg) { return cfg->ws && kv_consecutive(cfg); }
+bool cuda_kv_tma(const CudaConfig *cfg) { return cfg->ws && kv_boxes(cfg); }
 
 int cuda_param_slots(const IrPattern *p, CudaSlot *s, int max) {
   static const CudaSlot fixed[] = {
@@ -946,6 +961,30 @@ static const char *const tile_load =
   "}\n"
   "\n";
 
+/*
+** K or V tile u by TMA (cuda_kv_tma): one box of 64 columns a 64-column
+** block, at the tile's first coordinate on each axis of the kv order
+** (kv_origin), in the tensor map cuda_launch made for it (driver.c,
+** cuda_kv_map_layout): dims (columns, tokens, heads, batches) for a 1-D
+** order, (columns, grid axes last first, heads, batches) for a 2-D grid, and
+** heads and batches as one dim for a 3-D grid (a map has at most 5).
+** Coordinates past a grid axis read as zero, like padding tokens.
+*/
+static const char *const tile_load_tma =
+  "ATTNC_DEVICE void tma_kv(u32 dst, const TmaMap &map, u32 bar, int cols, int u, int hk, int b,\n"
+  "                         const Params &p) {\n"
+  "  mbar_arrive_tx(bar, (u32)(kBlockN * cols * 2));\n"
+  "  int c[kKvRank];\n"
+  "  kv_origin(u, (int)p.seq_k, c);\n"
+  "  for (int cb = 0; cb < cols / 64; ++cb) {\n"
+  "    const u32 d = dst + (u32)cb * kBlockN * 128;\n"
+  "    if constexpr (kKvRank == 1) tma_load_4d(d, &map, bar, cb * 64, c[0], hk, b);\n"
+  "    else if constexpr (kKvRank == 2) tma_load_5d(d, &map, bar, cb * 64, c[1], c[0], hk, b);\n"
+  "    else tma_load_5d(d, &map, bar, cb * 64, c[kKvRank - 1], c[kKvRank - 2], c[0], b * (int)p.heads_kv + hk);\n"
+  "  }\n"
+  "}\n"
+  "\n";
+
 static const char *const gemm_qk_sync =
   "// S = Q K^T for this warp's kWarpM rows: Q from sQ (A, row-major), K from sK\n"
   "// (B, \"col\": K rows are B's columns), both with ldmatrix.x4.\n"
@@ -1103,6 +1142,11 @@ static const char *const prelude_wgmma =
   "  asm volatile(\"cp.async.bulk.tensor.4d.shared::cluster.global.tile.mbarrier::complete_tx::bytes\"\n"
   "               \" [%0], [%1, {%2, %3, %4, %5}], [%6];\\n\"\n"
   "               :: \"r\"(dst), \"l\"(map), \"r\"(c0), \"r\"(c1), \"r\"(c2), \"r\"(c3), \"r\"(bar) : \"memory\");\n"
+  "}\n"
+  "ATTNC_DEVICE void tma_load_5d(u32 dst, const void *map, u32 bar, int c0, int c1, int c2, int c3, int c4) {\n"
+  "  asm volatile(\"cp.async.bulk.tensor.5d.shared::cluster.global.tile.mbarrier::complete_tx::bytes\"\n"
+  "               \" [%0], [%1, {%2, %3, %4, %5, %6}], [%7];\\n\"\n"
+  "               :: \"r\"(dst), \"l\"(map), \"r\"(c0), \"r\"(c1), \"r\"(c2), \"r\"(c3), \"r\"(c4), \"r\"(bar) : \"memory\");\n"
   "}\n"
   "template <int N> ATTNC_DEVICE void setmaxnreg_dec() { asm volatile(\"setmaxnreg.dec.sync.aligned.u32 %0;\\n\" :: \"n\"(N)); }\n"
   "template <int N> ATTNC_DEVICE void setmaxnreg_inc() { asm volatile(\"setmaxnreg.inc.sync.aligned.u32 %0;\\n\" :: \"n\"(N)); }\n";
@@ -1507,12 +1551,7 @@ static const char *const kernel_ws =
   "      smem_to_async_proxy();\n"
   "      mbar_arrive(bar);\n"
   "    };\n"
-  "    // kv tile u of K or V by TMA: a box of 64 columns by kBlockN tokens per column block\n"
-  "    auto tma_tile = [&](u32 dst, const TmaMap &map, u32 bar, int cols, int u) {\n"
-  "      mbar_arrive_tx(bar, (u32)(kBlockN * cols * 2));\n"
-  "      for (int cb = 0; cb < cols / 64; ++cb)\n"
-  "        tma_load_4d(dst + (u32)cb * kBlockN * 128, &map, bar, cb * 64, u * kBlockN, hk, b);\n"
-  "    };\n"
+
   "    // every producer thread waits on the empty barriers (one thread spinning while\n"
   "    // its warp's other lanes ran on cost 10-30%: H200, dense to block-sparse); with\n"
   "    // TMA, where thread 0 alone refills, they meet before it issues, so none can fall\n"
@@ -1530,13 +1569,13 @@ static const char *const kernel_ws =
   "        cp_async_commit();\n"
   "      }\n"
   "      if (tma) {\n"
-  "        if (ptid == 0) tma_tile(sK + st * kStageK, p.kmap, smem_u32(&full_k[st]), kHeadDim, t.tile);\n"
+  "        if (ptid == 0) tma_kv(sK + st * kStageK, p.kmap, smem_u32(&full_k[st]), kHeadDim, t.tile, hk, b, p);\n"
   "        if (j == 0) {\n"
   "          cp_async_wait<0>();\n"
   "          signal(smem_u32(&full_q));\n"
   "        }\n"
   "        if (j >= 2) { mbar_wait(smem_u32(&empty_v[st]), empty_parity); iter_sync(); }\n"
-  "        if (ptid == 0) tma_tile(sV + st * kStageV, p.vmap, smem_u32(&full_v[st]), kHeadDimV, t.tile);\n"
+  "        if (ptid == 0) tma_kv(sV + st * kStageV, p.vmap, smem_u32(&full_v[st]), kHeadDimV, t.tile, hk, b, p);\n"
   "        continue;\n"
   "      }\n"
   "      load_tile<kBlockN, kChunksQK, kProducerWarps * 32, 4>(sK + st * kStageK, gK, p.k_stride[2], [&](int r) { return kv_token(t.tile, r, seq_k); }, ptid);\n"
@@ -1885,6 +1924,7 @@ attnc_status cuda_emit_plan(const IrPattern *p, const Plan *plan, const CudaConf
     } else
       out_puts(&o, tile_layout_sync);
     out_puts(&o, tile_load);
+    if (cfg->ws) out_puts(&o, tile_load_tma);
     out_puts(&o, cfg->wgmma ? gemm_wgmma : gemm_qk_sync);
     out_puts(&o, softmax_text);
     if (!cfg->wgmma) out_puts(&o, gemm_pv_sync);

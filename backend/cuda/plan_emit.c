@@ -386,7 +386,21 @@ static void emit_kv_order(Out *o, const CudaOrder *k) {
     if (st == 1) out_puts(o, "    tok += c;\n  }\n");
     else out_printf(o, "    tok += c * %lld;\n  }\n", st);
   }
-  out_puts(o, "  return ok;\n}\n"
+  out_puts(o, "  return ok;\n}\n");
+  /* the first coordinate of a tile on each axis: where its TMA box starts */
+  out_puts(o, "// the first coordinate of kv tile u on each axis (a TMA box's origin)\n"
+              "ATTNC_DEVICE void kv_origin(int u, int seq_k, int (&c)[kKvRank]) {\n  (void)seq_k;\n");
+  for (int a = R - 1; a >= 0; a--) {
+    long long B = (long long)k->box[a], D = (long long)k->dil[a];
+    out_printf(o, "  {  // axis %d\n", a);
+    if (a > 0 || D != 1) out_printf(o, "    const int tiles = kv_axis_tiles(%d, seq_k);\n", a);
+    out_printf(o, "    const int ua = %s;\n", a > 0 ? "u % tiles" : "u");
+    if (a > 0) out_puts(o, "    u /= tiles;\n");
+    if (D == 1) out_printf(o, "    c[%d] = ua * %lld;\n  }\n", a, B);
+    else out_printf(o, "    c[%d] = ua / (tiles / %lld) + %lld * ((ua %% (tiles / %lld)) * %lld);\n  }\n",
+                    a, D, D, D, B);
+  }
+  out_puts(o, "}\n"
               "template <bool kWhole = false>\n"
               "ATTNC_DEVICE int kv_token(int u, int pos, int seq_k) {\n"
               "  int tok;\n  return kv_place<kWhole>(u, pos, seq_k, tok) ? tok : -1;\n}\n");

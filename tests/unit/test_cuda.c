@@ -190,7 +190,8 @@ END_TEST
    (the producer may use TMA) and at 192-row tiles; there a producer
    warpgroup with 32 registers, three compute warpgroups with 160 (512
    threads, one CTA an SM: 65536 = 128 * 32 + 384 * 160), mbarriers instead
-   of CTA barriers; off for kv tiles of token boxes (cp.async alone loses) */
+   of CTA barriers; for kv tiles of token boxes only at D = 128 (their TMA
+   map has 5 dims; cp.async alone loses) */
 START_TEST(compile_ws) {
   Arena a;
   arena_init(&a);
@@ -203,6 +204,19 @@ START_TEST(compile_ws) {
   ck_assert_int_eq(cuda_config_finish(p, &boxes, &d), ATTNC_OK);
   ck_assert(boxes.overlap && !boxes.ws && !cuda_kv_tma(&boxes));
   ck_assert_int_eq(cuda_threads(&boxes), 128);
+  {  /* at D = 128 a producer loads the 8 x 8 token boxes with 5-d TMA */
+    CudaConfig g = boxes;
+    g.head_dim = g.head_dim_v = 128;
+    ck_assert_int_eq(cuda_config_finish(p, &g, &d), ATTNC_OK);
+    ck_assert(g.ws && cuda_kv_tma(&g));
+    char *src;
+    CudaImage img;
+    ck_assert_int_eq(cuda_emit(p, &g, &a, &src, &d), ATTNC_OK);
+    ck_assert_msg(cuda_compile(src, 90, CUDA_IMAGE_PTX, &img, &d) == ATTNC_OK, "%s", d.msg);
+    ck_assert(strstr(img.data, "cp.async.bulk.tensor.5d.shared::cluster.global.tile.mbarrier::complete_tx::bytes"));
+    ck_assert(strstr(img.data, "mbarrier.try_wait.parity.shared::cta.b64"));
+    cuda_image_free(&img);
+  }
   CudaConfig c128 = { .dtype = DT_BF16, .head_dim = 128, .arch = 90, .block_m = 128, .block_n = 128 };
   ck_assert_int_eq(cuda_config_finish(p, &c128, &d), ATTNC_OK);
   ck_assert(c128.ws && cuda_kv_tma(&c128));
@@ -252,7 +266,7 @@ START_TEST(compile_ws) {
   ck_assert(off.overlap && !off.ws && !cuda_kv_tma(&off));
   setenv("ATTNC_CUDA_WS", "1", 1);
   ck_assert_int_eq(cuda_config_finish(p, &boxes, &d), ATTNC_OK);
-  ck_assert(boxes.ws && !cuda_kv_tma(&boxes));
+  ck_assert(boxes.ws && cuda_kv_tma(&boxes));
   ck_assert_int_eq(cuda_threads(&boxes), 256);
   unsetenv("ATTNC_CUDA_WS");
   arena_free(&a);
@@ -261,28 +275,51 @@ END_TEST
 
 /* the TMA descriptor geometry cuda_launch encodes (driver.c) */
 START_TEST(kv_map_layout) {
-  uint64_t dims[4], str[3];
+  uint64_t dims[5], str[4];
+  unsigned box[5];
+  CudaOrder tok = { .rank = 1, .box = { 128 }, .dil = { 1 } };
   /* BHSD 2,4,1000,128: tokens 256 bytes apart, heads 256000, batches 1024000 */
   int64_t sh[4] = { 2, 4, 1000, 128 }, bhsd[4] = { 4 * 1000 * 128, 1000 * 128, 128, 1 };
-  ck_assert(cuda_kv_map_layout(sh, bhsd, 4096, dims, str));
+  ck_assert_int_eq(cuda_kv_map_layout(&tok, sh, bhsd, 4096, dims, str, box), 4);
   ck_assert(dims[0] == 128 && dims[1] == 1000 && dims[2] == 4 && dims[3] == 2);
   ck_assert(str[0] == 256 && str[1] == 256000 && str[2] == 1024000);
+  ck_assert(box[0] == 64 && box[1] == 128 && box[2] == 1 && box[3] == 1);
   /* BSHD: tokens H*D apart, heads D */
   int64_t bshd[4] = { 1000 * 4 * 128, 128, 4 * 128, 1 };
-  ck_assert(cuda_kv_map_layout(sh, bshd, 4096, dims, str));
+  ck_assert_int_eq(cuda_kv_map_layout(&tok, sh, bshd, 4096, dims, str, box), 4);
   ck_assert(str[0] == 1024 && str[1] == 256 && str[2] == 1024000);
   /* B = 1 and one kv head: any strides there, dense ones are used */
   int64_t sh1[4] = { 1, 1, 77, 64 }, odd[4] = { 0, 3, 64, 1 };
-  ck_assert(cuda_kv_map_layout(sh1, odd, 16, dims, str));
+  ck_assert_int_eq(cuda_kv_map_layout(&tok, sh1, odd, 16, dims, str, box), 4);
   ck_assert(str[0] == 128 && str[1] == 128 * 77 && str[2] == 128 * 77);
   /* no TMA: unaligned data, a token stride not a multiple of 16 bytes, D strided, no tokens */
-  ck_assert(!cuda_kv_map_layout(sh, bhsd, 4100, dims, str));
+  ck_assert_int_eq(cuda_kv_map_layout(&tok, sh, bhsd, 4100, dims, str, box), 0);
   int64_t s4[4] = { 4 * 1000 * 132, 1000 * 132, 132, 1 };   /* tokens 264 bytes apart */
-  ck_assert(!cuda_kv_map_layout(sh, s4, 4096, dims, str));
+  ck_assert_int_eq(cuda_kv_map_layout(&tok, sh, s4, 4096, dims, str, box), 0);
   int64_t dstr[4] = { 4 * 1000 * 256, 1000 * 256, 256, 2 };
-  ck_assert(!cuda_kv_map_layout(sh, dstr, 4096, dims, str));
+  ck_assert_int_eq(cuda_kv_map_layout(&tok, sh, dstr, 4096, dims, str, box), 0);
   int64_t sh0[4] = { 2, 4, 0, 128 };
-  ck_assert(!cuda_kv_map_layout(sh0, bhsd, 4096, dims, str));
+  ck_assert_int_eq(cuda_kv_map_layout(&tok, sh0, bhsd, 4096, dims, str, box), 0);
+  /* a 2-D grid of 25 x 40 tokens in boxes of 8 x 16: columns, x, y, heads, batches */
+  CudaOrder g2 = { .rank = 2, .n = { 25, 40 }, .box = { 8, 16 }, .dil = { 1, 1 } };
+  ck_assert_int_eq(cuda_kv_map_layout(&g2, sh, bhsd, 4096, dims, str, box), 5);
+  ck_assert(dims[1] == 40 && dims[2] == 25 && dims[3] == 4 && dims[4] == 2);
+  ck_assert(str[0] == 256 && str[1] == 256 * 40 && str[2] == 256000 && str[3] == 1024000);
+  ck_assert(box[1] == 16 && box[2] == 8 && box[3] == 1 && box[4] == 1);
+  /* not the tokens (24 x 40 of 1000), or dilated: no TMA */
+  CudaOrder g2s = { .rank = 2, .n = { 24, 40 }, .box = { 8, 16 }, .dil = { 1, 1 } };
+  ck_assert_int_eq(cuda_kv_map_layout(&g2s, sh, bhsd, 4096, dims, str, box), 0);
+  CudaOrder g2d = { .rank = 2, .n = { 25, 40 }, .box = { 8, 16 }, .dil = { 1, 2 } };
+  ck_assert_int_eq(cuda_kv_map_layout(&g2d, sh, bhsd, 4096, dims, str, box), 0);
+  /* a 3-D grid 10 x 10 x 10: heads and batches one dim, which BHSD allows and BSHD not */
+  CudaOrder g3 = { .rank = 3, .n = { 10, 10, 10 }, .box = { 4, 4, 4 }, .dil = { 1, 1, 1 } };
+  ck_assert_int_eq(cuda_kv_map_layout(&g3, sh, bhsd, 4096, dims, str, box), 5);
+  ck_assert(dims[1] == 10 && dims[2] == 10 && dims[3] == 10 && dims[4] == 8);
+  ck_assert(str[0] == 256 && str[1] == 2560 && str[2] == 25600 && str[3] == 256000);
+  ck_assert_int_eq(cuda_kv_map_layout(&g3, sh, bshd, 4096, dims, str, box), 0);
+  int64_t sh1b[4] = { 1, 4, 1000, 128 };    /* one batch: BSHD's heads alone */
+  ck_assert_int_eq(cuda_kv_map_layout(&g3, sh1b, bshd, 4096, dims, str, box), 5);
+  ck_assert(dims[4] == 4 && str[3] == 256);
 }
 END_TEST
 

@@ -127,8 +127,15 @@ static void make_cases(attnc_ctx *ctx, SpecInfo *si) {
     add_case(si, p, (Case){ 2, 4, 2, n, n, head_dim(p, 64), false, 0, 0 });
     attnc_spec *b;
     if (!quick && load(ctx, si, 1, &b, &err) == ATTNC_OK) {
+      /* D = 128: a producer loads the token boxes with TMA; 20 x 28 grids
+         leave boxes past the edge (read as zero); a 3-D grid's heads and
+         batches are one dim of the map, which BSHD with two batches cannot
+         have (cp.async then) and BHSD can */
       int64_t nb = grid_tokens(b->pat);
-      if (nb != n) add_case(si, b->pat, (Case){ 1, 2, 1, nb, nb, head_dim(b->pat, 128), true, 0, 1 });
+      if (nb != n) {
+        add_case(si, b->pat, (Case){ 2, 2, 1, nb, nb, head_dim(b->pat, 128), true, 0, 1 });
+        add_case1(si, b->pat, (Case){ 2, 4, 2, nb, nb, head_dim(b->pat, 128), false, DT_BF16, 1 });
+      }
       attnc_spec_free(b);
     }
   } else {
