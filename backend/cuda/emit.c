@@ -222,7 +222,7 @@ void c_ident(const char *s, char *buf, size_t n) {
   buf[k] = 0;
 }
 
-bool cuda_kv_tma(const CudaConfig *cfg) { return cfg->ws && kv_boxes(cfg); }
+bool cuda_kv_tma(const CudaConfig *cfg) { return cfg->overlap && kv_boxes(cfg); }
 
 int cuda_param_slots(const IrPattern *p, CudaSlot *s, int max) {
   static const CudaSlot fixed[] = {
@@ -1426,6 +1426,37 @@ static const char *const kernel_first_loads =
   "    cp_async_commit();\n"
   "  }\n";
 
+/* the same for the Hopper loop, where thread 0 may load K and V with TMA
+   (cuda_kv_tma) onto one full barrier a buffer: it issues them after the
+   step's S = Q K^T is done, under P V and the softmax. Issued right after
+   the CTA barrier instead, the copies held up thread 0's warpgroup at its
+   next wgmma (H200, session 8, TFLOP/s cp.async / TMA there / TMA here:
+   2-D neighborhood 50 / 46 / 50, 3-D 40 / 37 / 40, Swin 209 / 212 / 213) */
+static const char *const kernel_first_loads_wgmma =
+  "\n"
+  "  // the kv tiles of this q tile, in the plan's order; Q and the first K are loaded\n"
+  "  KvIter it;\n"
+  "  kv_begin(it, p, qt, b, h);\n"
+  "  KvTile cur;\n"
+  "  bool have = kv_next(it, p, qt, b, h, cur);\n"
+  "  __shared__ __align__(8) u64 full_k[2], full_v[2];\n"
+  "  const bool tma = kKvTma && p.kv_tma;   // K and V by TMA from thread 0, or cp.async from all\n"
+  "  if (tma) {\n"
+  "    if (tid == 0)\n"
+  "#pragma unroll\n"
+  "      for (int st = 0; st < 2; ++st) {\n"
+  "        mbar_init(smem_u32(&full_k[st]), 1);\n"
+  "        mbar_init(smem_u32(&full_v[st]), 1);\n"
+  "      }\n"
+  "    __syncthreads();\n"
+  "  }\n"
+  "  if (have) {\n"
+  "    load_tile<kBlockM, kChunksQK>(sQ, gQ, p.q_stride[2], [&](int r) { return q_token(qt, r); }, tid);\n"
+  "    if (!tma) load_kv<kChunksQK>(sK, gK, p.k_stride[2], cur.tile, seq_k, tid);\n"
+  "    else if (tid == 0) tma_kv(sK, p.kmap, smem_u32(&full_k[0]), kHeadDim, cur.tile, hk, b, p);\n"
+  "    cp_async_commit();\n"
+  "  }\n";
+
 static const char *const kernel_loop_sync =
   "  // Loads run one step ahead (FlashAttention-2): V_j is fetched during S = Q K_j^T,\n"
   "  // K_j+1 during the softmax and O += P V_j.\n"
@@ -1475,20 +1506,33 @@ static const char *const kernel_loop_wgmma =
   "  int j = 0;                          // the index of tile cur\n"
   "  while (have) {\n"
   "    const bool have_nxt = kv_next(it, p, qt, b, h, nxt);\n"
-  "    cp_async_wait<0>();               // K_j and V_j-1 (step 0: Q and K_0) landed\n"
-  "    smem_to_async_proxy();\n"
+  "    if (!tma || j == 0) {\n"
+  "      cp_async_wait<0>();             // K_j and V_j-1 (step 0: Q and K_0) landed\n"
+  "      smem_to_async_proxy();\n"
+  "    }\n"
   "    __syncthreads();                  // every warpgroup is done with K_j-1 and V_j-2\n"
-  "    load_kv<kChunksV>(sV + (j & 1) * kStageV, gV, p.v_stride[2], cur.tile, seq_k, tid);\n"
-  "    if (have_nxt)\n"
-  "      load_kv<kChunksQK>(sK + ((j + 1) & 1) * kStageK, gK, p.k_stride[2], nxt.tile, seq_k, tid);\n"
-  "    cp_async_commit();\n"
+  "    if (!tma) {\n"
+  "      load_kv<kChunksV>(sV + (j & 1) * kStageV, gV, p.v_stride[2], cur.tile, seq_k, tid);\n"
+  "      if (have_nxt)\n"
+  "        load_kv<kChunksQK>(sK + ((j + 1) & 1) * kStageK, gK, p.k_stride[2], nxt.tile, seq_k, tid);\n"
+  "      cp_async_commit();\n"
+  "    } else\n"
+  "      mbar_wait(smem_u32(&full_k[j & 1]), (j >> 1) & 1);   // K_j landed\n"
   "\n"
   "    issue_qk(s, sQ, sK + (j & 1) * kStageK, warp);\n"
   "    if (j > 0) {\n"
+  "      if (tma) mbar_wait(smem_u32(&full_v[(j - 1) & 1]), ((j - 1) >> 1) & 1);   // V_j-1 landed\n"
   "      issue_pv(acc_o, pa, sV + ((j - 1) & 1) * kStageV);\n"
+  "    }\n"
+  "    if (j > 0)\n"
   "      wgmma_wait<1>();                // S of tile j is done; P_j-1 V_j-1 may run on\n"
-  "    } else\n"
+  "    else\n"
   "      wgmma_wait<0>();\n"
+  "    if (tma && tid == 0) {            // under P V: V_j, K_j+1 into the buffers the barrier freed\n"
+  "      tma_kv(sV + (j & 1) * kStageV, p.vmap, smem_u32(&full_v[j & 1]), kHeadDimV, cur.tile, hk, b, p);\n"
+  "      if (have_nxt)\n"
+  "        tma_kv(sK + ((j + 1) & 1) * kStageK, p.kmap, smem_u32(&full_k[(j + 1) & 1]), kHeadDim, nxt.tile, hk, b, p);\n"
+  "    }\n"
   "    fence_acc(s);\n"
   "    score_tile(s, p, qt, cur, q_tok, b, h, lane, scale);\n"
   "    softmax_tile(s, row_max, row_sum, alpha, scale_log2);\n"
@@ -1501,9 +1545,13 @@ static const char *const kernel_loop_wgmma =
   "    ++j;\n"
   "  }\n"
   "  if (j > 0) {                        // the last tile's P V: its V is in buffer (j - 1) % 2\n"
-  "    cp_async_wait<0>();\n"
-  "    smem_to_async_proxy();\n"
-  "    __syncthreads();\n"
+  "    if (tma)\n"
+  "      mbar_wait(smem_u32(&full_v[(j - 1) & 1]), ((j - 1) >> 1) & 1);\n"
+  "    else {\n"
+  "      cp_async_wait<0>();\n"
+  "      smem_to_async_proxy();\n"
+  "      __syncthreads();\n"
+  "    }\n"
   "    issue_pv(acc_o, pa, sV + ((j - 1) & 1) * kStageV);\n"
   "    wgmma_wait<0>();\n"
   "    fence_acc(acc_o);\n"
@@ -1924,7 +1972,7 @@ attnc_status cuda_emit_plan(const IrPattern *p, const Plan *plan, const CudaConf
     } else
       out_puts(&o, tile_layout_sync);
     out_puts(&o, tile_load);
-    if (cfg->ws) out_puts(&o, tile_load_tma);
+    if (cfg->overlap) out_puts(&o, tile_load_tma);
     out_puts(&o, cfg->wgmma ? gemm_wgmma : gemm_qk_sync);
     out_puts(&o, softmax_text);
     if (!cfg->wgmma) out_puts(&o, gemm_pv_sync);
@@ -1932,7 +1980,7 @@ attnc_status cuda_emit_plan(const IrPattern *p, const Plan *plan, const CudaConf
     if (cfg->ws)
       out_puts(&o, kernel_ws);
     else {
-      out_puts(&o, kernel_first_loads);
+      out_puts(&o, cfg->overlap ? kernel_first_loads_wgmma : kernel_first_loads);
       out_puts(&o, cfg->overlap ? kernel_loop_wgmma : kernel_loop_sync);
     }
     out_puts(&o, kernel_tail);

@@ -191,7 +191,7 @@ END_TEST
    warpgroup with 32 registers, three compute warpgroups with 160 (512
    threads, one CTA an SM: 65536 = 128 * 32 + 384 * 160), mbarriers instead
    of CTA barriers; for kv tiles of token boxes only at D = 128 (their TMA
-   map has 5 dims; cp.async alone loses) */
+   map has 5 dims; cp.async alone loses), else thread 0 loads them by TMA */
 START_TEST(compile_ws) {
   Arena a;
   arena_init(&a);
@@ -202,20 +202,27 @@ START_TEST(compile_ws) {
                        .qord = { .rank = 2, .n = { 16, 16 }, .box = { 8, 8 }, .dil = { 1, 1 } },
                        .kord = { .rank = 2, .n = { 16, 16 }, .box = { 8, 8 }, .dil = { 1, 1 } } };
   ck_assert_int_eq(cuda_config_finish(p, &boxes, &d), ATTNC_OK);
-  ck_assert(boxes.overlap && !boxes.ws && !cuda_kv_tma(&boxes));
+  ck_assert(boxes.overlap && !boxes.ws && cuda_kv_tma(&boxes));   /* from thread 0 */
   ck_assert_int_eq(cuda_threads(&boxes), 128);
-  {  /* at D = 128 a producer loads the 8 x 8 token boxes with 5-d TMA */
+  {  /* at D = 128 a producer loads the 8 x 8 token boxes with 5-d TMA, at
+        D = 64 thread 0 of the kernel without one; neither serialises the wgmmas */
     CudaConfig g = boxes;
     g.head_dim = g.head_dim_v = 128;
     ck_assert_int_eq(cuda_config_finish(p, &g, &d), ATTNC_OK);
     ck_assert(g.ws && cuda_kv_tma(&g));
-    char *src;
-    CudaImage img;
-    ck_assert_int_eq(cuda_emit(p, &g, &a, &src, &d), ATTNC_OK);
-    ck_assert_msg(cuda_compile(src, 90, CUDA_IMAGE_PTX, &img, &d) == ATTNC_OK, "%s", d.msg);
-    ck_assert(strstr(img.data, "cp.async.bulk.tensor.5d.shared::cluster.global.tile.mbarrier::complete_tx::bytes"));
-    ck_assert(strstr(img.data, "mbarrier.try_wait.parity.shared::cta.b64"));
-    cuda_image_free(&img);
+    const CudaConfig *gs[] = { &boxes, &g };
+    for (int i = 0; i < 2; i++) {
+      char *src;
+      CudaImage img;
+      ck_assert_int_eq(cuda_emit(p, gs[i], &a, &src, &d), ATTNC_OK);
+      ck_assert_msg(cuda_compile(src, 90, CUDA_IMAGE_PTX, &img, &d) == ATTNC_OK, "%s", d.msg);
+      ck_assert(strstr(img.data, "cp.async.bulk.tensor.5d.shared::cluster.global.tile.mbarrier::complete_tx::bytes"));
+      ck_assert(strstr(img.data, "mbarrier.try_wait.parity.shared::cta.b64"));
+      cuda_image_free(&img);
+      ck_assert_msg(cuda_compile(src, 90, CUDA_IMAGE_CUBIN, &img, &d) == ATTNC_OK, "%s", d.msg);
+      ck_assert_msg(!img.wgmma_serial, "ptxas serialised the wgmmas of the grid kernel at D=%d", gs[i]->head_dim);
+      cuda_image_free(&img);
+    }
   }
   CudaConfig c128 = { .dtype = DT_BF16, .head_dim = 128, .arch = 90, .block_m = 128, .block_n = 128 };
   ck_assert_int_eq(cuda_config_finish(p, &c128, &d), ATTNC_OK);
@@ -263,7 +270,7 @@ START_TEST(compile_ws) {
   setenv("ATTNC_CUDA_WS", "0", 1);
   CudaConfig off = { .dtype = DT_BF16, .head_dim = 64, .arch = 90, .block_m = 192, .block_n = 128 };
   ck_assert_int_eq(cuda_config_finish(p, &off, &d), ATTNC_OK);
-  ck_assert(off.overlap && !off.ws && !cuda_kv_tma(&off));
+  ck_assert(off.overlap && !off.ws && cuda_kv_tma(&off));
   setenv("ATTNC_CUDA_WS", "1", 1);
   ck_assert_int_eq(cuda_config_finish(p, &boxes, &d), ATTNC_OK);
   ck_assert(boxes.ws && cuda_kv_tma(&boxes));
