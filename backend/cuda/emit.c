@@ -332,6 +332,7 @@ typedef struct Ex {
   char *live;
   int last_line;
   Diag *d;
+  bool kc_coords;       /* k's grid coordinates are kc[axis] (mask_col on a grid order) */
 } Ex;
 
 /* a float literal that reads back as the same float */
@@ -435,7 +436,8 @@ static void emit_node(Ex *x, int i) {
       int64_t stride = 1;
       for (int j = ax + 1; j < p->grid_rank; j++) stride *= p->grid[j];
       const char *tok = op == IR_QC ? "q" : "k";
-      if (stride == 1) snprintf(e, sizeof e, "%s %% %lld", tok, (long long)p->grid[ax]);
+      if (op == IR_KC && x->kc_coords) snprintf(e, sizeof e, "kc[%d]", ax);
+      else if (stride == 1) snprintf(e, sizeof e, "%s %% %lld", tok, (long long)p->grid[ax]);
       else if (ax == 0) snprintf(e, sizeof e, "%s / %lld", tok, (long long)stride);
       else snprintf(e, sizeof e, "(%s / %lld) %% %lld", tok, (long long)stride, (long long)p->grid[ax]);
       break;
@@ -657,19 +659,33 @@ static int field_part(const MaskSplit *ms, int i) {
 }
 
 /* struct MaskRow<v> / MaskCol<v>, the function that fills it, and mask_pair<v> */
-static void emit_mask_split(Ex *x, const MaskSplit *ms, int v) {
+static void emit_mask_split(Ex *x, const MaskSplit *ms, const CudaConfig *cfg, int v) {
   Out *o = x->o;
+  /* a kv order over the pattern's grid (boxes, residue classes) knows each
+     column's coordinates (kv_place): mask_col takes them instead of dividing
+     the token again, which the compiler could not undo (the x coordinate
+     then takes two values a lane, y one a column; 2-D neighborhood: about 10
+     instructions a column before) */
+  const IrPattern *p = x->p;
+  bool coords = cfg->kord.rank == p->grid_rank && p->grid_rank > 0;
+  for (int a = 0; coords && a < p->grid_rank; a++) coords = cfg->kord.n[a] == p->grid[a];
   for (int part = SPLIT_ROW; part <= SPLIT_COL; part++) {
     const char *Name = part == SPLIT_ROW ? "Row" : "Col", *name = part == SPLIT_ROW ? "row" : "col";
     out_printf(o, "struct Mask%s%d {", Name, v);
     for (int i = 0; i <= ms->root; i++)
       if (ms->field[i] && field_part(ms, i) == part) out_printf(o, " %s v%d;", ctype_name[x->ct[i]], i);
     out_puts(o, " };\n");
-    out_printf(o, "ATTNC_DEVICE Mask%s%d mask_%s%d(const Params &p, int b, int h, int %s,"
-                  " int seq_q, int seq_k) {\n", Name, v, name, v, part == SPLIT_ROW ? "q" : "k");
-    out_printf(o, "  (void)p; (void)b; (void)h; (void)%s; (void)seq_q; (void)seq_k;\n",
-               part == SPLIT_ROW ? "q" : "k");
+    if (part == SPLIT_ROW)
+      out_printf(o, "ATTNC_DEVICE Mask%s%d mask_%s%d(const Params &p, int b, int h, int q,"
+                    " int seq_q, int seq_k) {\n  (void)p; (void)b; (void)h; (void)q; (void)seq_q; (void)seq_k;\n",
+                 Name, v, name, v);
+    else   /* kc: the column's coordinates on the kv order's axes */
+      out_printf(o, "ATTNC_DEVICE Mask%s%d mask_%s%d(const Params &p, int b, int h, int k, const int (&kc)[%d],"
+                    " int seq_q, int seq_k) {\n  (void)p; (void)b; (void)h; (void)k; (void)kc; (void)seq_q; (void)seq_k;\n",
+                 Name, v, name, v, cfg->kord.rank > 0 ? cfg->kord.rank : 1);
+    x->kc_coords = part == SPLIT_COL && coords;
     emit_part(x, ms, part);
+    x->kc_coords = false;
     out_printf(o, "  return Mask%s%d{", Name, v);
     const char *sep = "";
     for (int i = 0; i <= ms->root; i++)
@@ -774,7 +790,7 @@ static attnc_status emit_pattern(Out *o, const IrPattern *p, const CudaConfig *c
   if (ms->root >= 0 && diag_ok(d)) {
     out_printf(o, "\n// the same mask split for partial tiles: q-only values once per row,"
                   " k-only values once per column, the rest per pair\n");
-    emit_mask_split(&x, ms, 0);
+    emit_mask_split(&x, ms, cfg, 0);
   }
   if (p->score >= 0 && diag_ok(d)) {
     out_printf(o, "\n// score(s, b, h, q, k) of %s: s = scale * <q, k>\n", p->file);
@@ -1845,8 +1861,11 @@ static void emit_mask_tile(Out *o) {
     "    for (int r = 0; r < 2; ++r) row[mi][r] = mask_row0(p, b, h, attnc_max(q_tok[mi][r], 0), seq_q, seq_k);\n"
     "#pragma unroll\n"
     "  for (int j = 0; j < kAtomsN * 2; ++j) {\n"
-    "    const int k = kv_token<true>(t.tile, (j >> 1) * 8 + (lane % 4) * 2 + (j & 1), seq_k);\n"
-    "    const MaskCol0 col = mask_col0(p, b, h, k, seq_q, seq_k);\n"
+    "    int k, kc[kKvRank];\n"
+    "    // the lane's part in known low bits, so a box's coordinates split into a\n"
+    "    // per-lane and a per-column constant part\n"
+    "    kv_place<true>(t.tile, (j >> 1) * 8 + (((lane & 3) << 1) | (j & 1)), seq_k, k, kc);\n"
+    "    const MaskCol0 col = mask_col0(p, b, h, k, kc, seq_q, seq_k);\n"
     "#pragma unroll\n"
     "    for (int mi = 0; mi < kAtomsM; ++mi)\n"
     "#pragma unroll\n"

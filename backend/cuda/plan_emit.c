@@ -363,7 +363,8 @@ static void emit_kv_order(Out *o, const CudaOrder *k) {
   ** the bounds checks fold away */
   out_puts(o, "// the token at position pos of kv tile u, and whether it exists (else padding)\n"
               "template <bool kWhole = false>\n"
-              "ATTNC_DEVICE bool kv_place(int u, int pos, int seq_k, int &tok) {\n  tok = 0;\n  bool ok = true;\n");
+              "ATTNC_DEVICE bool kv_place(int u, int pos, int seq_k, int &tok, int (&cs)[kKvRank]) {\n"
+              "  tok = 0;\n  bool ok = true;\n");
   for (int a = R - 1; a >= 0; a--) {
     char n[32];
     axis_n(n, sizeof n, k, a, "seq_k");
@@ -381,12 +382,15 @@ static void emit_kv_order(Out *o, const CudaOrder *k) {
       out_printf(o, "    const int per_res = tiles / %lld;\n"
                     "    const int c = ua / per_res + %lld * ((ua %% per_res) * %lld + i);\n", D, D, B);
     }
-    out_printf(o, "    ok = ok && (kWhole || c < %s);\n", n);
+    out_printf(o, "    ok = ok && (kWhole || c < %s);\n    cs[%d] = c;\n", n, a);
     long long st = (long long)axis_stride(k, a);
     if (st == 1) out_puts(o, "    tok += c;\n  }\n");
     else out_printf(o, "    tok += c * %lld;\n  }\n", st);
   }
-  out_puts(o, "  return ok;\n}\n");
+  out_puts(o, "  return ok;\n}\n"
+              "template <bool kWhole = false>\n"
+              "ATTNC_DEVICE bool kv_place(int u, int pos, int seq_k, int &tok) {\n"
+              "  int cs[kKvRank];\n  return kv_place<kWhole>(u, pos, seq_k, tok, cs);\n}\n");
   /* the first coordinate of a tile on each axis: where its TMA box starts */
   out_puts(o, "// the first coordinate of kv tile u on each axis (a TMA box's origin)\n"
               "ATTNC_DEVICE void kv_origin(int u, int seq_k, int (&c)[kKvRank]) {\n  (void)seq_k;\n");

@@ -134,8 +134,18 @@ static bool write_harness(FILE *f, const char *src, const IrPattern *p, const Pl
   fputs("  for (int b = 0; b < p.batch; ++b)\n    for (int h = 0; h < p.heads_q; ++h)\n"
         "      for (int q = 0; q < S; ++q) {\n        for (int k = 0; k < S; ++k) {\n"
         "          const bool m = mask_of(p, variant_of[h], b, h, q, k, S);\n", f);
-  if (split && nv == 1)
-    fputs("          const bool s = mask_pair0(p, b, h, q, k, S, S, mask_row0(p, b, h, q, S, S), mask_col0(p, b, h, k, S, S));\n", f);
+  if (split && nv == 1) {
+    /* mask_col0 takes k's coordinates on the kv order's axes, which it reads
+       where they are the grid's: row-major over the grid, as kv_place has them */
+    const char *kcp = strstr(src, "const int (&kc)[");
+    int rank = kcp ? atoi(kcp + strlen("const int (&kc)[")) : 1;
+    fprintf(f, "          int kc[%d] = { 0 }, t = k;\n", rank);
+    if (rank == p->grid_rank)
+      for (int a = rank - 1; a >= 0; a--)
+        fprintf(f, "          kc[%d] = t %% %lld; t /= %lld;\n", a, (long long)p->grid[a], (long long)p->grid[a]);
+    fputs("          (void)t;\n"
+          "          const bool s = mask_pair0(p, b, h, q, k, S, S, mask_row0(p, b, h, q, S, S), mask_col0(p, b, h, k, kc, S, S));\n", f);
+  }
   else
     fputs("          const bool s = m;\n", f);
   fputs("          putchar('0' + m + 2 * s);\n        }\n        putchar('\\n');\n      }\n", f);
