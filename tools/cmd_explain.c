@@ -293,7 +293,9 @@ static int explain_main(const CliVerb *verb, int argc, char **argv) {
                cc.ws ? (cuda_kv_tma(&cc)
                         ? "wgmma, overlapped, warp-specialised (a producer warpgroup, K/V by TMA, two buffers)"
                         : "wgmma, overlapped, warp-specialised (a producer warpgroup, K/V by cp.async, two buffers)")
-               : cc.overlap ? "wgmma, overlapped (two K/V buffers)" : cc.wgmma ? "wgmma" : "mma.sync",
+               : cc.overlap ? (cuda_kv_tma(&cc) ? "wgmma, overlapped (two K/V buffers, loaded by TMA from thread 0)"
+                                                : "wgmma, overlapped (two K/V buffers, loaded by cp.async)")
+               : cc.wgmma ? "wgmma" : "mma.sync",
                cuda_threads(&cc) / 32, (cuda_smem_bytes(&cc) + 1023) / 1024);
       pst = cuda_mask_summary(p, pl, &cc, mask_code, sizeof mask_code, &d);
     }
