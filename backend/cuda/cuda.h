@@ -144,6 +144,9 @@ int cuda_param_slots(const IrPattern *p, CudaSlot *slots, int max);   /* count *
 /* the kernel loads K and V with TMA when the launch allows (kv_tma = 1):
    overlapped, kv tiles one box of whole tokens (kv_boxes in emit.c) */
 bool cuda_kv_tma(const CudaConfig *cfg);
+/* and Q too (its q tiles are one box as well); the launch sets kv_tma only
+   when every map the kernel reads could be made */
+bool cuda_q_tma(const CudaConfig *cfg);
 /* the TMA descriptor's geometry for a K or V tensor of shape (B, H, S, D) and
    element strides st, 2-byte elements at addr, read in kv order ko: dims
    innermost first (head dim; tokens, or a grid's axes last first; heads,

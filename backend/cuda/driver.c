@@ -404,7 +404,8 @@ static attnc_status check_dev(const char *name, const DLTensor *t, int rank, boo
 
 /*
 ** The TMA descriptor of K or V for kernels that may load them with TMA
-** (cuda_kv_tma), in the kernel's kv order: dims innermost first: the head
+** (cuda_kv_tma), in the kernel's kv order, and of Q in its q order
+** (cuda_q_tma): dims innermost first: the head
 ** dim; the tokens (a 1-D order) or a grid's axes, last first; then heads and
 ** batches, as one dim on a 3-D grid (a map has at most 5). Boxes of 64
 ** columns by the order's box on each axis, 128-byte swizzle (the kernel's
@@ -446,13 +447,13 @@ int cuda_kv_map_layout(const CudaOrder *ko, const int64_t shape[4], const int64_
   return n;
 }
 
-static bool encode_kv_map(CudaDriver *drv, const CudaConfig *cfg, const DLTensor *t, uint64_t *out) {
+static bool encode_map(CudaDriver *drv, const CudaOrder *order, const DLTensor *t, uint64_t *out) {
   if (!t || !t->data || t->ndim != 4) return false;
   int64_t st[8] = { 0 };
   strides_of(t, st);
   uint64_t dims[5], strides[4];
   unsigned box[5], one[5] = { 1, 1, 1, 1, 1 };
-  int rank = cuda_kv_map_layout(&cfg->kord, t->shape, st, (uintptr_t)data_of(t), dims, strides, box);
+  int rank = cuda_kv_map_layout(order, t->shape, st, (uintptr_t)data_of(t), dims, strides, box);
   CUtensorMap map;
   if (!rank ||
       drv->encode_tiled(&map, CU_TENSOR_MAP_DATA_TYPE_UINT16, (unsigned)rank, (void *)data_of(t), dims, strides,
@@ -520,8 +521,11 @@ attnc_status cuda_launch(CudaModule *m, const IrPattern *p, const attnc_args *ar
   for (int i = 0; i < ns; i++) {
     const CudaSlot *sl = &slots[i];
     const char *n = sl->name;
-    if (sl->kind == SLOT_TMAP) {        /* kmap, vmap; the kv_tma slot follows them */
-      if (kv_tma && !encode_kv_map(m->drv, cfg, n[0] == 'k' ? args->k : args->v, buf + k)) kv_tma = false;
+    if (sl->kind == SLOT_TMAP) {        /* qmap, kmap, vmap; the kv_tma slot follows them */
+      bool q = n[0] == 'q';
+      if (kv_tma && (!q || cuda_q_tma(cfg)) &&
+          !encode_map(m->drv, q ? &cfg->qord : &cfg->kord, q ? args->q : n[0] == 'k' ? args->k : args->v, buf + k))
+        kv_tma = false;
       k += sl->count;
     }
     else if (strcmp(n, "kv_tma") == 0) buf[k++] = kv_tma;

@@ -124,10 +124,9 @@ static bool kv_consecutive(const CudaConfig *cfg) {
   return cfg->kord.rank == 1 && cfg->kord.dil[0] == 1 && cfg->kord.box[0] == cfg->block_n;
 }
 
-/* kv tiles one TMA box reads: whole tokens (no dilation) on at most three
+/* tiles one TMA box reads: whole tokens (no dilation) on at most three
    axes, of sizes known at compile time on a grid (the map's dims) */
-static bool kv_boxes(const CudaConfig *cfg) {
-  const CudaOrder *k = &cfg->kord;
+static bool order_boxes(const CudaOrder *k) {
   if (k->rank < 1 || k->rank > 3) return false;
   for (int a = 0; a < k->rank; a++)
     if (k->dil[a] != 1 || (k->rank > 1 && k->n[a] <= 0)) return false;
@@ -194,7 +193,7 @@ attnc_status cuda_config_finish(const IrPattern *p, CudaConfig *cfg, Diag *d) {
   const char *ws = getenv("ATTNC_CUDA_WS");
   cfg->ws = cfg->overlap && (ws && *ws ? strcmp(ws, "0") != 0
                                          : (kv_consecutive(cfg) && (dmax > 64 || cfg->block_m > 64)) ||
-                                           (kv_boxes(cfg) && dmax > 64 && cfg->block_m == 64) ||
+                                           (order_boxes(&cfg->kord) && dmax > 64 && cfg->block_m == 64) ||
                                            cfg->block_m == 192);
   int smem_max = cfg->arch >= 90 ? 227 : 160;   /* KiB a CTA may opt in to (sm_80: 163) */
   if (cuda_smem_bytes(cfg) > smem_max * 1024)
@@ -222,13 +221,14 @@ void c_ident(const char *s, char *buf, size_t n) {
   buf[k] = 0;
 }
 
-bool cuda_kv_tma(const CudaConfig *cfg) { return cfg->overlap && kv_boxes(cfg); }
+bool cuda_kv_tma(const CudaConfig *cfg) { return cfg->overlap && order_boxes(&cfg->kord); }
+bool cuda_q_tma(const CudaConfig *cfg) { return cuda_kv_tma(cfg) && order_boxes(&cfg->qord); }
 
 int cuda_param_slots(const IrPattern *p, CudaSlot *s, int max) {
   static const CudaSlot fixed[] = {
     /* the descriptors first (64-byte aligned), then kv_tma, which cuda_launch
        sets once both were made */
-    { "kmap", SLOT_TMAP, 16 }, { "vmap", SLOT_TMAP, 16 }, { "kv_tma", SLOT_I64, 1 },
+    { "qmap", SLOT_TMAP, 16 }, { "kmap", SLOT_TMAP, 16 }, { "vmap", SLOT_TMAP, 16 }, { "kv_tma", SLOT_I64, 1 },
     { "q", SLOT_PTR, 1 }, { "k", SLOT_PTR, 1 }, { "v", SLOT_PTR, 1 }, { "o", SLOT_PTR, 1 },
     { "lse", SLOT_PTR, 1 },
     { "q_stride", SLOT_I64, 4 }, { "k_stride", SLOT_I64, 4 }, { "v_stride", SLOT_I64, 4 },
@@ -978,7 +978,7 @@ static const char *const tile_load =
   "\n";
 
 /*
-** K or V tile u by TMA (cuda_kv_tma): one box of 64 columns a 64-column
+** K or V tile u, or the q tile, by TMA (cuda_kv_tma, cuda_q_tma): one box of 64 columns a 64-column
 ** block, at the tile's first coordinate on each axis of the kv order
 ** (kv_origin), in the tensor map cuda_launch made for it (driver.c,
 ** cuda_kv_map_layout): dims (columns, tokens, heads, batches) for a 1-D
@@ -987,17 +987,30 @@ static const char *const tile_load =
 ** Coordinates past a grid axis read as zero, like padding tokens.
 */
 static const char *const tile_load_tma =
+  "template <int kRank, int kRows>\n"
+  "ATTNC_DEVICE void tma_box(u32 dst, const TmaMap &map, u32 bar, int cols, const int (&c)[kRank],\n"
+  "                          int hh, int b, int heads) {\n"
+  "  mbar_arrive_tx(bar, (u32)(kRows * cols * 2));\n"
+  "  for (int cb = 0; cb < cols / 64; ++cb) {\n"
+  "    const u32 d = dst + (u32)cb * kRows * 128;\n"
+  "    if constexpr (kRank == 1) tma_load_4d(d, &map, bar, cb * 64, c[0], hh, b);\n"
+  "    else if constexpr (kRank == 2) tma_load_5d(d, &map, bar, cb * 64, c[1], c[0], hh, b);\n"
+  "    else tma_load_5d(d, &map, bar, cb * 64, c[kRank - 1], c[kRank - 2], c[0], b * heads + hh);\n"
+  "  }\n"
+  "}\n"
   "ATTNC_DEVICE void tma_kv(u32 dst, const TmaMap &map, u32 bar, int cols, int u, int hk, int b,\n"
   "                         const Params &p) {\n"
-  "  mbar_arrive_tx(bar, (u32)(kBlockN * cols * 2));\n"
   "  int c[kKvRank];\n"
   "  kv_origin(u, (int)p.seq_k, c);\n"
-  "  for (int cb = 0; cb < cols / 64; ++cb) {\n"
-  "    const u32 d = dst + (u32)cb * kBlockN * 128;\n"
-  "    if constexpr (kKvRank == 1) tma_load_4d(d, &map, bar, cb * 64, c[0], hk, b);\n"
-  "    else if constexpr (kKvRank == 2) tma_load_5d(d, &map, bar, cb * 64, c[1], c[0], hk, b);\n"
-  "    else tma_load_5d(d, &map, bar, cb * 64, c[kKvRank - 1], c[kKvRank - 2], c[0], b * (int)p.heads_kv + hk);\n"
-  "  }\n"
+  "  tma_box<kKvRank, kBlockN>(dst, map, bar, cols, c, hk, b, (int)p.heads_kv);\n"
+  "}\n"
+  "// the q tile: its first coordinate on each axis (kQTma: no dilation)\n"
+  "ATTNC_DEVICE void tma_q(u32 dst, const TmaMap &map, u32 bar, const QTile &qt, int h, int b,\n"
+  "                        const Params &p) {\n"
+  "  int c[kQRank];\n"
+  "#pragma unroll\n"
+  "  for (int a = 0; a < kQRank; ++a) c[a] = (int)qt.lo[a];\n"
+  "  tma_box<kQRank, kBlockM>(dst, map, bar, kHeadDim, c, h, b, (int)p.heads_q);\n"
   "}\n"
   "\n";
 
@@ -1320,8 +1333,10 @@ static void emit_schedule(Out *o, const IrPattern *p, const CudaConfig *cfg) {
              min_blocks);
   out_printf(o, "static constexpr int kProducerWarps = %d;   // the loading warpgroup (0: every warp loads)\n",
              cfg->ws ? 4 : 0);
-  out_printf(o, "static constexpr bool kKvTma = %s;   // the producer may load K and V with TMA (p.kv_tma)\n",
+  out_printf(o, "static constexpr bool kKvTma = %s;   // K and V may come by TMA (p.kv_tma)\n",
              cuda_kv_tma(cfg) ? "true" : "false");
+  out_printf(o, "static constexpr bool kQTma = %s;    // and Q (a q tile is one box)\n",
+             cuda_q_tma(cfg) ? "true" : "false");
   if (cfg->ws) {
     /* setmaxnreg moves registers from the producer to the compute warps: at
        entry every thread has what __launch_bounds__ leaves it (ptxas rounds
@@ -1455,19 +1470,23 @@ static const char *const kernel_first_loads_wgmma =
   "  kv_begin(it, p, qt, b, h);\n"
   "  KvTile cur;\n"
   "  bool have = kv_next(it, p, qt, b, h, cur);\n"
-  "  __shared__ __align__(8) u64 full_k[2], full_v[2];\n"
+  "  __shared__ __align__(8) u64 full_q, full_k[2], full_v[2];\n"
   "  const bool tma = kKvTma && p.kv_tma;   // K and V by TMA from thread 0, or cp.async from all\n"
+  "  const bool qtma = kQTma && tma;        // and Q\n"
   "  if (tma) {\n"
-  "    if (tid == 0)\n"
+  "    if (tid == 0) {\n"
+  "      mbar_init(smem_u32(&full_q), 1);\n"
   "#pragma unroll\n"
   "      for (int st = 0; st < 2; ++st) {\n"
   "        mbar_init(smem_u32(&full_k[st]), 1);\n"
   "        mbar_init(smem_u32(&full_v[st]), 1);\n"
   "      }\n"
+  "    }\n"
   "    __syncthreads();\n"
   "  }\n"
   "  if (have) {\n"
-  "    load_tile<kBlockM, kChunksQK>(sQ, gQ, p.q_stride[2], [&](int r) { return q_token(qt, r); }, tid);\n"
+  "    if (!qtma) load_tile<kBlockM, kChunksQK>(sQ, gQ, p.q_stride[2], [&](int r) { return q_token(qt, r); }, tid);\n"
+  "    else if (tid == 0) tma_q(sQ, p.qmap, smem_u32(&full_q), qt, h, b, p);\n"
   "    if (!tma) load_kv<kChunksQK>(sK, gK, p.k_stride[2], cur.tile, seq_k, tid);\n"
   "    else if (tid == 0) tma_kv(sK, p.kmap, smem_u32(&full_k[0]), kHeadDim, cur.tile, hk, b, p);\n"
   "    cp_async_commit();\n"
@@ -1532,8 +1551,10 @@ static const char *const kernel_loop_wgmma =
   "      if (have_nxt)\n"
   "        load_kv<kChunksQK>(sK + ((j + 1) & 1) * kStageK, gK, p.k_stride[2], nxt.tile, seq_k, tid);\n"
   "      cp_async_commit();\n"
-  "    } else\n"
+  "    } else {\n"
+  "      if (qtma && j == 0) mbar_wait(smem_u32(&full_q), 0);   // Q landed\n"
   "      mbar_wait(smem_u32(&full_k[j & 1]), (j >> 1) & 1);   // K_j landed\n"
+  "    }\n"
   "\n"
   "    issue_qk(s, sQ, sK + (j & 1) * kStageK, warp);\n"
   "    if (j > 0) {\n"
@@ -1592,8 +1613,9 @@ static const char *const kernel_ws =
   "  __shared__ __align__(8) u64 full_q, full_k[2], full_v[2], empty_k[2], empty_v[2];\n"
   "  __shared__ KvTile slot[2];\n"
   "  const bool tma = kKvTma && p.kv_tma;   // K and V by TMA from one thread, or cp.async from all\n"
+  "  const bool qtma = kQTma && tma;        // and Q\n"
   "  if (tid == 0) {\n"
-  "    mbar_init(smem_u32(&full_q), kProducerWarps * 32);\n"
+  "    mbar_init(smem_u32(&full_q), qtma ? 1 : kProducerWarps * 32);\n"
   "#pragma unroll\n"
   "    for (int st = 0; st < 2; ++st) {\n"
   "      mbar_init(smem_u32(&full_k[st]), tma ? 1 : kProducerWarps * 32);\n"
@@ -1628,13 +1650,14 @@ static const char *const kernel_ws =
   "      if (j >= 2) { mbar_wait(smem_u32(&empty_k[st]), empty_parity); if (tma) iter_sync(); }\n"
   "      if (ptid == 0) slot[st] = have ? t : KvTile{ -1, false };\n"
   "      if (!have) break;\n"
-  "      if (j == 0) {\n"
+  "      if (j == 0 && qtma && ptid == 0) tma_q(sQ, p.qmap, smem_u32(&full_q), qt, h, b, p);\n"
+  "      if (j == 0 && !qtma) {\n"
   "        load_tile<kBlockM, kChunksQK, kProducerWarps * 32, 4>(sQ, gQ, p.q_stride[2], [&](int r) { return q_token(qt, r); }, ptid);\n"
   "        cp_async_commit();\n"
   "      }\n"
   "      if (tma) {\n"
   "        if (ptid == 0) tma_kv(sK + st * kStageK, p.kmap, smem_u32(&full_k[st]), kHeadDim, t.tile, hk, b, p);\n"
-  "        if (j == 0) {\n"
+  "        if (j == 0 && !qtma) {\n"
   "          cp_async_wait<0>();\n"
   "          signal(smem_u32(&full_q));\n"
   "        }\n"

@@ -202,7 +202,10 @@ START_TEST(compile_ws) {
                        .qord = { .rank = 2, .n = { 16, 16 }, .box = { 8, 8 }, .dil = { 1, 1 } },
                        .kord = { .rank = 2, .n = { 16, 16 }, .box = { 8, 8 }, .dil = { 1, 1 } } };
   ck_assert_int_eq(cuda_config_finish(p, &boxes, &d), ATTNC_OK);
-  ck_assert(boxes.overlap && !boxes.ws && cuda_kv_tma(&boxes));   /* from thread 0 */
+  ck_assert(boxes.overlap && !boxes.ws && cuda_kv_tma(&boxes) && cuda_q_tma(&boxes));   /* from thread 0 */
+  CudaConfig dq = boxes;                    /* q tiles of a dilated order are no box: Q by cp.async */
+  dq.qord.dil[1] = 2;
+  ck_assert(cuda_kv_tma(&dq) && !cuda_q_tma(&dq));
   ck_assert_int_eq(cuda_threads(&boxes), 128);
   {  /* at D = 128 a producer loads the 8 x 8 token boxes with 5-d TMA, at
         D = 64 thread 0 of the kernel without one; neither serialises the wgmmas */
@@ -226,7 +229,7 @@ START_TEST(compile_ws) {
   }
   CudaConfig c128 = { .dtype = DT_BF16, .head_dim = 128, .arch = 90, .block_m = 128, .block_n = 128 };
   ck_assert_int_eq(cuda_config_finish(p, &c128, &d), ATTNC_OK);
-  ck_assert(c128.ws && cuda_kv_tma(&c128));
+  ck_assert(c128.ws && cuda_kv_tma(&c128) && cuda_q_tma(&c128));
   ck_assert_int_eq(cuda_threads(&c128), 384);
   CudaConfig cfg = { .dtype = DT_BF16, .head_dim = 64, .arch = 90, .block_m = 192, .block_n = 128 };
   ck_assert_int_eq(cuda_config_finish(p, &cfg, &d), ATTNC_OK);
