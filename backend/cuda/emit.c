@@ -1443,14 +1443,16 @@ static const char *const kernel_head =
   "    row_sum[mi][0] = row_sum[mi][1] = 0.0f;\n"
   "  }\n";
 
-/* every warp loads: the first loads before the loop */
-static const char *const kernel_first_loads =
+/* every warp loads: the kv iterator's first tile, then the first loads before the loop */
+static const char *const kernel_kv_start =
   "\n"
   "  // the kv tiles of this q tile, in the plan's order; Q and the first K are loaded\n"
   "  KvIter it;\n"
   "  kv_begin(it, p, qt, b, h);\n"
   "  KvTile cur;\n"
-  "  bool have = kv_next(it, p, qt, b, h, cur);\n"
+  "  bool have = kv_next(it, p, qt, b, h, cur);\n";
+
+static const char *const kernel_first_loads =
   "  if (have) {\n"
   "    load_tile<kBlockM, kChunksQK>(sQ, gQ, p.q_stride[2], [&](int r) { return q_token(qt, r); }, tid);\n"
   "    load_kv<kChunksQK>(sK, gK, p.k_stride[2], cur.tile, seq_k, tid);\n"
@@ -1464,12 +1466,6 @@ static const char *const kernel_first_loads =
    next wgmma (H200, session 8, TFLOP/s cp.async / TMA there / TMA here:
    2-D neighborhood 50 / 46 / 50, 3-D 40 / 37 / 40, Swin 209 / 212 / 213) */
 static const char *const kernel_first_loads_wgmma =
-  "\n"
-  "  // the kv tiles of this q tile, in the plan's order; Q and the first K are loaded\n"
-  "  KvIter it;\n"
-  "  kv_begin(it, p, qt, b, h);\n"
-  "  KvTile cur;\n"
-  "  bool have = kv_next(it, p, qt, b, h, cur);\n"
   "  __shared__ __align__(8) u64 full_q, full_k[2], full_v[2];\n"
   "  const bool tma = kKvTma && p.kv_tma;   // K and V by TMA from thread 0, or cp.async from all\n"
   "  const bool qtma = kQTma && tma;        // and Q\n"
@@ -2022,6 +2018,7 @@ attnc_status cuda_emit_plan(const IrPattern *p, const Plan *plan, const CudaConf
     if (cfg->ws)
       out_puts(&o, kernel_ws);
     else {
+      out_puts(&o, kernel_kv_start);
       out_puts(&o, cfg->overlap ? kernel_first_loads_wgmma : kernel_first_loads);
       out_puts(&o, cfg->overlap ? kernel_loop_wgmma : kernel_loop_sync);
     }
