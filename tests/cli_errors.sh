@@ -102,6 +102,7 @@ TARGETS=" $("$ATTNC" --version | sed -n 's/^targets: //p') "
 expect 2 "unknown target 'tpu'" -- "$ATTNC" compile "$CAUSAL" --target tpu
 expect 2 "unknown --emit 'bogus'" -- "$ATTNC" compile "$CAUSAL" --emit bogus
 expect 2 "--emit ptx needs --target cuda" -- "$ATTNC" compile "$CAUSAL" --emit ptx
+expect 2 "-o $T/k.cubin: a cubin file is what --target cuda writes: add --target cuda" -- "$ATTNC" compile "$CAUSAL" -o "$T/k.cubin"
 expect 2 "option '--help' takes no value" -- "$ATTNC" compile "$CAUSAL" --emit=ir --help=x
 expect 2 "--scale expects a finite number (got 'abc')" -- "$ATTNC" "${R[@]}" "${QKV[@]}" -o "$T/o.npy" --scale abc
 expect 2 "--scale must not be 0" -- "$ATTNC" "${R[@]}" "${QKV[@]}" -o "$T/o.npy" --scale 0
@@ -210,6 +211,10 @@ if [[ $TARGETS == *" cuda "* ]]; then
       --head-dim 64 --seq ${seq%:*} --emit cuda -o "$T/s.cu"
     grep -q "kBlockM = ${seq#*:};" "$T/s.cu" || { echo "FAIL: --seq ${seq%:*}: $(grep -o 'kBlockM = [0-9]*' "$T/s.cu")"; fails=$((fails + 1)); }
   done
+  # without --emit, -o's extension picks the kind
+  n=$((n + 1))
+  ATTNC_CACHE_DIR=off "$ATTNC" compile "$CAUSAL" --target cuda --arch sm_90a -o "$T/k.ptx"
+  grep -q "^\.target sm_90a" "$T/k.ptx" || { echo "FAIL: -o k.ptx did not write PTX"; head -3 "$T/k.ptx"; fails=$((fails + 1)); }
   for spec in "$CAUSAL" "$NB2 -D height=64 -D width=64 -D kernel=7"; do
     "$ATTNC" explain $spec --target cuda --arch sm_90a --shape 1,1,4096,128 >"$T/ex.txt" 2>&1
     ATTNC_CACHE_DIR=off "$ATTNC" compile $spec --target cuda --arch sm_90a --head-dim 128 --emit cuda -o "$T/k.cu"

@@ -20,12 +20,21 @@
 #include "tools/cli.h"
 #include "runtime/runtime.h"
 
-/* the kernel artifacts each compiled target writes */
-static const struct { const char *kind; attnc_target target; } kinds[] = {
-  { "cuda", ATTNC_TARGET_CUDA }, { "ptx", ATTNC_TARGET_CUDA }, { "cubin", ATTNC_TARGET_CUDA },
-  { "obj", ATTNC_TARGET_CPU }, { "asm", ATTNC_TARGET_CPU }, { "llvm", ATTNC_TARGET_CPU },
-  { "h", ATTNC_TARGET_CPU },
+/* the kernel artifacts each compiled target writes, and their files' extensions */
+static const struct { const char *kind; attnc_target target; const char *ext; } kinds[] = {
+  { "cuda", ATTNC_TARGET_CUDA, ".cu" }, { "ptx", ATTNC_TARGET_CUDA, ".ptx" },
+  { "cubin", ATTNC_TARGET_CUDA, ".cubin" }, { "obj", ATTNC_TARGET_CPU, ".o" },
+  { "asm", ATTNC_TARGET_CPU, ".s" }, { "llvm", ATTNC_TARGET_CPU, ".ll" }, { "h", ATTNC_TARGET_CPU, ".h" },
 };
+
+/* the kind a file name's extension asks for (-o k.cubin: cubin); NULL if none */
+static const char *kind_of_file(const char *path) {
+  const char *dot = path ? strrchr(path, '.') : NULL;
+  if (!dot || strchr(dot, '/')) return NULL;
+  for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
+    if (strcmp(kinds[i].ext, dot) == 0) return kinds[i].kind;
+  return NULL;
+}
 
 /* the target that writes artifact kind; false if none does */
 static bool kind_target(const char *kind, attnc_target *t) {
@@ -40,7 +49,8 @@ static bool kind_target(const char *kind, attnc_target *t) {
 static const CliOpt opts[] = {
   CLI_OPT_DEFINE,
   CLI_OPT_TARGET,
-  { "emit", 0, "KIND", "ir (the pattern IR, the default); cuda: cuda, ptx, cubin; cpu: obj, asm, llvm, h", OPT_EMIT },
+  { "emit", 0, "KIND", "ir (the pattern IR, the default); cuda: cuda, ptx, cubin; cpu: obj, asm, llvm, h"
+                         " (without --emit, -o's extension picks: .cu .ptx .cubin .o .s .ll .h)", OPT_EMIT },
   { "output", 'o', "FILE", "write to FILE (atomically) instead of standard output", OPT_OUTPUT },
   { "arch", 0, "A", "cuda: sm_80, sm_90a, ... (default: the GPU's)", OPT_ARCH },
   { "dtype", 0, "D", "the kernel's dtype: f32, bf16, f16 (default f32; cuda: bf16)", OPT_DTYPE },
@@ -89,7 +99,7 @@ static int compile_main(const CliVerb *verb, int argc, char **argv) {
   CliParser ps;
   CliSpec cs = { 0 };
   attnc_target target = ATTNC_TARGET_REF;
-  const char *emit = "ir", *out = NULL, *val, *arch = NULL;
+  const char *emit = NULL, *out = NULL, *val, *arch = NULL;
   attnc_dtype dt = ATTNC_DTYPE_AUTO;
   long long hd = 0, seq = 0;
   bool json = false;
@@ -111,11 +121,18 @@ static int compile_main(const CliVerb *verb, int argc, char **argv) {
     }
   }
   if (rc) goto done;
+  bool inferred = !emit && kind_of_file(out);
+  if (!emit) emit = inferred ? kind_of_file(out) : "ir";
   bool kernel = strcmp(emit, "ir") != 0;
   attnc_target want;
   if (kernel && !kind_target(emit, &want)) {
     rc = cli_error("unknown --emit '%s' (choose ir; cuda, ptx or cubin with --target cuda; "
                    "obj, asm, llvm or h with --target cpu)", emit);
+    goto done;
+  }
+  if (kernel && want != target && inferred) {
+    rc = cli_error("-o %s: a %s file is what --target %s writes: add --target %s, or --emit ir for the IR",
+                   out, emit, attnc_target_name(want), attnc_target_name(want));
     goto done;
   }
   if (kernel && want != target) {
