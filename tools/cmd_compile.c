@@ -121,8 +121,9 @@ static int compile_main(const CliVerb *verb, int argc, char **argv) {
     }
   }
   if (rc) goto done;
-  bool inferred = !emit && kind_of_file(out);
-  if (!emit) emit = inferred ? kind_of_file(out) : "ir";
+  const char *guess = emit ? NULL : kind_of_file(out);   /* -o's extension, without --emit */
+  bool inferred = guess != NULL;
+  if (!emit) emit = inferred ? guess : "ir";
   bool kernel = strcmp(emit, "ir") != 0;
   attnc_target want;
   if (kernel && !kind_target(emit, &want)) {

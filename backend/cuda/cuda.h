@@ -142,20 +142,20 @@ typedef struct CudaSlot {
 } CudaSlot;
 int cuda_param_slots(const IrPattern *p, CudaSlot *slots, int max);   /* count */
 /* the kernel loads K and V with TMA when the launch allows (kv_tma = 1):
-   overlapped, kv tiles one box of whole tokens (kv_boxes in emit.c) */
+   overlapped, kv tiles one box of whole tokens (order_boxes in emit.c) */
 bool cuda_kv_tma(const CudaConfig *cfg);
 /* and Q too (its q tiles are one box as well); the launch sets kv_tma only
    when every map the kernel reads could be made */
 bool cuda_q_tma(const CudaConfig *cfg);
-/* the TMA descriptor's geometry for a K or V tensor of shape (B, H, S, D) and
-   element strides st, 2-byte elements at addr, read in kv order ko: dims
+/* the TMA descriptor's geometry for a Q, K or V tensor of shape (B, H, S, D)
+   and element strides st, 2-byte elements at addr, read in order ko: dims
    innermost first (head dim; tokens, or a grid's axes last first; heads,
    batches, one dim on a 3-D grid), byte strides of all but the first
    (size-1 dims get a dense stride), boxes; the rank, or 0 when TMA cannot
    read it (16-byte alignment and strides, D contiguous, dilation, a grid
    that is not the tokens, heads and batches that do not merge) */
-int cuda_kv_map_layout(const CudaOrder *ko, const int64_t shape[4], const int64_t st[4], uintptr_t addr,
-                       uint64_t dims[5], uint64_t strides[4], unsigned box[5]);
+int cuda_tma_map_layout(const CudaOrder *ko, const int64_t shape[4], const int64_t st[4], uintptr_t addr,
+                        uint64_t dims[5], uint64_t strides[4], unsigned box[5]);
 
 /* ------------------------------------------------------------ NVRTC */
 

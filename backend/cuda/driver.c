@@ -412,12 +412,12 @@ static attnc_status check_dev(const char *name, const DLTensor *t, int rank, boo
 ** tile layout), coordinates past an axis read as zero. 0 when the driver or
 ** the tensor cannot have one; the kernel then loads with cp.async.
 */
-int cuda_kv_map_layout(const CudaOrder *ko, const int64_t shape[4], const int64_t st[4], uintptr_t addr,
-                       uint64_t dims[5], uint64_t strides[4], unsigned box[5]) {
+int cuda_tma_map_layout(const CudaOrder *ko, const int64_t shape[4], const int64_t st[4], uintptr_t addr,
+                        uint64_t dims[5], uint64_t strides[4], unsigned box[5]) {
   int R = ko->rank;
   if (R < 1 || R > 3 || addr % 16 != 0 || (st[3] != 1 && shape[3] > 1)) return 0;
   for (int i = 0; i < 4; i++)
-    if (shape[i] <= 0 || shape[i] > 0xffffffffLL) return 0;
+    if (shape[i] <= 0) return 0;
   int64_t ext[5], bytes[5];                 /* extents, byte strides */
   int n = 0;
   ext[n] = shape[3], bytes[n] = 2, box[n++] = 64;
@@ -453,7 +453,7 @@ static bool encode_map(CudaDriver *drv, const CudaOrder *order, const DLTensor *
   strides_of(t, st);
   uint64_t dims[5], strides[4];
   unsigned box[5], one[5] = { 1, 1, 1, 1, 1 };
-  int rank = cuda_kv_map_layout(order, t->shape, st, (uintptr_t)data_of(t), dims, strides, box);
+  int rank = cuda_tma_map_layout(order, t->shape, st, (uintptr_t)data_of(t), dims, strides, box);
   CUtensorMap map;
   if (!rank ||
       drv->encode_tiled(&map, CU_TENSOR_MAP_DATA_TYPE_UINT16, (unsigned)rank, (void *)data_of(t), dims, strides,

@@ -119,11 +119,6 @@ static bool wgmma_fits(const CudaConfig *cfg) {
          cfg->block_n % 16 == 0 && cfg->block_n >= 16 && cfg->block_n <= 128;
 }
 
-/* kv tiles of block_n consecutive tokens (a TMA box reads each) */
-static bool kv_consecutive(const CudaConfig *cfg) {
-  return cfg->kord.rank == 1 && cfg->kord.dil[0] == 1 && cfg->kord.box[0] == cfg->block_n;
-}
-
 /* tiles one TMA box reads: whole tokens (no dilation) on at most three
    axes, of sizes known at compile time on a grid (the map's dims) */
 static bool order_boxes(const CudaOrder *k) {
@@ -131,6 +126,11 @@ static bool order_boxes(const CudaOrder *k) {
   for (int a = 0; a < k->rank; a++)
     if (k->dil[a] != 1 || (k->rank > 1 && k->n[a] <= 0)) return false;
   return true;
+}
+
+/* kv tiles of block_n consecutive tokens (a 1-D box) */
+static bool kv_consecutive(const CudaConfig *cfg) {
+  return cfg->kord.rank == 1 && cfg->kord.box[0] == cfg->block_n && order_boxes(&cfg->kord);
 }
 
 static bool head_dim_ok(int d) { return d == 32 || d == 64 || d == 96 || d == 128 || d == 256; }
@@ -981,7 +981,7 @@ static const char *const tile_load =
 ** K or V tile u, or the q tile, by TMA (cuda_kv_tma, cuda_q_tma): one box of 64 columns a 64-column
 ** block, at the tile's first coordinate on each axis of the kv order
 ** (kv_origin), in the tensor map cuda_launch made for it (driver.c,
-** cuda_kv_map_layout): dims (columns, tokens, heads, batches) for a 1-D
+** cuda_tma_map_layout): dims (columns, tokens, heads, batches) for a 1-D
 ** order, (columns, grid axes last first, heads, batches) for a 2-D grid, and
 ** heads and batches as one dim for a 3-D grid (a map has at most 5).
 ** Coordinates past a grid axis read as zero, like padding tokens.
@@ -1556,10 +1556,8 @@ static const char *const kernel_loop_wgmma =
   "    if (j > 0) {\n"
   "      if (tma) mbar_wait(smem_u32(&full_v[(j - 1) & 1]), ((j - 1) >> 1) & 1);   // V_j-1 landed\n"
   "      issue_pv(acc_o, pa, sV + ((j - 1) & 1) * kStageV);\n"
-  "    }\n"
-  "    if (j > 0)\n"
   "      wgmma_wait<1>();                // S of tile j is done; P_j-1 V_j-1 may run on\n"
-  "    else\n"
+  "    } else\n"
   "      wgmma_wait<0>();\n"
   "    if (tma && tid == 0) {            // under P V: V_j, K_j+1 into the buffers the barrier freed\n"
   "      tma_kv(sV + (j & 1) * kStageV, p.vmap, smem_u32(&full_v[j & 1]), kHeadDimV, cur.tile, hk, b, p);\n"
@@ -1633,7 +1631,6 @@ static const char *const kernel_ws =
   "      smem_to_async_proxy();\n"
   "      mbar_arrive(bar);\n"
   "    };\n"
-
   "    // every producer thread waits on the empty barriers (one thread spinning while\n"
   "    // its warp's other lanes ran on cost 10-30%: H200, dense to block-sparse); with\n"
   "    // TMA, where thread 0 alone refills, they meet before it issues, so none can fall\n"

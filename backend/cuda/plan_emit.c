@@ -391,19 +391,10 @@ static void emit_kv_order(Out *o, const CudaOrder *k) {
               "template <bool kWhole = false>\n"
               "ATTNC_DEVICE bool kv_place(int u, int pos, int seq_k, int &tok) {\n"
               "  int cs[kKvRank];\n  return kv_place<kWhole>(u, pos, seq_k, tok, cs);\n}\n");
-  /* the first coordinate of a tile on each axis: where its TMA box starts */
+  /* a TMA box starts at the coordinates of the tile's position 0, padding or not */
   out_puts(o, "// the first coordinate of kv tile u on each axis (a TMA box's origin)\n"
-              "ATTNC_DEVICE void kv_origin(int u, int seq_k, int (&c)[kKvRank]) {\n  (void)seq_k;\n");
-  for (int a = R - 1; a >= 0; a--) {
-    long long B = (long long)k->box[a], D = (long long)k->dil[a];
-    out_printf(o, "  {  // axis %d\n", a);
-    if (a > 0 || D != 1) out_printf(o, "    const int tiles = kv_axis_tiles(%d, seq_k);\n", a);
-    out_printf(o, "    const int ua = %s;\n", a > 0 ? "u % tiles" : "u");
-    if (a > 0) out_puts(o, "    u /= tiles;\n");
-    if (D == 1) out_printf(o, "    c[%d] = ua * %lld;\n  }\n", a, B);
-    else out_printf(o, "    c[%d] = ua / (tiles / %lld) + %lld * ((ua %% (tiles / %lld)) * %lld);\n  }\n",
-                    a, D, D, D, B);
-  }
+              "ATTNC_DEVICE void kv_origin(int u, int seq_k, int (&c)[kKvRank]) {\n"
+              "  int tok;\n  kv_place(u, 0, seq_k, tok, c);\n");
   out_puts(o, "}\n"
               "template <bool kWhole = false>\n"
               "ATTNC_DEVICE int kv_token(int u, int pos, int seq_k) {\n"

@@ -290,45 +290,45 @@ START_TEST(kv_map_layout) {
   CudaOrder tok = { .rank = 1, .box = { 128 }, .dil = { 1 } };
   /* BHSD 2,4,1000,128: tokens 256 bytes apart, heads 256000, batches 1024000 */
   int64_t sh[4] = { 2, 4, 1000, 128 }, bhsd[4] = { 4 * 1000 * 128, 1000 * 128, 128, 1 };
-  ck_assert_int_eq(cuda_kv_map_layout(&tok, sh, bhsd, 4096, dims, str, box), 4);
+  ck_assert_int_eq(cuda_tma_map_layout(&tok, sh, bhsd, 4096, dims, str, box), 4);
   ck_assert(dims[0] == 128 && dims[1] == 1000 && dims[2] == 4 && dims[3] == 2);
   ck_assert(str[0] == 256 && str[1] == 256000 && str[2] == 1024000);
   ck_assert(box[0] == 64 && box[1] == 128 && box[2] == 1 && box[3] == 1);
   /* BSHD: tokens H*D apart, heads D */
   int64_t bshd[4] = { 1000 * 4 * 128, 128, 4 * 128, 1 };
-  ck_assert_int_eq(cuda_kv_map_layout(&tok, sh, bshd, 4096, dims, str, box), 4);
+  ck_assert_int_eq(cuda_tma_map_layout(&tok, sh, bshd, 4096, dims, str, box), 4);
   ck_assert(str[0] == 1024 && str[1] == 256 && str[2] == 1024000);
   /* B = 1 and one kv head: any strides there, dense ones are used */
   int64_t sh1[4] = { 1, 1, 77, 64 }, odd[4] = { 0, 3, 64, 1 };
-  ck_assert_int_eq(cuda_kv_map_layout(&tok, sh1, odd, 16, dims, str, box), 4);
+  ck_assert_int_eq(cuda_tma_map_layout(&tok, sh1, odd, 16, dims, str, box), 4);
   ck_assert(str[0] == 128 && str[1] == 128 * 77 && str[2] == 128 * 77);
   /* no TMA: unaligned data, a token stride not a multiple of 16 bytes, D strided, no tokens */
-  ck_assert_int_eq(cuda_kv_map_layout(&tok, sh, bhsd, 4100, dims, str, box), 0);
+  ck_assert_int_eq(cuda_tma_map_layout(&tok, sh, bhsd, 4100, dims, str, box), 0);
   int64_t s4[4] = { 4 * 1000 * 132, 1000 * 132, 132, 1 };   /* tokens 264 bytes apart */
-  ck_assert_int_eq(cuda_kv_map_layout(&tok, sh, s4, 4096, dims, str, box), 0);
+  ck_assert_int_eq(cuda_tma_map_layout(&tok, sh, s4, 4096, dims, str, box), 0);
   int64_t dstr[4] = { 4 * 1000 * 256, 1000 * 256, 256, 2 };
-  ck_assert_int_eq(cuda_kv_map_layout(&tok, sh, dstr, 4096, dims, str, box), 0);
+  ck_assert_int_eq(cuda_tma_map_layout(&tok, sh, dstr, 4096, dims, str, box), 0);
   int64_t sh0[4] = { 2, 4, 0, 128 };
-  ck_assert_int_eq(cuda_kv_map_layout(&tok, sh0, bhsd, 4096, dims, str, box), 0);
+  ck_assert_int_eq(cuda_tma_map_layout(&tok, sh0, bhsd, 4096, dims, str, box), 0);
   /* a 2-D grid of 25 x 40 tokens in boxes of 8 x 16: columns, x, y, heads, batches */
   CudaOrder g2 = { .rank = 2, .n = { 25, 40 }, .box = { 8, 16 }, .dil = { 1, 1 } };
-  ck_assert_int_eq(cuda_kv_map_layout(&g2, sh, bhsd, 4096, dims, str, box), 5);
+  ck_assert_int_eq(cuda_tma_map_layout(&g2, sh, bhsd, 4096, dims, str, box), 5);
   ck_assert(dims[1] == 40 && dims[2] == 25 && dims[3] == 4 && dims[4] == 2);
   ck_assert(str[0] == 256 && str[1] == 256 * 40 && str[2] == 256000 && str[3] == 1024000);
   ck_assert(box[1] == 16 && box[2] == 8 && box[3] == 1 && box[4] == 1);
   /* not the tokens (24 x 40 of 1000), or dilated: no TMA */
   CudaOrder g2s = { .rank = 2, .n = { 24, 40 }, .box = { 8, 16 }, .dil = { 1, 1 } };
-  ck_assert_int_eq(cuda_kv_map_layout(&g2s, sh, bhsd, 4096, dims, str, box), 0);
+  ck_assert_int_eq(cuda_tma_map_layout(&g2s, sh, bhsd, 4096, dims, str, box), 0);
   CudaOrder g2d = { .rank = 2, .n = { 25, 40 }, .box = { 8, 16 }, .dil = { 1, 2 } };
-  ck_assert_int_eq(cuda_kv_map_layout(&g2d, sh, bhsd, 4096, dims, str, box), 0);
+  ck_assert_int_eq(cuda_tma_map_layout(&g2d, sh, bhsd, 4096, dims, str, box), 0);
   /* a 3-D grid 10 x 10 x 10: heads and batches one dim, which BHSD allows and BSHD not */
   CudaOrder g3 = { .rank = 3, .n = { 10, 10, 10 }, .box = { 4, 4, 4 }, .dil = { 1, 1, 1 } };
-  ck_assert_int_eq(cuda_kv_map_layout(&g3, sh, bhsd, 4096, dims, str, box), 5);
+  ck_assert_int_eq(cuda_tma_map_layout(&g3, sh, bhsd, 4096, dims, str, box), 5);
   ck_assert(dims[1] == 10 && dims[2] == 10 && dims[3] == 10 && dims[4] == 8);
   ck_assert(str[0] == 256 && str[1] == 2560 && str[2] == 25600 && str[3] == 256000);
-  ck_assert_int_eq(cuda_kv_map_layout(&g3, sh, bshd, 4096, dims, str, box), 0);
+  ck_assert_int_eq(cuda_tma_map_layout(&g3, sh, bshd, 4096, dims, str, box), 0);
   int64_t sh1b[4] = { 1, 4, 1000, 128 };    /* one batch: BSHD's heads alone */
-  ck_assert_int_eq(cuda_kv_map_layout(&g3, sh1b, bshd, 4096, dims, str, box), 5);
+  ck_assert_int_eq(cuda_tma_map_layout(&g3, sh1b, bshd, 4096, dims, str, box), 5);
   ck_assert(dims[4] == 4 && str[3] == 256);
 }
 END_TEST

@@ -92,7 +92,7 @@ static const char host_prelude[] =
   "static inline float fast_exp2(float x) { return exp2f(x); }\n";
 
 /* the harness: sections of src, the inputs as arrays, a main that prints masks and orders */
-static bool write_harness(FILE *f, const char *src, const IrPattern *p, const Plan *pl, int64_t S,
+static bool write_harness(FILE *f, const char *src, const IrPattern *p, const Plan *pl, const CudaConfig *cfg, int64_t S,
                           const Inputs *in, int64_t nq, int64_t nkv, int bm, int bn, bool iters) {
   size_t l1 = 0, l2 = 0, l3 = 0;
   const char *head = section(src, "typedef unsigned short u16;", "// ---- PTX helpers", &l1);
@@ -120,6 +120,27 @@ static bool write_harness(FILE *f, const char *src, const IrPattern *p, const Pl
   for (int v = 0; v < nv; v++)
     fprintf(f, "  case %d: return pattern_mask%d(p, b, h, q, k, s, s);\n", v, v);
   fputs("  default: return false;\n  }\n}\n", f);
+  /* the orders' geometry as the driver gives it to the TMA maps (cfg), for
+     the box checks below: box and dilation per axis, and the q order's sizes
+     and token strides (row-major) */
+  const CudaOrder *ko = &cfg->kord, *qo = &cfg->qord;
+  fputs("static const int kv_box[] = {", f);
+  for (int a = 0; a < ko->rank; a++) fprintf(f, "%s%lld", a ? ", " : "", (long long)ko->box[a]);
+  fputs("}, kv_dil[] = {", f);
+  for (int a = 0; a < ko->rank; a++) fprintf(f, "%s%lld", a ? ", " : "", (long long)ko->dil[a]);
+  fputs("};\nstatic const long long q_box[] = {", f);
+  for (int a = 0; a < qo->rank; a++) fprintf(f, "%s%lld", a ? ", " : "", (long long)qo->box[a]);
+  fputs("}, q_dil[] = {", f);
+  for (int a = 0; a < qo->rank; a++) fprintf(f, "%s%lld", a ? ", " : "", (long long)qo->dil[a]);
+  fputs("}, q_n[] = {", f);
+  for (int a = 0; a < qo->rank; a++) fprintf(f, "%s%lld", a ? ", " : "", (long long)qo->n[a]);
+  fputs("}, q_stride[] = {", f);
+  for (int a = 0; a < qo->rank; a++) {
+    long long st = 1;
+    for (int j = a + 1; j < qo->rank; j++) st *= (long long)qo->n[j];
+    fprintf(f, "%s%lld", a ? ", " : "", st);
+  }
+  fputs("};\n", f);
   fprintf(f, "int main() {\n  static Params p;\n  const int S = %lld;\n", (long long)S);
   fprintf(f, "  p.batch = %d; p.heads_q = %d; p.heads_kv = %d; p.seq_q = S; p.seq_k = S;\n", B, H, H);
   for (int i = 0; i < in->n; i++) {
@@ -175,11 +196,32 @@ static bool write_harness(FILE *f, const char *src, const IrPattern *p, const Pl
       "    if (kv_tile_whole(u, S) != all) fail(\"kv_tile_whole\", 0, 0, -1, u, -1, -1);\n"
       "    for (int i = 0; all && i < kBlockN; ++i)   // a whole tile: first token plus a tile-free offset\n"
       "      if (kv_token<true>(u, 0, S) + kv_token<true>(0, i, S) != kv_token(u, i, S)) fail(\"kv_token offset\", 0, 0, -1, u, -1, i);\n"
-      "    int org[kKvRank], c0[kKvRank], tok0;   // a TMA box starts at the coordinates of position 0\n"
+      "    // what a TMA box reads: from kv_origin, positions row-major over the order's\n"
+      "    // box (last axis fastest), dil apart on each axis\n"
+      "    int org[kKvRank];\n"
       "    kv_origin(u, S, org);\n"
-      "    kv_place(u, 0, S, tok0, c0);\n"
-      "    for (int a = 0; a < kKvRank; ++a)\n"
-      "      if (org[a] != c0[a]) fail(\"kv_origin\", 0, 0, -1, u, a, org[a]);\n"
+      "    for (int i = 0; i < kBlockN; ++i) {\n"
+      "      int tok, c[kKvRank], r = i;\n"
+      "      kv_place(u, i, S, tok, c);\n"
+      "      for (int a = kKvRank - 1; a >= 0; --a) {\n"
+      "        if (c[a] != org[a] + kv_dil[a] * (r %% kv_box[a])) fail(\"kv_origin box\", 0, 0, -1, u, a, i);\n"
+      "        r /= kv_box[a];\n"
+      "      }\n"
+      "    }\n"
+      "  }\n"
+      "  for (int t = 0; t < %lld; ++t) {   // the same for tma_q, from the q tile's first coordinates\n"
+      "    QTile qt;\n"
+      "    if (!q_tile_begin(qt, p, 0, 0, t)) continue;\n"
+      "    for (int i = 0; i < kBlockM; ++i) {\n"
+      "      long long tok = 0;\n      bool ok = true;\n      int r = i;\n"
+      "      for (int a = kQRank - 1; a >= 0; --a) {\n"
+      "        const long long c = qt.lo[a] + q_dil[a] * (r %% q_box[a]);\n"
+      "        r /= q_box[a];\n"
+      "        ok = ok && c < (kQRank == 1 ? S : q_n[a]);\n"
+      "        tok += c * q_stride[a];\n"
+      "      }\n"
+      "      if (q_token(qt, i) != (ok ? tok : -1)) fail(\"tma_q box\", 0, 0, t, -1, i, -1);\n"
+      "    }\n"
       "  }\n"
       "  for (int b = 0; b < p.batch; ++b)\n    for (int h = 0; h < p.heads_q; ++h)\n"
       "      for (int t = 0; t < %lld; ++t) {\n        QTile qt;\n"
@@ -203,7 +245,7 @@ static bool write_harness(FILE *f, const char *src, const IrPattern *p, const Pl
       "                  }\n"
       "            }\n"
       "      }\n"
-      "  printf(\"%%lld %%s\\n\", bad, first);\n", (long long)nkv, (long long)nq, (long long)nkv);
+      "  printf(\"%%lld %%s\\n\", bad, first);\n", (long long)nkv, (long long)nq, (long long)nq, (long long)nkv);
   fputs("  return 0;\n}\n", f);
   (void)p;
   return true;
@@ -272,7 +314,7 @@ static void run_job(Job *j) {
   int64_t nq = plan_order_ntiles(&pl->qord, S), nkv = plan_order_ntiles(&pl->kord, S);
   bool iters = true;                /* the data iterator's fill needs many threads */
   for (int v = 0; v < pl->nvariants; v++) iters = iters && pl->variants[v].it.kind != ITER_DATA;
-  bool wrote = f && write_harness(f, src, p, pl, S, &in, nq, nkv, cfg.block_m, cfg.block_n, iters);
+  bool wrote = f && write_harness(f, src, p, pl, &cfg, S, &in, nq, nkv, cfg.block_m, cfg.block_n, iters);
   if (f) fclose(f);
   if (!wrote) {
     snprintf(j->msg, sizeof j->msg, have_dir ? "no harness (section markers missing?)"
