@@ -102,7 +102,7 @@ TARGETS=" $("$ATTNC" --version | sed -n 's/^targets: //p') "
 expect 2 "unknown target 'tpu'" -- "$ATTNC" compile "$CAUSAL" --target tpu
 expect 2 "unknown --emit 'bogus'" -- "$ATTNC" compile "$CAUSAL" --emit bogus
 expect 2 "--emit ptx needs --target cuda" -- "$ATTNC" compile "$CAUSAL" --emit ptx
-expect 2 "-o $T/k.cubin: a cubin file is what --target cuda writes: add --target cuda" -- "$ATTNC" compile "$CAUSAL" -o "$T/k.cubin"
+expect 2 "-o $T/k.cubin: cubin files are what --target cuda writes: add --target cuda" -- "$ATTNC" compile "$CAUSAL" -o "$T/k.cubin"
 expect 2 "option '--help' takes no value" -- "$ATTNC" compile "$CAUSAL" --emit=ir --help=x
 expect 2 "--scale expects a finite number (got 'abc')" -- "$ATTNC" "${R[@]}" "${QKV[@]}" -o "$T/o.npy" --scale abc
 expect 2 "--scale must not be 0" -- "$ATTNC" "${R[@]}" "${QKV[@]}" -o "$T/o.npy" --scale 0

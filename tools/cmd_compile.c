@@ -132,7 +132,7 @@ static int compile_main(const CliVerb *verb, int argc, char **argv) {
     goto done;
   }
   if (kernel && want != target && inferred) {
-    rc = cli_error("-o %s: a %s file is what --target %s writes: add --target %s, or --emit ir for the IR",
+    rc = cli_error("-o %s: %s files are what --target %s writes: add --target %s, or --emit ir for the IR",
                    out, emit, attnc_target_name(want), attnc_target_name(want));
     goto done;
   }
