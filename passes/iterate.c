@@ -379,6 +379,20 @@ static bool term_box(Ctx *c, const Term *t, int skip, PlanBox *out) {
   for (int a = 0; a < rank; a++) axis_range(c, a, &ab[a], &out->ax[a], &may);
   out->may = may;
   out->must = must;
+  out->edge_lo = out->edge_hi = -1;
+  /* the full range splits by side (PlanBox) when every atom was used as is
+     and every axis can be full: no bound open the wrong way, and a dilated
+     axis walks the residue class its congruence names */
+  out->edges_ok = skip < 0;
+  for (int i = 0; i < t->natoms && out->edges_ok; i++) {
+    const Atom *at = &t->atoms[i];
+    int a = at->kind == ATOM_KBOUND || at->kind == ATOM_CONG ? atom_axis(pl, at) : 0;
+    if ((at->kind != ATOM_QONLY && at->kind != ATOM_KBOUND && at->kind != ATOM_CONG) || a < 0 || a >= rank)
+      out->edges_ok = false;
+  }
+  for (int a = 0; a < rank && out->edges_ok; a++)
+    if (ab[a].nofull || ab[a].cong_bad || (pl->kord.ax[a].dil != 1 && ab[a].cong != pl->kord.ax[a].dil))
+      out->edges_ok = false;
   int64_t v;
   if (pe_is_const(may, &v) && v == 0) return false;
   for (int a = 0; a < rank; a++) {
@@ -531,10 +545,58 @@ attnc_status plan_make_iter(Plan *pl, int variant, PlanIter *it, Diag *d) {
   return ATTNC_OK;
 }
 
+/* a & b over bool nodes, -1 = true */
+static int node_and(Plan *pl, int a, int b, int line, Diag *d) {
+  if (a < 0 || b < 0) return a < 0 ? b : a;
+  int args[2] = { a, b };
+  return ir_node(pl->pat, IR_AND, args, 2, 0, line, d);
+}
+
+/*
+** The edge nodes of a box (PlanBox): each bound atom lo(q) <= k_axis <=
+** hi(q) gives k_axis >= lo(q) to edge_lo and k_axis <= hi(q) to edge_hi;
+** q-only atoms go to both; congruences are the order's (a visited tile
+** holds only k of the q tile's residue class). Built once, on the final
+** boxes (the tile pass builds iterators for every candidate).
+*/
+static attnc_status box_edges(Plan *pl, const Term *t, PlanBox *b, Diag *d) {
+  int lo = -1, hi = -1, qonly = -1;
+  for (int i = 0; i < t->natoms && diag_ok(d); i++) {
+    const Atom *at = &t->atoms[i];
+    int line = at->node >= 0 ? pl->pat->nodes[at->node].line : 0;
+    if (at->kind == ATOM_QONLY) {
+      int n = at->node;
+      if (at->neg) n = ir_node(pl->pat, IR_NOT, &n, 1, 0, line, d);
+      qonly = node_and(pl, qonly, n, line, d);
+    } else if (at->kind == ATOM_KBOUND) {
+      int leaf = at->grid ? ir_leaf(pl->pat, IR_KC, at->axis, line) : ir_leaf(pl->pat, IR_K, 0, line);
+      if (at->lo >= 0) {
+        int args[2] = { leaf, at->lo };
+        lo = node_and(pl, lo, ir_node(pl->pat, IR_GE, args, 2, 0, line, d), line, d);
+      }
+      if (at->hi >= 0) {
+        int args[2] = { leaf, at->hi };
+        hi = node_and(pl, hi, ir_node(pl->pat, IR_LE, args, 2, 0, line, d), line, d);
+      }
+    }
+  }
+  if (!diag_ok(d)) return d->status;
+  if (lo < 0 || hi < 0) return ATTNC_OK;     /* one side only: its edge is every partial tile */
+  b->edge_lo = node_and(pl, qonly, lo, 0, d);
+  b->edge_hi = node_and(pl, qonly, hi, 0, d);
+  return d->status;
+}
+
 attnc_status pass_iterate(PassCtx *pc) {
   Plan *pl = pc->plan;
   plan_interval_reset(pl);
-  for (int v = 0; v < pl->nvariants; v++)
-    if (plan_make_iter(pl, v, &pl->variants[v].it, pc->d) != ATTNC_OK) return pc->d->status;
+  for (int v = 0; v < pl->nvariants; v++) {
+    PlanIter *it = &pl->variants[v].it;
+    if (plan_make_iter(pl, v, it, pc->d) != ATTNC_OK) return pc->d->status;
+    for (int i = 0; i < it->nboxes; i++)
+      if (it->boxes[i].edges_ok &&
+          box_edges(pl, &pl->dnf[v].terms[it->boxes[i].term], &it->boxes[i], pc->d) != ATTNC_OK)
+        return pc->d->status;
+  }
   return ATTNC_OK;
 }

@@ -203,6 +203,14 @@ typedef struct PlanBox {
   const PlanExpr *may, *must;
   PlanRange ax[IR_MAXGRID];
   int term;                   /* the DNF term it came from (explain) */
+  /* Edges (iterate pass; -1 = none): the term's lower bounds on the kv
+     coordinates (with its q-only atoms) as one node, and its upper bounds.
+     A tile of the box with u_a >= flo_a on every axis meets every lower
+     bound, so there the mask is edge_hi; with u_a <= fhi_a everywhere it is
+     edge_lo. Set when the term is only q-only and bound atoms (congruences
+     the order keeps), every axis can be full, and it has bounds both ways. */
+  bool edges_ok;              /* term_box: the split above is exact */
+  int edge_lo, edge_hi;
 } PlanBox;
 
 typedef enum PlanIterKind {
@@ -417,6 +425,15 @@ typedef struct PlanRun {
   int64_t qstride;                  /* stats: only every qstride-th q tile (0, 1: all) */
 } PlanRun;
 int plan_variant_of(const Plan *pl, int64_t h);
+/*
+** The sides of a visited partial tile's full range it lies past, as a
+** kernel tags it (PlanBox edges): bit 0 below flo on some axis (the lower
+** bounds must be checked), bit 1 above fhi; 3 where the kernel does not
+** tag edges (it does for one variant of one static box with both edge
+** nodes). 1: the mask is edge_lo on
+** the tile; 2: edge_hi.
+*/
+int plan_tile_edge(const Plan *pl, const PlanRun *r, int64_t b, int64_t h, int64_t qt, int64_t kvtile);
 attnc_status plan_visit(const Plan *pl, const PlanRun *r, int64_t b, int64_t h, int64_t qt,
                         PlanVisitFn fn, void *ud, Diag *d);
 
@@ -451,6 +468,8 @@ typedef struct PlanStats {
   int64_t skipped_allowed;          /* allowed pairs in unvisited tiles */
   int64_t full_violations;          /* tiles tagged full holding a masked or invalid pair */
   int64_t tiles_with_allowed;       /* tiles holding an allowed pair */
+  int64_t tiles_edge;               /* partial tiles past one edge of the full range */
+  int64_t edge_violations;          /* ... where that edge's bounds differ from the mask */
 } PlanStats;
 
 typedef enum PlanCount {

@@ -186,11 +186,13 @@ static void put_atom(Out *o, const Plan *pl, const Atom *a) {
   }
 }
 
-static void put_box(Out *o, const PlanBox *b, int rank, const char *indent) {
+static void put_box(Out *o, const Plan *pl, const PlanBox *b, int rank, const char *indent) {
   putf(o, "%smay %s\n%smust %s\n", indent, E(o, b->may), indent, E(o, b->must));
   for (int a = 0; a < rank; a++)
     putf(o, "%saxis %d: visit %s .. %s, full %s .. %s\n", indent, a, E(o, b->ax[a].lo),
          E(o, b->ax[a].hi), E(o, b->ax[a].flo), E(o, b->ax[a].fhi));
+  if (b->edge_lo >= 0 && b->edge_hi >= 0)
+    putf(o, "%sedges: lower %s; upper %s\n", indent, Nd(o, pl, b->edge_lo), Nd(o, pl, b->edge_hi));
 }
 
 static void put_order(Out *o, const char *side, const PlanOrder *ord, bool q) {
@@ -261,7 +263,7 @@ char *plan_print(const Plan *pl, Arena *A) {
          it->reason ? it->reason : "");
     for (int i = 0; i < it->nboxes; i++) {
       putf(&o, "  box %d (term %d)\n", i, it->boxes[i].term);
-      put_box(&o, &it->boxes[i], pl->kord.rank, "    ");
+      put_box(&o, pl, &it->boxes[i], pl->kord.rank, "    ");
     }
     if (it->list) {
       const PlanList *L = it->list;
@@ -274,14 +276,14 @@ char *plan_print(const Plan *pl, Arena *A) {
           putf(&o, "    row[%d] = %s%s%s\n", i, E(&o, L->row[i]), i == L->vdim ? " .. " : "",
                i == L->vdim ? E(&o, L->row_hi) : "");
       put(&o, "    clip\n");
-      put_box(&o, &L->clip, 1, "      ");
+      put_box(&o, pl, &L->clip, 1, "      ");
     }
     if (it->data) {
       const PlanData *D = it->data;
       putf(&o, "  data %s %s %s%s%s\n", Nd(&o, pl, D->qkey), cmp_str(D->cmp), Nd(&o, pl, D->kkey),
            D->per_b ? " per-b" : "", D->per_h ? " per-h" : "");
       put(&o, "    clip\n");
-      put_box(&o, &D->clip, 1, "      ");
+      put_box(&o, pl, &D->clip, 1, "      ");
     }
   }
   return o.oom ? NULL : o.s;

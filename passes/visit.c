@@ -79,6 +79,26 @@ static bool box_full(const BoxV *b, int rank, const int64_t *u) {
   return true;
 }
 
+int plan_tile_edge(const Plan *pl, const PlanRun *r, int64_t b, int64_t h, int64_t qt, int64_t kvtile) {
+  const PlanIter *it = &pl->variants[plan_variant_of(pl, h)].it;
+  if (pl->nvariants != 1 || (it->kind != ITER_RANGES && it->kind != ITER_BOXES) || it->nboxes != 1 ||
+      it->boxes[0].edge_lo < 0 || it->boxes[0].edge_hi < 0)
+    return 3;
+  PlanEnv e;
+  if (!qtile_env(pl, r, b, h, qt, &e)) return 3;
+  const PlanOrder *ko = &pl->kord;
+  BoxV bv;
+  box_eval(&it->boxes[0], ko->rank, &e, &bv);
+  int edge = 0;
+  for (int a = ko->rank - 1; a >= 0; a--) {      /* row-major: last axis fastest */
+    int64_t T = ev(ko->ax[a].ntiles, &e), u = kvtile % T;
+    kvtile /= T;
+    if (u < bv.flo[a]) edge |= 1;
+    if (u > bv.fhi[a]) edge |= 2;
+  }
+  return edge;
+}
+
 /* element of a runtime input as int64 (floats truncated toward -inf) */
 static bool view_get(const IrTensorView *v, const int64_t *idx, double *out) {
   int64_t off = 0;
@@ -771,7 +791,12 @@ attnc_status plan_stats(const Plan *cpl, const PlanRun *r, PlanCount how, PlanSt
             continue;
           }
           int64_t here = 0;
-          bool bad_full = row[u] == 2 && kvalid[u] != bn;
+          bool bad_full = row[u] == 2 && kvalid[u] != bn, bad_edge = false;
+          int edge = row[u] == 1 ? plan_tile_edge(pl, r, b, h, t, u) : 3, edge_node = -1;
+          if (edge == 1 || edge == 2) {
+            const PlanBox *eb = &pl->variants[plan_variant_of(pl, h)].it.boxes[0];
+            edge_node = edge == 1 ? eb->edge_lo : eb->edge_hi;
+          }
           for (int64_t i = 0; i < bm; i++) {
             if (qtok[i] < 0) continue;
             for (int64_t j = 0; j < bn; j++) {
@@ -789,6 +814,11 @@ attnc_status plan_stats(const Plan *cpl, const PlanRun *r, PlanCount how, PlanSt
                 }
                 ok = fv != 0;
               }
+              if (edge_node >= 0) {   /* the edge's bounds alone decide the pair */
+                double x = ir_eval(p, edge_node, &env, vals, d);
+                if (!diag_ok(d)) goto done;
+                if ((x != 0) != ok) bad_edge = true;
+              }
               if (ok) here++;
               else if (row[u] == 2) bad_full = true;
             }
@@ -797,6 +827,8 @@ attnc_status plan_stats(const Plan *cpl, const PlanRun *r, PlanCount how, PlanSt
           if (here > 0) st->tiles_with_allowed += mult;
           if (!row[u]) st->skipped_allowed += mult * here;
           if (bad_full) st->full_violations += mult;
+          if (bad_edge) st->edge_violations += mult;
+          if (edge == 1 || edge == 2) st->tiles_edge += mult;
         }
       }
   st->pairs_visited = visited_pairs;

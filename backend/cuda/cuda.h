@@ -311,6 +311,9 @@ typedef struct EmitPlan {
   int nvariants;
   int masks[EMIT_MAX_VARIANTS];   /* mask node per variant (-1 = all pairs) */
   int data_qkey[EMIT_MAX_VARIANTS], data_kkey[EMIT_MAX_VARIANTS];   /* ITER_DATA keys, -1 */
+  /* one variant walking one static box with edges (PlanBox): its lower and
+     upper bounds as mask nodes, and kv_next tags KvTile::edge; else -1 */
+  int edge_lo, edge_hi;
   char order_name[96], iter_name[160];
 } EmitPlan;
 attnc_status emit_plan_init(EmitPlan *ep, const IrPattern *p, const Plan *plan,

@@ -199,6 +199,7 @@ attnc_status emit_plan_init(EmitPlan *ep, const IrPattern *p, const Plan *plan,
   ep->cfg = cfg;
   ep->pat = plan ? plan->pat : p;
   for (int v = 0; v < EMIT_MAX_VARIANTS; v++) ep->data_qkey[v] = ep->data_kkey[v] = -1;
+  ep->edge_lo = ep->edge_hi = -1;
   if (!plan) {
     ep->nvariants = 1;
     ep->masks[0] = p->mask;
@@ -227,6 +228,12 @@ attnc_status emit_plan_init(EmitPlan *ep, const IrPattern *p, const Plan *plan,
     k += (size_t)snprintf(ep->iter_name + k, k < sizeof ep->iter_name ? sizeof ep->iter_name - k : 0,
                           "%s%s%s", v ? ", " : "", iter_kind_name(kind),
                           iter_supported(kind) ? "" : " (as dense)");
+  }
+  const PlanIter *it0 = &plan->variants[0].it;
+  if (plan->nvariants == 1 && (it0->kind == ITER_RANGES || it0->kind == ITER_BOXES) && it0->nboxes == 1 &&
+      it0->boxes[0].edge_lo >= 0 && it0->boxes[0].edge_hi >= 0) {
+    ep->edge_lo = it0->boxes[0].edge_lo;
+    ep->edge_hi = it0->boxes[0].edge_hi;
   }
   const PlanOrder *q = &plan->qord;
   k = (size_t)snprintf(ep->order_name, sizeof ep->order_name, "%s box",
@@ -706,9 +713,14 @@ static void emit_box_iter(Out *o, int v, const PlanIter *it, int rank, const Emi
                 "    t.full = false;\n"
                 "#pragma unroll\n"
                 "    for (int j = 0; j < kBoxes%d; ++j)\n"
-                "      if (it.full_ok[j] && in_box(it.u, it.flo[j], it.fhi[j])) t.full = true;\n"
-                "    return true;\n"
-                "  }\n", v, v);
+                "      if (it.full_ok[j] && in_box(it.u, it.flo[j], it.fhi[j])) t.full = true;\n", v, v);
+  if (ep->edge_lo >= 0)
+    out_puts(o, "    t.edge = 0;\n"
+                "#pragma unroll\n"
+                "    for (int a = 0; a < kKvRank; ++a)\n"
+                "      t.edge |= (it.u[a] < it.flo[0][a] ? 1 : 0) | (it.u[a] > it.fhi[0][a] ? 2 : 0);\n");
+  out_puts(o, "    return true;\n"
+              "  }\n");
   if (D) {
     out_printf(o,
       "  __shared__ u32 data_vis[kIterWarps], data_full[kIterWarps];\n"
@@ -824,7 +836,9 @@ attnc_status emit_plan_order_iter(Out *o, const EmitPlan *ep, Diag *d) {
   out_puts(o, "\n// ---- kv iteration: the kv tiles each q tile visits, each full (no mask code) or partial\n");
   out_printf(o, "static constexpr bool kNoMask = %s;\n",
              ep->nvariants == 1 && ep->masks[0] < 0 ? "true" : "false");
-  out_puts(o, "struct KvTile { int tile; bool full; };\n");
+  out_puts(o, "// edge (partial tiles of one box): bit 0, the tile lies below the box's full\n"
+              "// range on some axis (its lower bounds can fail); bit 1, above it (upper bounds)\n"
+              "struct KvTile { int tile; bool full; unsigned char edge; };\n");
   out_printf(o, "static constexpr bool kDataMeta = %s;   // attnc_prep writes key_k ranges to p.meta\n",
              cuda_data_prep(ep) ? "true" : "false");
   out_puts(o, box_helpers);

@@ -177,12 +177,12 @@ static bool write_harness(FILE *f, const char *src, const IrPattern *p, const Pl
   fprintf(f, "  for (int u = 0; u < %lld; ++u) {\n"
              "    for (int i = 0; i < %d; ++i) printf(\"%%d \", kv_token(u, i, S));\n    printf(\"\\n\");\n  }\n",
           (long long)nkv, bn);
-  if (iters)   /* per (b, h, q tile): the kv tiles kv_next yields, as tile*2 + full */
+  if (iters)   /* per (b, h, q tile): the kv tiles kv_next yields, as (tile*4 + edge)*2 + full */
     fprintf(f, "  for (int b = 0; b < p.batch; ++b)\n    for (int h = 0; h < p.heads_q; ++h)\n"
                "      for (int t = 0; t < %lld; ++t) {\n        QTile qt;\n"
                "        if (q_tile_begin(qt, p, b, h, t)) {\n          KvIter it;\n"
                "          kv_begin(it, p, qt, b, h);\n          KvTile kt;\n"
-               "          while (kv_next(it, p, qt, b, h, kt)) printf(\"%%d \", kt.tile * 2 + (kt.full ? 1 : 0));\n"
+               "          while (kv_next(it, p, qt, b, h, kt)) printf(\"%%d \", (kt.tile * 4 + (kt.full ? 0 : kt.edge & 3)) * 2 + (kt.full ? 1 : 0));\n"
                "        }\n        printf(\"\\n\");\n      }\n", (long long)nq);
   if (iters)   /* score_tile's mask, on every lane of every warp, and what load_kv assumes */
     fprintf(f,
@@ -226,6 +226,10 @@ static bool write_harness(FILE *f, const char *src, const IrPattern *p, const Pl
       "  for (int b = 0; b < p.batch; ++b)\n    for (int h = 0; h < p.heads_q; ++h)\n"
       "      for (int t = 0; t < %lld; ++t) {\n        QTile qt;\n"
       "        if (!q_tile_begin(qt, p, b, h, t)) continue;\n"
+      "        static unsigned char edge_of[%lld];   // kv_next's edge tag (3: the whole mask)\n"
+      "        memset(edge_of, 3, sizeof edge_of);\n"
+      "        {\n          KvIter it;\n          KvTile kt{};\n          kv_begin(it, p, qt, b, h);\n"
+      "          while (kv_next(it, p, qt, b, h, kt)) if (!kt.full) edge_of[kt.tile] = kt.edge;\n        }\n"
       "        for (int u = 0; u < %lld; ++u)\n"
       "          for (int w = 0; w < kWarps; ++w)\n"
       "            for (int lane = 0; lane < 32; ++lane) {\n"
@@ -233,7 +237,7 @@ static bool write_harness(FILE *f, const char *src, const IrPattern *p, const Pl
       "              for (int mi = 0; mi < kAtomsM; ++mi)\n"
       "                for (int r = 0; r < 2; ++r) q_tok[mi][r] = q_token(qt, w * kWarpM + mi * 16 + r * 8 + lane / 4);\n"
       "              float s[kAtomsM][kAtomsN][4] = {};\n"
-      "              KvTile kt;\n              kt.tile = u;\n              kt.full = false;\n"
+      "              KvTile kt;\n              kt.tile = u;\n              kt.full = false;\n              kt.edge = edge_of[u];\n"
       "              score_tile(s, p, qt, kt, q_tok, b, h, lane, 1.0f);\n"
       "              for (int mi = 0; mi < kAtomsM; ++mi)\n"
       "                for (int ni = 0; ni < kAtomsN; ++ni)\n"
@@ -245,13 +249,15 @@ static bool write_harness(FILE *f, const char *src, const IrPattern *p, const Pl
       "                  }\n"
       "            }\n"
       "      }\n"
-      "  printf(\"%%lld %%s\\n\", bad, first);\n", (long long)nkv, (long long)nq, (long long)nq, (long long)nkv);
+      "  printf(\"%%lld %%s\\n\", bad, first);\n", (long long)nkv, (long long)nq, (long long)nq, (long long)nkv,
+      (long long)nkv);
   fputs("  return 0;\n}\n", f);
   (void)p;
   return true;
 }
 
-/* kv tiles visited, as tile * 2 + full */
+/* kv tiles visited, as (tile * 4 + edge) * 2 + full (edge: plan_tile_edge of
+   a partial tile, 0 for a full one; -1 until filled in) */
 typedef struct Visits { int64_t *v; int n, cap; } Visits;
 
 static void visit_add(void *ud, int64_t tile, bool full) {
@@ -260,7 +266,7 @@ static void visit_add(void *ud, int64_t tile, bool full) {
     vs->cap = vs->cap ? 2 * vs->cap : 64;
     vs->v = realloc(vs->v, (size_t)vs->cap * sizeof *vs->v);
   }
-  vs->v[vs->n++] = tile * 2 + (full ? 1 : 0);
+  vs->v[vs->n++] = tile * 8 + (full ? 1 : 0);
 }
 
 static int cmp64(const void *a, const void *b) {
@@ -268,15 +274,20 @@ static int cmp64(const void *a, const void *b) {
   return x < y ? -1 : x > y;
 }
 
-/* NULL when both list the same tiles, each once, with the same full flag */
+/* NULL when both list the same tiles, each once, with the same full flag
+   and, where the plan tags edges (an edge of want below 3), the same edge */
 static const char *visits_differ(Visits *want, Visits *got) {
   qsort(want->v, (size_t)want->n, sizeof *want->v, cmp64);
   qsort(got->v, (size_t)got->n, sizeof *got->v, cmp64);
   for (int i = 1; i < got->n; i++)
-    if (got->v[i] / 2 == got->v[i - 1] / 2) return "yields a tile twice, unlike";
+    if (got->v[i] / 8 == got->v[i - 1] / 8) return "yields a tile twice, unlike";
   if (got->n != want->n) return "yields other tiles than";
-  for (int i = 0; i < got->n; i++)
-    if (got->v[i] != want->v[i]) return got->v[i] / 2 == want->v[i] / 2 ? "marks full differently from" : "yields other tiles than";
+  for (int i = 0; i < got->n; i++) {
+    int64_t g = got->v[i], w = want->v[i];
+    if (g / 8 != w / 8) return "yields other tiles than";
+    if (g % 2 != w % 2) return "marks full differently from";
+    if (w / 2 % 4 != 3 && g / 2 % 4 != w / 2 % 4) return "tags an edge differently from";
+  }
   return NULL;
 }
 
@@ -384,10 +395,16 @@ static void run_job(Job *j) {
         Visits want = { 0 }, got = { 0 };
         Diag dv = { 0 };
         plan_visit(pl, &run, b, h, t, visit_add, &want, &dv);
+        for (int i = 0; i < want.n; i++)
+          if (want.v[i] % 2 == 0) want.v[i] += 2 * plan_tile_edge(pl, &run, b, h, t, want.v[i] / 8);
         for (char *c = line, *e; ; c = e) {
           long long x = strtoll(c, &e, 10);
           if (e == c) break;
-          visit_add(&got, x / 2, x % 2);
+          if (got.n == got.cap) {
+            got.cap = got.cap ? 2 * got.cap : 64;
+            got.v = realloc(got.v, (size_t)got.cap * sizeof *got.v);
+          }
+          got.v[got.n++] = x;
         }
         const char *why = visits_differ(&want, &got);
         if (why) {

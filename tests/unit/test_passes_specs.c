@@ -123,6 +123,8 @@ static void brute(const char *spec, const IrPattern *p, int64_t S, int64_t bm, i
                 (long long)st.skipped_allowed, plan_print(pl, &a));
   ck_assert_msg(st.full_violations == 0, "%s: %lld tiles wrongly full\n%s", where,
                 (long long)st.full_violations, plan_print(pl, &a));
+  ck_assert_msg(st.edge_violations == 0, "%s: %lld of %lld tiles past one edge differ from that edge's bounds\n%s",
+                where, (long long)st.edge_violations, (long long)st.tiles_edge, plan_print(pl, &a));
   bool dense = false;
   for (int v = 0; v < pl->nvariants; v++) dense = dense || pl->variants[v].it.kind == ITER_DENSE;
   if (!pl->inputs_iter && !dense)
