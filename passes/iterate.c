@@ -331,6 +331,7 @@ static bool term_box(Ctx *c, const Term *t, int skip, PlanBox *out) {
   AxB ab[IR_MAXGRID];
   memset(ab, 0, sizeof ab);
   const PlanExpr *may = K(c, 1), *must = K(c, 1);
+  PlanPeriod per = { 0 };
   for (int i = 0; i < t->natoms; i++) {
     const Atom *at = &t->atoms[i];
     if (i == skip) continue;
@@ -360,6 +361,12 @@ static bool term_box(Ctx *c, const Term *t, int skip, PlanBox *out) {
       }
       break;
     }
+    case ATOM_PERIODIC:
+      /* a filter on the tiles of a 1-D kv order (one per box; a clip box
+         for a list or data part keeps none): never full */
+      if (skip < 0 && rank == 1 && pl->kord.ax[0].dil == 1 && per.m == 0) per = at->per;
+      must = K(c, 0);
+      break;
     case ATOM_CONG: {
       int a = atom_axis(pl, at);
       if (a < 0 || a >= rank || pl->kord.ax[a].dil != at->d) {
@@ -379,6 +386,7 @@ static bool term_box(Ctx *c, const Term *t, int skip, PlanBox *out) {
   for (int a = 0; a < rank; a++) axis_range(c, a, &ab[a], &out->ax[a], &may);
   out->may = may;
   out->must = must;
+  out->per = per;
   out->edge_lo = out->edge_hi = -1;
   /* the full range splits by side (PlanBox) when every atom was used as is
      and every axis can be full: no bound open the wrong way, and a dilated

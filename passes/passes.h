@@ -190,6 +190,17 @@ int64_t plan_order_token(const PlanOrder *o, int64_t seqlen, int64_t tile, int64
 typedef struct PlanRange { const PlanExpr *lo, *hi, *flo, *fhi; } PlanRange;
 
 /*
+** A periodic set of kv tokens, (k + off) mod m in [lo, hi] (0 <= off < m,
+** 0 <= lo <= hi < m; m = 0: every token): the summary columns of a fixed
+** sparse pattern (k % 128 >= 112), every other block. A kv tile of bn
+** tokens from u*bn holds one when bn >= m or, with x = (u*bn + off) mod m
+** and e = x + bn - 1, when (x <= hi && e >= lo) || e - m >= lo
+** (plan_period_hit).
+*/
+typedef struct PlanPeriod { int64_t m, off, lo, hi; } PlanPeriod;
+bool plan_period_hit(const PlanPeriod *p, int64_t bn, int64_t u);
+
+/*
 ** A box of kv tiles for one conjunction of the mask (a DNF term).
 **   may   the box is empty for this q tile when 0
 **   must  when 0 no tile of this box is full (q-only conditions not known
@@ -197,10 +208,13 @@ typedef struct PlanRange { const PlanExpr *lo, *hi, *flo, *fhi; } PlanRange;
 ** The tile with coordinates (u_0..u_{rank-1}) lies in the box when every
 ** lo_a <= u_a <= hi_a (and may); it is full by this box when may && must
 ** and every flo_a <= u_a <= fhi_a. All expressions are over the q tile
-** vars (and B, H, SQ, SK).
+** vars (and B, H, SQ, SK). With per.m > 0 (a periodic atom on a 1-D kv
+** order) the box holds only the tiles plan_period_hit admits, and no tile
+** is full by it (must is 0).
 */
 typedef struct PlanBox {
   const PlanExpr *may, *must;
+  PlanPeriod per;             /* m > 0: only tiles holding such a k (1-D kv order) */
   PlanRange ax[IR_MAXGRID];
   int term;                   /* the DNF term it came from (explain) */
   /* Edges (iterate pass; -1 = none): the term's lower bounds on the kv
@@ -315,6 +329,7 @@ typedef enum AtomKind {
   ATOM_CONG,       /* (q_axis - k_axis) mod d == 0 */
   ATOM_LIST,       /* contains(input, row(q), needle(k)) / bitmap load(..) cmp c */
   ATOM_DATA,       /* key(q) cmp key(k) with loads on both sides */
+  ATOM_PERIODIC,   /* (k + off) mod m in [lo, hi], constants: every m-th run of keys */
   ATOM_OPAQUE      /* not analysable: restricts nothing, never full */
 } AtomKind;
 
@@ -327,6 +342,7 @@ typedef struct Atom {
   int lo, hi;               /* KBOUND: pattern nodes over the q side, -1 = open
                                (may be nodes the pass added) */
   int64_t d;                /* CONG: modulus */
+  PlanPeriod per;           /* PERIODIC */
   /* LIST */
   PlanListKind lkind; int input, dim; int row[IR_MAXDIMS];  /* row: q-side nodes */
   uint8_t cmp; int64_t cmpval, unit;   /* value v <-> k in [v*unit, v*unit+unit-1] */

@@ -179,6 +179,10 @@ static void put_atom(Out *o, const Plan *pl, const Atom *a) {
   case ATOM_DATA:
     putf(o, "data %s %s %s", Nd(o, pl, a->qkey), cmp_str(a->cmp), Nd(o, pl, a->kkey));
     break;
+  case ATOM_PERIODIC:
+    putf(o, "periodic (k + %lld) %% %lld in %lld .. %lld", (long long)a->per.off, (long long)a->per.m,
+         (long long)a->per.lo, (long long)a->per.hi);
+    break;
   case ATOM_OPAQUE:
     putf(o, "opaque %s%s (%s)", a->neg ? "~" : "", a->node >= 0 ? Nd(o, pl, a->node) : "?",
          a->why ? a->why : "?");
@@ -191,6 +195,9 @@ static void put_box(Out *o, const Plan *pl, const PlanBox *b, int rank, const ch
   for (int a = 0; a < rank; a++)
     putf(o, "%saxis %d: visit %s .. %s, full %s .. %s\n", indent, a, E(o, b->ax[a].lo),
          E(o, b->ax[a].hi), E(o, b->ax[a].flo), E(o, b->ax[a].fhi));
+  if (b->per.m > 0)
+    putf(o, "%sonly tiles holding a k with (k + %lld) %% %lld in %lld .. %lld\n", indent, (long long)b->per.off,
+         (long long)b->per.m, (long long)b->per.lo, (long long)b->per.hi);
   if (b->edge_lo >= 0 && b->edge_hi >= 0)
     putf(o, "%sedges: lower %s; upper %s\n", indent, Nd(o, pl, b->edge_lo), Nd(o, pl, b->edge_hi));
 }

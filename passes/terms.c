@@ -11,6 +11,7 @@
 **           by constants, abs, and % by constants over a known domain
 **           (a preimage may be a union: it then splits the term)
 **   CONG    (q - k) % d == 0, or q % d == k % d: residue classes
+**   PERIODIC (k + s) % m cmp c: k in every m-th run of keys (1-D k)
 **   LIST    contains(X, row(q), k // unit), or X[row(q), k // unit] cmp c
 **   DATA    key(q) cmp key(k) with loads on both sides
 **   OPAQUE  anything else: restricts nothing, and the term is never full
@@ -278,6 +279,49 @@ static bool congruence(Ctx *c, IrOp op, int lhs, int rhs, Atom *a) {
   return true;
 }
 
+/*
+** (k + s) % m cmp c with constants (k the 1-D token, whose domain is known
+** only at run time): the residues as one or two PERIODIC atoms, or no term
+** (never) or the empty term (always). False when the shape is another.
+*/
+static bool periodic(Ctx *c, IrOp op, int lhs, int rhs, const Atom *base, TL *out) {
+  Plan *pl = c->pl;
+  const IrNode *l = N(c, lhs);
+  int64_t m, cv, s = 0;
+  if (l->op != IR_MOD || !pn_is_const(pl, l->args[1], &m) || m <= 1 || !pn_is_const(pl, rhs, &cv))
+    return false;
+  const IrNode *x = N(c, l->args[0]);
+  int leaf = l->args[0];
+  if (x->op == IR_ADD && pn_is_const(pl, x->args[1], &s)) leaf = x->args[0];
+  else if (x->op == IR_ADD && pn_is_const(pl, x->args[0], &s)) leaf = x->args[1];
+  else if (x->op == IR_SUB && pn_is_const(pl, x->args[1], &s)) { leaf = x->args[0]; s = -s; }
+  if (N(c, leaf)->op != IR_K) return false;
+  int64_t lo[2], hi[2];
+  int n = 1;
+  lo[0] = 0; hi[0] = m - 1;
+  switch (op) {
+  case IR_LT: hi[0] = cv - 1; break;
+  case IR_LE: hi[0] = cv; break;
+  case IR_GT: lo[0] = cv + 1; break;
+  case IR_GE: lo[0] = cv; break;
+  case IR_EQ: lo[0] = hi[0] = cv; break;
+  case IR_NE: n = 2; hi[0] = cv - 1; lo[1] = cv + 1; hi[1] = m - 1; break;
+  default: return false;
+  }
+  *out = (TL){ 0 };
+  for (int i = 0; i < n; i++) {
+    if (lo[i] < 0) lo[i] = 0;
+    if (hi[i] > m - 1) hi[i] = m - 1;
+    if (lo[i] > hi[i]) continue;                        /* no residue: never */
+    if (lo[i] == 0 && hi[i] == m - 1) { *out = tl_one(c, NULL); return true; }   /* always */
+    Atom a = *base;
+    a.kind = ATOM_PERIODIC;
+    a.per = (PlanPeriod){ m, ir_floormod(s, m), lo[i], hi[i] };
+    *out = out->n ? tl_concat(c, *out, tl_one(c, &a)) : tl_one(c, &a);
+  }
+  return true;
+}
+
 /* classify one comparison / contains (with polarity) into alternatives */
 static TL classify(Ctx *c, int node, bool neg) {
   Plan *pl = c->pl;
@@ -371,6 +415,8 @@ static TL classify(Ctx *c, int node, bool neg) {
   default: kb.fail = true;
   }
   if (!diag_ok(c->d)) return (TL){ 0 };
+  TL per;
+  if (kb.fail && periodic(c, op, lhs, rhs, &a, &per)) return per;
   if (kb.fail) return opaque(c, node, neg, "a comparison that could not be solved for k");
   TL res = { 0 };
   for (int i = 0; i < kb.n; i++) {

@@ -52,9 +52,19 @@ static bool qtile_env(const Plan *pl, const PlanRun *r, int64_t b, int64_t h, in
 typedef struct BoxV {
   bool may, must;
   int64_t lo[IR_MAXGRID], hi[IR_MAXGRID], flo[IR_MAXGRID], fhi[IR_MAXGRID];
+  PlanPeriod per;
+  int64_t bn;
 } BoxV;
 
-static void box_eval(const PlanBox *b, int rank, const PlanEnv *e, BoxV *o) {
+bool plan_period_hit(const PlanPeriod *p, int64_t bn, int64_t u) {
+  if (p->m <= 0 || bn >= p->m) return true;
+  int64_t x = ir_floormod(u * bn + p->off, p->m), e = x + bn - 1;
+  return (x <= p->hi && e >= p->lo) || e - p->m >= p->lo;
+}
+
+static void box_eval(const PlanBox *b, int rank, int64_t bn, const PlanEnv *e, BoxV *o) {
+  o->per = b->per;
+  o->bn = bn;
   o->may = !b->may || ev(b->may, e);
   o->must = !b->must || ev(b->must, e);
   for (int a = 0; a < rank; a++) {
@@ -66,7 +76,7 @@ static void box_eval(const PlanBox *b, int rank, const PlanEnv *e, BoxV *o) {
 }
 
 static bool box_has(const BoxV *b, int rank, const int64_t *u) {
-  if (!b->may) return false;
+  if (!b->may || !plan_period_hit(&b->per, b->bn, u[0])) return false;
   for (int a = 0; a < rank; a++)
     if (u[a] < b->lo[a] || u[a] > b->hi[a]) return false;
   return true;
@@ -88,7 +98,7 @@ int plan_tile_edge(const Plan *pl, const PlanRun *r, int64_t b, int64_t h, int64
   if (!qtile_env(pl, r, b, h, qt, &e)) return 3;
   const PlanOrder *ko = &pl->kord;
   BoxV bv;
-  box_eval(&it->boxes[0], ko->rank, &e, &bv);
+  box_eval(&it->boxes[0], ko->rank, ko->tile, &e, &bv);
   int edge = 0;
   for (int a = ko->rank - 1; a >= 0; a--) {      /* row-major: last axis fastest */
     int64_t T = ev(ko->ax[a].ntiles, &e), u = kvtile % T;
@@ -173,7 +183,7 @@ attnc_status plan_visit(const Plan *pl, const PlanRun *r, int64_t b, int64_t h, 
   if (it->nboxes > MAXBOXES)
     return diag_error(d, ATTNC_ERR_INTERNAL, ir_loc(pl->pat, 0), "%d boxes", it->nboxes);
   BoxV bv[MAXBOXES];
-  for (int i = 0; i < it->nboxes; i++) box_eval(&it->boxes[i], rank, &e, &bv[i]);
+  for (int i = 0; i < it->nboxes; i++) box_eval(&it->boxes[i], rank, ko->tile, &e, &bv[i]);
 
   /* the static boxes, in order; a tile of an earlier box is not repeated */
   for (int i = 0; i < it->nboxes; i++) {
@@ -189,7 +199,7 @@ attnc_status plan_visit(const Plan *pl, const PlanRun *r, int64_t b, int64_t h, 
     }
     if (empty) continue;
     for (;;) {
-      bool dup = false;
+      bool dup = !plan_period_hit(&B->per, B->bn, u[0]);   /* not the box's: skipped */
       for (int j = 0; j < i && !dup; j++) dup = box_has(&bv[j], rank, u);
       if (!dup) {
         bool full = false;
@@ -213,7 +223,7 @@ attnc_status plan_visit(const Plan *pl, const PlanRun *r, int64_t b, int64_t h, 
       return diag_error(d, ATTNC_ERR_ARG, ir_loc(pl->pat, 0), "input '%s' is needed to iterate",
                         pl->pat->inputs[L->input].name);
     BoxV clip;
-    box_eval(&L->clip, 1, &e, &clip);
+    box_eval(&L->clip, 1, ko->tile, &e, &clip);
     if (!clip.may) return ATTNC_OK;
     int64_t idx[IR_MAXDIMS] = { 0 };
     for (int i = 0; i < X->rank; i++)
@@ -259,7 +269,7 @@ attnc_status plan_visit(const Plan *pl, const PlanRun *r, int64_t b, int64_t h, 
     const int32_t *qmin = m, *qmax = m + nqt, *kmin = m + 2 * nqt, *kmax = kmin + nkt;
     const int32_t *first = kmax + nkt, *last = first + nqt;
     BoxV clip;
-    box_eval(&D->clip, 1, &e, &clip);
+    box_eval(&D->clip, 1, ko->tile, &e, &clip);
     if (!clip.may) return ATTNC_OK;
     for (int64_t u = first[qt]; u <= last[qt]; u++) {
       inbox = false;
@@ -382,6 +392,8 @@ static bool count_separable(const Plan *pl, const PlanRun *r, int64_t b, int64_t
   bool dense = it->kind == ITER_DENSE;
   if (it->kind == ITER_EMPTY) return true;
   if (!dense && (it->list || it->data || nb > SEP_BOXES)) return false;
+  for (int i = 0; i < nb && !dense; i++)
+    if (it->boxes[i].per.m > 0) return false;      /* a periodic filter: not a product of ranges */
   if (ko->rank != rank || rank < 1 || rank > IR_MAXGRID) return false;
   PlanEnv e0;
   memset(&e0, 0, sizeof e0);

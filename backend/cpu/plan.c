@@ -131,10 +131,20 @@ static void iterate_dense(Gen *g, const PlanOrder *ko, LLVMValueRef sk, CgKvTile
   cg_loop_close(g, &l, NULL);
 }
 
-/* is tile u inside box bx (its may, and lo..hi on every axis)? */
-static LLVMValueRef in_box(Gen *g, const PlanBox *bx, int rank, LLVMValueRef *u, LLVMValueRef *lo, LLVMValueRef *hi,
-                           LLVMValueRef may) {
-  LLVMValueRef in = may;
+/* does tile u of bn tokens hold a key of box bx's periodic filter (plan_period_hit)? */
+static LLVMValueRef period_hit(Gen *g, const PlanBox *bx, int64_t bn, LLVMValueRef u) {
+  const PlanPeriod *p = &bx->per;
+  if (p->m <= 0 || bn >= p->m) return LLVMConstInt(g->i1, 1, 0);
+  LLVMValueRef x = LLVMBuildURem(g->B, add(g, mul(g, u, cg_i64(g, bn)), cg_i64(g, p->off)), cg_i64(g, p->m), "");
+  LLVMValueRef e = add(g, x, cg_i64(g, bn - 1));
+  LLVMValueRef run = LLVMBuildAnd(g->B, icmp(g, LLVMIntSLE, x, cg_i64(g, p->hi)), icmp(g, LLVMIntSGE, e, cg_i64(g, p->lo)), "");
+  return LLVMBuildOr(g->B, run, icmp(g, LLVMIntSGE, e, cg_i64(g, p->m + p->lo)), "");
+}
+
+/* is tile u inside box bx (its may, lo..hi on every axis, and its periodic filter)? */
+static LLVMValueRef in_box(Gen *g, const PlanBox *bx, int rank, int64_t bn, LLVMValueRef *u, LLVMValueRef *lo,
+                           LLVMValueRef *hi, LLVMValueRef may) {
+  LLVMValueRef in = LLVMBuildAnd(g->B, may, period_hit(g, bx, bn, u[0]), "");
   for (int a = 0; a < rank; a++) {
     in = LLVMBuildAnd(g->B, in, icmp(g, LLVMIntSGE, u[a], lo[a]), "");
     in = LLVMBuildAnd(g->B, in, icmp(g, LLVMIntSLE, u[a], hi[a]), "");
@@ -183,11 +193,12 @@ static void iterate_boxes(Gen *g, const PlanOrder *ko, const PlanIter *it, const
       to = cg_select(g, icmp(g, LLVMIntSGT, to, T[a]), T[a], to);
       u[a] = cg_loop_open(g, &l[a], from, to, cg_i64(g, 1), 0, NULL, "kv.box");
     }
-    LLVMValueRef seen = LLVMConstInt(g->i1, 0, 0);
-    for (int j = 0; j < i; j++) seen = LLVMBuildOr(g->B, seen, in_box(g, &it->boxes[j], rank, u, lo[j], hi[j], may[j]), "");
+    LLVMValueRef seen = LLVMBuildNot(g->B, period_hit(g, &it->boxes[i], ko->tile, u[0]), "");   /* not this box's */
+    for (int j = 0; j < i; j++)
+      seen = LLVMBuildOr(g->B, seen, in_box(g, &it->boxes[j], rank, ko->tile, u, lo[j], hi[j], may[j]), "");
     LLVMValueRef isfull = LLVMConstInt(g->i1, 0, 0);
     for (int j = 0; j < nb; j++)
-      isfull = LLVMBuildOr(g->B, isfull, in_box(g, &it->boxes[j], rank, u, flo[j], fhi[j], full[j]), "");
+      isfull = LLVMBuildOr(g->B, isfull, in_box(g, &it->boxes[j], rank, ko->tile, u, flo[j], fhi[j], full[j]), "");
     LLVMBasicBlockRef visit = LLVMAppendBasicBlockInContext(g->C, g->fn, "kv.visit"), skip = LLVMAppendBasicBlockInContext(g->C, g->fn, "kv.seen");
     LLVMBuildCondBr(g->B, seen, skip, visit);
     LLVMPositionBuilderAtEnd(g->B, visit);
@@ -251,7 +262,8 @@ static void iterate_list(Gen *g, const Plan *pl, const PlanIter *it, const PlanV
     LLVMValueRef u = cg_loop_open(g, &l, zero, nkt, one, 0, NULL, "kv.list.dense");
     LLVMValueRef inbox = LLVMConstInt(g->i1, 0, 0);
     for (int j = 0; j < it->nboxes; j++)
-      inbox = LLVMBuildOr(g->B, inbox, LLVMBuildAnd(g->B, bv[j].may, in_range(g, u, bv[j].lo, bv[j].hi), ""), "");
+      inbox = LLVMBuildOr(g->B, inbox, LLVMBuildAnd(g->B, LLVMBuildAnd(g->B, bv[j].may, in_range(g, u, bv[j].lo, bv[j].hi), ""),
+                                                    period_hit(g, &it->boxes[j], pl->kord.tile, u), ""), "");
     LLVMBasicBlockRef join;
     if_then(g, LLVMBuildNot(g->B, inbox, ""), &join);
     fn(g, ud, &u, LLVMConstInt(g->i1, 0, 0));
@@ -334,7 +346,8 @@ static void iterate_list(Gen *g, const Plan *pl, const PlanIter *it, const PlanV
   LLVMValueRef u = cg_loop_open(g, &lu, t0, add(g, t1, one), one, 0, NULL, "list.u");
   LLVMValueRef inbox = LLVMConstInt(g->i1, 0, 0);
   for (int b = 0; b < it->nboxes; b++)
-    inbox = LLVMBuildOr(g->B, inbox, LLVMBuildAnd(g->B, bv[b].may, in_range(g, u, bv[b].lo, bv[b].hi), ""), "");
+    inbox = LLVMBuildOr(g->B, inbox, LLVMBuildAnd(g->B, LLVMBuildAnd(g->B, bv[b].may, in_range(g, u, bv[b].lo, bv[b].hi), ""),
+                                                  period_hit(g, &it->boxes[b], pl->kord.tile, u), ""), "");
   LLVMValueRef go = LLVMBuildAnd(g->B, LLVMBuildNot(g->B, inbox, ""), in_range(g, u, clo, chi), "");
   LLVMBasicBlockRef uj;
   if_then(g, go, &uj);
@@ -419,7 +432,8 @@ static void iterate_data(Gen *g, const Plan *pl, const PlanIter *it, const PlanV
   LLVMValueRef u = cg_loop_open(g, &lu, from, to, one, 0, NULL, "data.u");
   LLVMValueRef inbox = LLVMConstInt(g->i1, 0, 0);
   for (int b = 0; b < it->nboxes; b++)
-    inbox = LLVMBuildOr(g->B, inbox, LLVMBuildAnd(g->B, bv[b].may, in_range(g, u, bv[b].lo, bv[b].hi), ""), "");
+    inbox = LLVMBuildOr(g->B, inbox, LLVMBuildAnd(g->B, LLVMBuildAnd(g->B, bv[b].may, in_range(g, u, bv[b].lo, bv[b].hi), ""),
+                                                  period_hit(g, &it->boxes[b], pl->kord.tile, u), ""), "");
   LLVMBasicBlockRef uj;
   if_then(g, LLVMBuildNot(g->B, inbox, ""), &uj);
   LLVMValueRef k0 = mul(g, u, bn);

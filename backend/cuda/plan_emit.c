@@ -502,6 +502,21 @@ static void emit_box_iter(Out *o, int v, const PlanIter *it, int rank, const Emi
                 "  bool clip_may, clip_full;\n"
                 "  int clip_lo, clip_hi, clip_flo, clip_fhi;\n");
   out_puts(o, "};\n");
+  /* the periodic filters (PlanPeriod): box j holds only the tiles with such a k */
+  out_printf(o, "// whether box j admits kv tile u (a periodic filter: a key of (k + off) %% m in lo..hi)\n"
+                "ATTNC_DEVICE bool kv_period%d(int j, const int (&u)[kKvRank]) {\n"
+                "  switch (j) {\n", v);
+  for (int j = 0; j < nb; j++) {
+    const PlanPeriod *pp = &it->boxes[j].per;
+    if (pp->m <= 0) continue;
+    out_printf(o, "  case %d: {   // (k + %lld) %% %lld in %lld .. %lld\n"
+                  "    const i64 x = ((i64)u[0] * kBlockN + %lldLL) %% %lldLL, e = x + kBlockN - 1;\n"
+                  "    return kBlockN >= %lldLL || (x <= %lldLL && e >= %lldLL) || e - %lldLL >= %lldLL;\n"
+                  "  }\n", j, (long long)pp->off, (long long)pp->m, (long long)pp->lo, (long long)pp->hi,
+               (long long)pp->off, (long long)pp->m, (long long)pp->m, (long long)pp->hi, (long long)pp->lo,
+               (long long)pp->m, (long long)pp->lo);
+  }
+  out_puts(o, "  default: return true;\n  }\n}\n");
   if (L || D)
     out_printf(o,
       "// kv tile u of the 1-D order lies in a box (which visits it already)\n"
@@ -509,9 +524,9 @@ static void emit_box_iter(Out *o, int v, const PlanIter *it, int rank, const Emi
       "  const int uu[1] = { u };\n"
       "  bool in = false;\n"
       "#pragma unroll\n"
-      "  for (int j = 0; j < kBoxes%d; ++j) in = in || (it.may[j] && in_box(uu, it.lo[j], it.hi[j]));\n"
+      "  for (int j = 0; j < kBoxes%d; ++j) in = in || (it.may[j] && in_box(uu, it.lo[j], it.hi[j]) && kv_period%d(j, uu));\n"
       "  return in;\n"
-      "}\n", v, v, v);
+      "}\n", v, v, v, v);
   if (D) {
     /* warp-wide min / max of the keys of a tile (every warp computes the same) */
     out_printf(o,
@@ -704,16 +719,16 @@ static void emit_box_iter(Out *o, int v, const PlanIter *it, int rank, const Emi
   out_printf(o, "    default: break;\n"
                 "    }\n"
                 "    if (!ok) { ++it.box; it.fresh = true; continue; }\n"
-                "    bool seen = false;                  // visited in an earlier box?\n"
+                "    bool seen = !kv_period%d(it.box, it.u);   // not this box's, or visited in an earlier box?\n"
                 "#pragma unroll\n"
                 "    for (int j = 0; j < kBoxes%d; ++j)\n"
-                "      if (j < it.box && it.may[j] && in_box(it.u, it.lo[j], it.hi[j])) seen = true;\n"
+                "      if (j < it.box && it.may[j] && in_box(it.u, it.lo[j], it.hi[j]) && kv_period%d(j, it.u)) seen = true;\n"
                 "    if (seen) continue;\n"
                 "    t.tile = kv_tile_index(it.u, seq_k);\n"
                 "    t.full = false;\n"
                 "#pragma unroll\n"
                 "    for (int j = 0; j < kBoxes%d; ++j)\n"
-                "      if (it.full_ok[j] && in_box(it.u, it.flo[j], it.fhi[j])) t.full = true;\n", v, v);
+                "      if (it.full_ok[j] && in_box(it.u, it.flo[j], it.fhi[j])) t.full = true;\n", v, v, v, v);
   if (ep->edge_lo >= 0)
     out_puts(o, "    t.edge = 0;\n"
                 "#pragma unroll\n"

@@ -417,6 +417,24 @@ START_TEST(specs) {
 }
 END_TEST
 
+/* a periodic filter (fixed_sparse's summary columns, blocks wider than a kv
+   tile) visits only the tiles holding summary keys; the output must match */
+START_TEST(fixed_sparse_periodic) {
+  attnc_ctx *ctx = attnc_ctx_new();
+  const attnc_define defs[] = { { "block", "256" }, { "summary", "24" } };
+  attnc_spec *spec = NULL;
+  attnc_error err = { 0 };
+  ck_assert_msg(attnc_spec_load_file(ctx, tu_path("specs/fixed_sparse.lua"), defs, 2, &spec, &err) == ATTNC_OK,
+                "%s", err.message);
+  Case c = { 1, 2, 2, 700, 700, 32, 32, DT_F32, false, 2, false };
+  Result r = run_case(spec->pat, &c);
+  ck_assert_msg(r.st == ATTNC_OK, "%s", r.msg);
+  ck_assert_msg(r.err_o <= TOL_F32 && r.err_lse <= TOL_F32 * 10, "max abs error O %.3g LSE %.3g", r.err_o, r.err_lse);
+  attnc_spec_free(spec);
+  attnc_ctx_free(ctx);
+}
+END_TEST
+
 /* ------------------------------------------------------- ahead of time */
 
 static void write_file(const char *path, const void *data, size_t n) {
@@ -633,6 +651,7 @@ static Suite *suite(void) {
   tcase_add_test(tc, neighborhood2d);
   tcase_add_test(tc, inputs);
   tcase_add_test(tc, routed);
+  tcase_add_test(tc, fixed_sparse_periodic);
   tcase_add_test(tc, bad_args);
   tcase_add_test(tc, aot);
   tcase_add_test(tc, cache);

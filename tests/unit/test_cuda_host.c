@@ -31,6 +31,7 @@ enum { B = 1, H = 2, SEQ = 150 };
 typedef struct Job {
   char name[600];
   const IrPattern *pat;
+  int64_t seq;            /* tokens (0: SEQ) */
   int ok;                 /* 1: agreed, 0: failed (msg), -1: no c++ */
   char msg[1200];
 } Job;
@@ -302,7 +303,7 @@ static void run_job(Job *j) {
   if (p->dtypes && !(p->dtypes & (1u << DT_BF16))) cfg.dtype = DT_F16;
   Plan *pl = NULL;
   char *src = NULL;
-  int64_t S = SEQ;
+  int64_t S = j->seq > 0 ? j->seq : SEQ;
   if (p->grid_rank > 0) {
     S = 1;
     for (int i = 0; i < p->grid_rank; i++) S *= p->grid[i];
@@ -446,6 +447,8 @@ static int check_specs(attnc_spec **specs, char (*names)[600], int n) {
   Job *jobs = calloc((size_t)(n > 0 ? n : 1), sizeof *jobs);
   for (int i = 0; i < n; i++) {
     snprintf(jobs[i].name, sizeof jobs[i].name, "%s", names[i]);
+    const char *sq = strstr(names[i], " S=");    /* "specs/x.lua S=600": that many tokens */
+    jobs[i].seq = sq ? atoll(sq + 3) : 0;
     jobs[i].pat = specs[i]->pat;
   }
   tu_parallel(n, job_fn, jobs);
@@ -466,17 +469,41 @@ START_TEST(specs_on_host) {
     "alibi", "block_sparse", "causal", "clustered", "dilated", "document", "global_tokens",
     "neighborhood1d", "neighborhood2d", "neighborhood3d", "overlapping_windows", "per_head",
     "prefix_lm", "relative_bias", "routed", "sinks", "sliding_window", "softcap", "swin2d",
-    "swin3d", "temporal_window",
+    "swin3d", "temporal_window", "axial2d",
+    "fixed_sparse block=256 summary=24 S=700",   /* blocks wider than a kv tile: a periodic filter */
   };
   enum { N = sizeof files / sizeof files[0] };
   attnc_ctx *ctx = attnc_ctx_new();
   attnc_spec *specs[N];
   static char names[N][600];
   for (int i = 0; i < N; i++) {
-    snprintf(names[i], sizeof names[i], "specs/%s.lua", files[i]);
+    /* "name p=v ...": the spec with those params */
+    char buf[256], *save = NULL;
+    snprintf(buf, sizeof buf, "%s", files[i]);
+    char *tok = strtok_r(buf, " ", &save);
+    char path[300];
+    snprintf(path, sizeof path, "specs/%s.lua", tok);
+    snprintf(names[i], sizeof names[i], "%s", path);
+    static char vals[8][64];
+    attnc_define defs[8];
+    int nd = 0;
+    while ((tok = strtok_r(NULL, " ", &save)) && nd < 8) {
+      char *eq = strchr(tok, '=');
+      ck_assert_ptr_nonnull(eq);
+      if (!strncmp(tok, "S=", 2)) {             /* the token count, not a param */
+        size_t k = strlen(names[i]);
+        snprintf(names[i] + k, sizeof names[i] - k, " %s", tok);
+        continue;
+      }
+      *eq = 0;
+      snprintf(vals[nd], sizeof vals[nd], "%s", eq + 1);
+      defs[nd] = (attnc_define){ strdup(tok), vals[nd] };
+      nd++;
+    }
     attnc_error err;
-    ck_assert_msg(attnc_spec_load_file(ctx, tu_path(names[i]), NULL, 0, &specs[i], &err) == ATTNC_OK,
+    ck_assert_msg(attnc_spec_load_file(ctx, tu_path(path), defs, nd, &specs[i], &err) == ATTNC_OK,
                   "%s: %s", names[i], err.message);
+    for (int d = 0; d < nd; d++) free((char *)defs[d].name);
   }
   int failed = check_specs(specs, names, N);
   fprintf(stderr, "test_cuda_host: %d specs' masks, orders and iterators run on the host, %d disagree\n",

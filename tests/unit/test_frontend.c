@@ -1053,7 +1053,7 @@ END_TEST
 
 static const char *const spec_names[] = {
   "causal", "sliding_window", "sinks", "dilated", "global_tokens", "prefix_lm",
-  "neighborhood1d", "neighborhood2d", "neighborhood3d", "swin2d", "swin3d", "axial2d",
+  "fixed_sparse", "neighborhood1d", "neighborhood2d", "neighborhood3d", "swin2d", "swin3d", "axial2d",
   "overlapping_windows", "temporal_window", "per_head", "document", "clustered", "routed",
   "block_sparse", "alibi", "softcap", "relative_bias",
 };
