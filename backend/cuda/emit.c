@@ -188,11 +188,12 @@ attnc_status cuda_config_finish(const IrPattern *p, CudaConfig *cfg, Diag *d) {
      producer loads them with TMA too, which pays at D = 128 on 64-row tiles
      (2-D neighborhood 84 TFLOP/s against 79 without a producer) and not at
      D = 64 (2-D 50 against 50, 3-D 41 against 40; Swin at 128 x 64 141
-     against 212, session 8). $ATTNC_CUDA_WS=1 turns it on for every
+     against 212, session 8). Nor at 128 x 64 and D = 64 (sliding window
+     302 without against 212 with, session 9). $ATTNC_CUDA_WS=1 turns it on for every
      overlapped kernel, =0 off. */
   const char *ws = getenv("ATTNC_CUDA_WS");
   cfg->ws = cfg->overlap && (ws && *ws ? strcmp(ws, "0") != 0
-                                         : (kv_consecutive(cfg) && (dmax > 64 || cfg->block_m > 64)) ||
+                                         : (kv_consecutive(cfg) && dmax > 64) ||
                                            (order_boxes(&cfg->kord) && dmax > 64 && cfg->block_m == 64) ||
                                            cfg->block_m == 192);
   int smem_max = cfg->arch >= 90 ? 227 : 160;   /* KiB a CTA may opt in to (sm_80: 163) */
@@ -2173,6 +2174,16 @@ attnc_status cuda_plan(const IrPattern *p, CudaConfig *cfg, Arena *a, Plan **pla
     st = plan_build(a, p, &opt, NULL, plan, d);
   } else if (!st && !user_tile && wgmma_table_refines(p, cfg, &opt, *plan)) {
     opt.pin.bm = opt.pin.bn = 64;
+    st = plan_build(a, p, &opt, NULL, plan, d);
+  } else if (!st && !user_tile && (*plan)->sched.bm == 192 && p->ninputs == 0 &&
+             partial_fraction(*plan, opt.Sq) >= 0.2) {
+    /* D = 64 windows: where a fifth or more of the 192 x 128 tiles are
+       partial, 128 x 64 tiles (two warpgroups, no producer) waste fewer
+       pairs (H200, session 9 sweep: sliding window 1024 302 TFLOP/s against
+       289 at 192 x 128, 290 at 64 x 64; 40 % of its 192 x 128 tiles are
+       partial, of the causal mask's 6 %) */
+    opt.pin.bm = 128;
+    opt.pin.bn = 64;
     st = plan_build(a, p, &opt, NULL, plan, d);
   }
   if (st == ATTNC_ERR_ARG && p->grid_rank > 0 && !opt.pin.raster) {
