@@ -203,13 +203,15 @@ if [[ $TARGETS == *" cuda "* ]]; then
   expect 0 "in a loop over the columns (partial tiles are rare)" -- \
     "$ATTNC" explain "$CAUSAL" --target cuda --shape 1,1,16384,128
   expect 2 "--seq expects an integer" -- "$ATTNC" compile "$CAUSAL" --target cuda --arch sm_90a --emit cuda --seq 0
-  # --seq S: the tiles of a call of about S tokens (a 768-token window at D=64:
-  # mostly partial 192-row tiles at 512 tokens, mostly full ones at 8192)
-  for seq in 512:64 8192:192; do
+  # --seq S: the tiles of a call of about S tokens (window:S:rows, D=64: a
+  # 768-token window's 192-row tiles are mostly partial at 512 tokens (64 x 64),
+  # a fifth partial at 8192 (128 x 64); a 4096-token window's a ninth (192 x 128))
+  for c in 768:512:64 768:8192:128 4096:8192:192; do
     n=$((n + 1))
-    ATTNC_CACHE_DIR=off "$ATTNC" compile specs/sliding_window.lua -D window=768 --target cuda --arch sm_90a \
-      --head-dim 64 --seq ${seq%:*} --emit cuda -o "$T/s.cu"
-    grep -q "kBlockM = ${seq#*:};" "$T/s.cu" || { echo "FAIL: --seq ${seq%:*}: $(grep -o 'kBlockM = [0-9]*' "$T/s.cu")"; fails=$((fails + 1)); }
+    w=${c%%:*}; rest=${c#*:}; seq=${rest%:*}; bm=${rest#*:}
+    ATTNC_CACHE_DIR=off "$ATTNC" compile specs/sliding_window.lua -D window=$w --target cuda --arch sm_90a \
+      --head-dim 64 --seq $seq --emit cuda -o "$T/s.cu"
+    grep -q "kBlockM = $bm;" "$T/s.cu" || { echo "FAIL: window $w --seq $seq: $(grep -o 'kBlockM = [0-9]*' "$T/s.cu")"; fails=$((fails + 1)); }
   done
   # without --emit, -o's extension picks the kind
   n=$((n + 1))
