@@ -445,11 +445,12 @@ int plan_variant_of(const Plan *pl, int64_t h);
 ** The sides of a visited partial tile's full range it lies past, as a
 ** kernel tags it (PlanBox edges): bit 0 below flo on some axis (the lower
 ** bounds must be checked), bit 1 above fhi; 3 where the kernel does not
-** tag edges (it does for one variant of one static box with both edge
-** nodes). 1: the mask is edge_lo on
-** the tile; 2: edge_hi.
+** tag edges (plan_edge_box). 1: the mask is edge_lo on the tile; 2: edge_hi.
 */
 int plan_tile_edge(const Plan *pl, const PlanRun *r, int64_t b, int64_t h, int64_t qt, int64_t kvtile);
+/* the box whose edges kernels tag (one variant walking one static box with
+   both edge nodes), or NULL */
+const PlanBox *plan_edge_box(const Plan *pl);
 attnc_status plan_visit(const Plan *pl, const PlanRun *r, int64_t b, int64_t h, int64_t qt,
                         PlanVisitFn fn, void *ud, Diag *d);
 
@@ -484,7 +485,7 @@ typedef struct PlanStats {
   int64_t skipped_allowed;          /* allowed pairs in unvisited tiles */
   int64_t full_violations;          /* tiles tagged full holding a masked or invalid pair */
   int64_t tiles_with_allowed;       /* tiles holding an allowed pair */
-  int64_t tiles_edge;               /* partial tiles past one edge of the full range */
+  int64_t tiles_edge;               /* COUNT_ALL: partial tiles past one edge of the full range */
   int64_t edge_violations;          /* ... where that edge's bounds differ from the mask */
 } PlanStats;
 

@@ -117,6 +117,17 @@ static bool leaf_domain(Ctx *c, int n, int64_t *size) {
   return true;
 }
 
+/* node as leaf + s with a constant s (x + c, c + x, x - c; else s = 0) */
+static int leaf_shift(Ctx *c, int node, int64_t *s) {
+  const IrNode *x = N(c, node);
+  *s = 0;
+  if (x->op == IR_ADD && pn_is_const(c->pl, x->args[1], s)) return x->args[0];
+  if (x->op == IR_ADD && pn_is_const(c->pl, x->args[0], s)) return x->args[1];
+  if (x->op == IR_SUB && pn_is_const(c->pl, x->args[1], s)) { *s = -*s; return x->args[0]; }
+  *s = 0;
+  return node;
+}
+
 /*
 ** The set of values of the k leaf inside `node` for which node's value
 ** lies in [lo, hi] (nodes over the q side, -1 = open), as a union of
@@ -189,12 +200,8 @@ static void preimage(Ctx *c, int node, int lo, int hi, KBs *out) {
   case IR_MOD: {
     /* (leaf + s) % m in [lo, hi], over the leaf's static domain */
     if (k1 || !pn_is_const(pl, a1, &cv) || cv <= 0) { out->fail = true; return; }
-    int leaf = a0;
-    int64_t s = 0, size;
-    const IrNode *x = N(c, a0);
-    if (x->op == IR_ADD && pn_is_const(pl, x->args[1], &s)) leaf = x->args[0];
-    else if (x->op == IR_ADD && pn_is_const(pl, x->args[0], &s)) leaf = x->args[1];
-    else if (x->op == IR_SUB && pn_is_const(pl, x->args[1], &s)) { leaf = x->args[0]; s = -s; }
+    int64_t s, size;
+    int leaf = leaf_shift(c, a0, &s);
     if ((N(c, leaf)->op != IR_K && N(c, leaf)->op != IR_KC) || !leaf_domain(c, leaf, &size)) {
       out->fail = true;
       return;
@@ -287,15 +294,10 @@ static bool congruence(Ctx *c, IrOp op, int lhs, int rhs, Atom *a) {
 static bool periodic(Ctx *c, IrOp op, int lhs, int rhs, const Atom *base, TL *out) {
   Plan *pl = c->pl;
   const IrNode *l = N(c, lhs);
-  int64_t m, cv, s = 0;
+  int64_t m, cv, s;
   if (l->op != IR_MOD || !pn_is_const(pl, l->args[1], &m) || m <= 1 || !pn_is_const(pl, rhs, &cv))
     return false;
-  const IrNode *x = N(c, l->args[0]);
-  int leaf = l->args[0];
-  if (x->op == IR_ADD && pn_is_const(pl, x->args[1], &s)) leaf = x->args[0];
-  else if (x->op == IR_ADD && pn_is_const(pl, x->args[0], &s)) leaf = x->args[1];
-  else if (x->op == IR_SUB && pn_is_const(pl, x->args[1], &s)) { leaf = x->args[0]; s = -s; }
-  if (N(c, leaf)->op != IR_K) return false;
+  if (N(c, leaf_shift(c, l->args[0], &s))->op != IR_K) return false;
   int64_t lo[2], hi[2];
   int n = 1;
   lo[0] = 0; hi[0] = m - 1;

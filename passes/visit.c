@@ -89,16 +89,21 @@ static bool box_full(const BoxV *b, int rank, const int64_t *u) {
   return true;
 }
 
-int plan_tile_edge(const Plan *pl, const PlanRun *r, int64_t b, int64_t h, int64_t qt, int64_t kvtile) {
-  const PlanIter *it = &pl->variants[plan_variant_of(pl, h)].it;
+const PlanBox *plan_edge_box(const Plan *pl) {
+  const PlanIter *it = &pl->variants[0].it;
   if (pl->nvariants != 1 || (it->kind != ITER_RANGES && it->kind != ITER_BOXES) || it->nboxes != 1 ||
       it->boxes[0].edge_lo < 0 || it->boxes[0].edge_hi < 0)
-    return 3;
+    return NULL;
+  return &it->boxes[0];
+}
+
+int plan_tile_edge(const Plan *pl, const PlanRun *r, int64_t b, int64_t h, int64_t qt, int64_t kvtile) {
+  const PlanBox *box = plan_edge_box(pl);
   PlanEnv e;
-  if (!qtile_env(pl, r, b, h, qt, &e)) return 3;
+  if (!box || !qtile_env(pl, r, b, h, qt, &e)) return 3;
   const PlanOrder *ko = &pl->kord;
   BoxV bv;
-  box_eval(&it->boxes[0], ko->rank, ko->tile, &e, &bv);
+  box_eval(box, ko->rank, ko->tile, &e, &bv);
   int edge = 0;
   for (int a = ko->rank - 1; a >= 0; a--) {      /* row-major: last axis fastest */
     int64_t T = ev(ko->ax[a].ntiles, &e), u = kvtile % T;
@@ -804,11 +809,10 @@ attnc_status plan_stats(const Plan *cpl, const PlanRun *r, PlanCount how, PlanSt
           }
           int64_t here = 0;
           bool bad_full = row[u] == 2 && kvalid[u] != bn, bad_edge = false;
-          int edge = row[u] == 1 ? plan_tile_edge(pl, r, b, h, t, u) : 3, edge_node = -1;
-          if (edge == 1 || edge == 2) {
-            const PlanBox *eb = &pl->variants[plan_variant_of(pl, h)].it.boxes[0];
-            edge_node = edge == 1 ? eb->edge_lo : eb->edge_hi;
-          }
+          /* the brute-force check only: a partial tile past one edge, each pair
+             against that edge's bounds alone */
+          int edge = how == COUNT_ALL && row[u] == 1 ? plan_tile_edge(pl, r, b, h, t, u) : 3, edge_node = -1;
+          if (edge == 1 || edge == 2) edge_node = edge == 1 ? plan_edge_box(pl)->edge_lo : plan_edge_box(pl)->edge_hi;
           for (int64_t i = 0; i < bm; i++) {
             if (qtok[i] < 0) continue;
             for (int64_t j = 0; j < bn; j++) {

@@ -655,10 +655,61 @@ static void mask_split_free(MaskSplit *ms) {
 ** the whole mask's three). Kept only when each is cheaper than the whole
 ** and most partial tiles are past one edge (edges_common).
 */
-typedef struct Masks { MaskSplit all, lo, hi; bool edges; } Masks;
+/*
+** The fraction of a plan's visited tiles that are partial, counted on one
+** (b, h) at the grid's tokens, else the sequence hint, else 8192 tokens;
+** -1 where it cannot be counted (runtime inputs) or nothing is visited.
+*/
+static int64_t plan_tokens(const Plan *pl, int64_t seq_hint) {
+  const IrPattern *p = pl->pat;
+  int64_t n = 1;
+  for (int i = 0; i < p->grid_rank; i++) n *= p->grid[i];
+  return p->grid_rank > 0 ? n : seq_hint > 0 ? seq_hint : 8192;
+}
+static double partial_fraction(const Plan *pl, int64_t seq_hint) {
+  if (pl->pat->ninputs > 0) return -1;
+  int64_t n = plan_tokens(pl, seq_hint);
+  PlanRun r = { .B = 1, .H = 1, .Sq = n, .Sk = n };
+  int64_t visited = 0, full = 0;
+  Diag quiet = { 0 };
+  if (plan_count_tiles(pl, &r, 0, 0, &visited, &full, &quiet) != ATTNC_OK || visited == 0) return -1;
+  return (double)(visited - full) / (double)visited;
+}
 
-static bool split_unrolled(const EmitPlan *ep, const MaskSplit *ms);
-static double partial_fraction(const Plan *pl, int64_t seq_hint);
+/*
+** Whether partial tiles are common enough to pay for unrolled mask code
+** (NVRTC time: routed at 128 x 128 tiles compiled in 2.4 s unrolled against
+** 0.9 s with the loop, causal 1.0 against 0.8, on the 2-core CI machine):
+** a data iterator's tiles (document edges), or at least 5 % of the visited
+** tiles partial on one (b, h) at the plan's length (grid tokens, the
+** sequence hint, else 8192). Lists (routed, block-sparse) visit full tiles.
+*/
+static bool partial_heavy(const EmitPlan *ep) {
+  const Plan *pl = ep->plan;
+  if (!pl || pl->nvariants != 1) return false;
+  if (pl->variants[0].it.kind == ITER_DATA) return true;
+  return partial_fraction(pl, ep->cfg->seq_hint) >= 0.05;
+}
+
+/*
+** Whether score_tile unrolls its columns with the split mask: where partial
+** tiles are common and the statements that unrolling copies (the column
+** part per column, the pair part per element of the lane) stay within a
+** budget; otherwise one copy of the whole mask in a loop over the columns
+** into a bit set.
+*/
+static bool split_fits(const EmitPlan *ep, const MaskSplit *ms) {
+  const CudaConfig *cfg = ep->cfg;
+  int rows = 2 * (cfg->block_m / cfg->warps / 16 > 0 ? cfg->block_m / cfg->warps / 16 : 1);
+  int cols = cfg->block_n / 4;
+  return (long)cols * (ms->ncol + rows * ms->npair) <= 4096;
+}
+
+typedef struct Masks {
+  MaskSplit all, lo, hi;
+  bool unrolled;              /* score_tile unrolls the columns (split_fits, partial_heavy) */
+  bool edges;                 /* ... and runs lo / hi on tiles past one edge */
+} Masks;
 
 typedef struct EdgeCount { const Plan *pl; const PlanRun *r; int64_t qt, partial, edge; } EdgeCount;
 static void edge_count(void *ud, int64_t tile, bool full) {
@@ -681,10 +732,7 @@ static void edge_count(void *ud, int64_t tile, bool full) {
 */
 static bool edges_common(const EmitPlan *ep) {
   const Plan *pl = ep->plan;
-  const IrPattern *p = pl->pat;
-  int64_t n = 1;
-  for (int i = 0; i < p->grid_rank; i++) n *= p->grid[i];
-  if (p->grid_rank == 0) n = ep->cfg->seq_hint > 0 ? ep->cfg->seq_hint : 8192;
+  int64_t n = plan_tokens(pl, ep->cfg->seq_hint);
   PlanRun r = { .B = 1, .H = 1, .Sq = n, .Sk = n };
   EdgeCount c = { pl, &r, 0, 0, 0 };
   Diag quiet = { 0 };
@@ -698,11 +746,13 @@ static attnc_status masks_init(const EmitPlan *ep, Masks *m, Diag *d) {
   memset(m, 0, sizeof *m);
   m->lo.root = m->hi.root = -1;
   attnc_status st = mask_split(ep->pat, ep->nvariants == 1 ? ep->masks[0] : -1, &m->all, d);
-  if (st || m->all.root < 0 || ep->edge_lo < 0 || !split_unrolled(ep, &m->all) || !edges_common(ep)) return st;
+  if (st || m->all.root < 0) return st;
+  m->unrolled = split_fits(ep, &m->all) && partial_heavy(ep);
+  if (!m->unrolled || ep->edge_lo < 0 || !edges_common(ep)) return ATTNC_OK;
   if ((st = mask_split(ep->pat, ep->edge_lo, &m->lo, d)) || (st = mask_split(ep->pat, ep->edge_hi, &m->hi, d)))
     return st;
   m->edges = m->lo.npair < m->all.npair && m->hi.npair < m->all.npair &&
-             split_unrolled(ep, &m->lo) && split_unrolled(ep, &m->hi);
+             split_fits(ep, &m->lo) && split_fits(ep, &m->hi);
   return ATTNC_OK;
 }
 
@@ -1851,55 +1901,6 @@ static const char *const kernel_tail =
 /* bits per row of the partial-tile mask: 2 per n8 atom of the kv tile */
 static int cfg_block_n_bits(const EmitPlan *ep) { return ep->cfg->block_n / 8 * 2; }
 
-/*
-** The fraction of a plan's visited tiles that are partial, counted on one
-** (b, h) at the grid's tokens, else the sequence hint, else 8192 tokens;
-** -1 where it cannot be counted (runtime inputs) or nothing is visited.
-*/
-static double partial_fraction(const Plan *pl, int64_t seq_hint) {
-  const IrPattern *p = pl->pat;
-  if (p->ninputs > 0) return -1;
-  int64_t n = 1;
-  for (int i = 0; i < p->grid_rank; i++) n *= p->grid[i];
-  if (p->grid_rank == 0) n = seq_hint > 0 ? seq_hint : 8192;
-  PlanRun r = { .B = 1, .H = 1, .Sq = n, .Sk = n };
-  int64_t visited = 0, full = 0;
-  Diag quiet = { 0 };
-  if (plan_count_tiles(pl, &r, 0, 0, &visited, &full, &quiet) != ATTNC_OK || visited == 0) return -1;
-  return (double)(visited - full) / (double)visited;
-}
-
-/*
-** Whether partial tiles are common enough to pay for unrolled mask code
-** (NVRTC time: routed at 128 x 128 tiles compiled in 2.4 s unrolled against
-** 0.9 s with the loop, causal 1.0 against 0.8, on the 2-core CI machine):
-** a data iterator's tiles (document edges), or at least 5 % of the visited
-** tiles partial on one (b, h) at the plan's length (grid tokens, the
-** sequence hint, else 8192). Lists (routed, block-sparse) visit full tiles.
-*/
-static bool partial_heavy(const EmitPlan *ep) {
-  const Plan *pl = ep->plan;
-  if (!pl || pl->nvariants != 1) return false;
-  if (pl->variants[0].it.kind == ITER_DATA) return true;
-  return partial_fraction(pl, ep->cfg->seq_hint) >= 0.05;
-}
-
-/*
-** Whether score_tile unrolls its columns with the split mask: where partial
-** tiles are common and the statements that unrolling copies (the column
-** part per column, the pair part per element of the lane) stay within a
-** budget; otherwise one copy of the whole mask in a loop over the columns
-** into a bit set.
-*/
-static bool split_fits(const EmitPlan *ep, const MaskSplit *ms) {
-  const CudaConfig *cfg = ep->cfg;
-  int rows = 2 * (cfg->block_m / cfg->warps / 16 > 0 ? cfg->block_m / cfg->warps / 16 : 1);
-  int cols = cfg->block_n / 4;
-  return (long)cols * (ms->ncol + rows * ms->npair) <= 4096;
-}
-static bool split_unrolled(const EmitPlan *ep, const MaskSplit *ms) {
-  return split_fits(ep, ms) && partial_heavy(ep);
-}
 
 /* what partial tiles run for the mask, in words (attnc explain) */
 attnc_status cuda_mask_summary(const IrPattern *p, const Plan *plan, const CudaConfig *cfg,
@@ -1976,10 +1977,9 @@ static void emit_mask_tile(Out *o, const char *v) {
 
 /* score_tile: the score modification on every tile, the mask on partial ones */
 static void emit_score_tile(Out *o, const IrPattern *p, const EmitPlan *ep, const Masks *m) {
-  const MaskSplit *ms = &m->all;
   /* with edges, the rare partial tiles past both edges run the loop below
      (a third unrolled copy cost 10 % more NVRTC time on the dilated window) */
-  if (ms->root >= 0 && split_unrolled(ep, ms) && !m->edges) emit_mask_tile(o, "0");
+  if (m->unrolled && !m->edges) emit_mask_tile(o, "0");
   if (m->edges) {
     emit_mask_tile(o, "0lo");
     emit_mask_tile(o, "0hi");
@@ -2008,7 +2008,7 @@ static void emit_score_tile(Out *o, const IrPattern *p, const EmitPlan *ep, cons
       "        s[mi][ni][e] = pattern_score(p, s[mi][ni][e] * scale, b, h, q_tok[mi][e / 2], k, seq_q, seq_k);\n"
       "      }\n");
   out_puts(o, "  if (t.full) return;\n");
-  if (ms->root >= 0 && split_unrolled(ep, ms))
+  if (m->unrolled)
     out_puts(o, m->edges ? "  if (kv_tile_whole(t.tile, seq_k)) {   // else (ragged, or past both edges) the loop below\n"
                            "    if (t.edge == 1) { mask_tile0lo(s, p, t, q_tok, b, h, lane); return; }\n"
                            "    if (t.edge == 2) { mask_tile0hi(s, p, t, q_tok, b, h, lane); return; }\n"
@@ -2132,16 +2132,24 @@ attnc_status cuda_emit_plan(const IrPattern *p, const Plan *plan, const CudaConf
 ** (mask_row/col/pair), windows keep the big tiles (H200, session 4 sweep in
 ** bench/results/gpu-h200-ws-sweep.md: sliding window D=128 128 x 128 393
 ** against 64 x 64 354 TFLOP/s, D=64 192 x 128 274 against 260; 2-D
-** neighborhood 64 x 64 47 against 29 at 128 x 128).
-** Counted on one (b, h) at the plan's sequence length (8192 when unknown).
+** neighborhood 64 x 64 47 against 29 at 128 x 128). At D = 64, where a
+** fifth or more of the 192 x 128 tiles are partial, 128 x 64 tiles (two
+** warpgroups, no producer) waste fewer pairs (session 9 sweep, with the
+** edge masks: sliding window 1024 302 TFLOP/s against 289 at 192 x 128
+** and 290 at 64 x 64; 40 % of its 192 x 128 tiles are partial, of the
+** causal mask's 6 %; sinks, 45 %, not measured). Counted on one (b, h) at
+** the plan's sequence length (8192 when unknown). False: the table's tile.
 */
-static bool wgmma_table_refines(const IrPattern *p, const CudaConfig *cfg, const PlanOptions *opt,
-                                const Plan *plan) {
+static bool wgmma_table_refine(const IrPattern *p, const CudaConfig *cfg, const PlanOptions *opt,
+                               const Plan *plan, int64_t *bm, int64_t *bn) {
   int dmax = cfg->head_dim > cfg->head_dim_v ? cfg->head_dim : cfg->head_dim_v;
   if (!cuda_wgmma_allowed(cfg->arch) || dmax % 64 || dmax > 128 || p->ninputs > 0 ||
       (opt->pin.bm <= 64 && opt->pin.bn <= 64))
     return false;
-  return partial_fraction(plan, opt->Sq) > 0.5;
+  double part = partial_fraction(plan, opt->Sq);
+  if (part > 0.5) { *bm = *bn = 64; return true; }
+  if (plan->sched.bm == 192 && part >= 0.2) { *bm = 128; *bn = 64; return true; }
+  return false;
 }
 
 attnc_status cuda_plan(const IrPattern *p, CudaConfig *cfg, Arena *a, Plan **plan, Diag *d) {
@@ -2172,18 +2180,7 @@ attnc_status cuda_plan(const IrPattern *p, CudaConfig *cfg, Arena *a, Plan **pla
     opt.pin.bm = opt.pin.bn = 64;
     opt.pin.pin_tile = true;
     st = plan_build(a, p, &opt, NULL, plan, d);
-  } else if (!st && !user_tile && wgmma_table_refines(p, cfg, &opt, *plan)) {
-    opt.pin.bm = opt.pin.bn = 64;
-    st = plan_build(a, p, &opt, NULL, plan, d);
-  } else if (!st && !user_tile && (*plan)->sched.bm == 192 && p->ninputs == 0 &&
-             partial_fraction(*plan, opt.Sq) >= 0.2) {
-    /* D = 64 windows: where a fifth or more of the 192 x 128 tiles are
-       partial, 128 x 64 tiles (two warpgroups, no producer) waste fewer
-       pairs (H200, session 9 sweep: sliding window 1024 302 TFLOP/s against
-       289 at 192 x 128, 290 at 64 x 64; 40 % of its 192 x 128 tiles are
-       partial, of the causal mask's 6 %) */
-    opt.pin.bm = 128;
-    opt.pin.bn = 64;
+  } else if (!st && !user_tile && wgmma_table_refine(p, cfg, &opt, *plan, &opt.pin.bm, &opt.pin.bn)) {
     st = plan_build(a, p, &opt, NULL, plan, d);
   }
   if (st == ATTNC_ERR_ARG && p->grid_rank > 0 && !opt.pin.raster) {

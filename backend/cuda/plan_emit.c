@@ -229,11 +229,10 @@ attnc_status emit_plan_init(EmitPlan *ep, const IrPattern *p, const Plan *plan,
                           "%s%s%s", v ? ", " : "", iter_kind_name(kind),
                           iter_supported(kind) ? "" : " (as dense)");
   }
-  const PlanIter *it0 = &plan->variants[0].it;
-  if (plan->nvariants == 1 && (it0->kind == ITER_RANGES || it0->kind == ITER_BOXES) && it0->nboxes == 1 &&
-      it0->boxes[0].edge_lo >= 0 && it0->boxes[0].edge_hi >= 0) {
-    ep->edge_lo = it0->boxes[0].edge_lo;
-    ep->edge_hi = it0->boxes[0].edge_hi;
+  const PlanBox *eb = plan_edge_box(plan);
+  if (eb) {
+    ep->edge_lo = eb->edge_lo;
+    ep->edge_hi = eb->edge_hi;
   }
   const PlanOrder *q = &plan->qord;
   k = (size_t)snprintf(ep->order_name, sizeof ep->order_name, "%s box",
