@@ -258,13 +258,13 @@ START_TEST(compile_ws) {
     cuda_image_free(&img);
     /* the check can fail: S = Q K^T issued on some steps only (its accumulators
        then written by no wgmma between issue and wait on the others) */
-    const char *call = "    issue_qk(s, sQ, sK + st * kStageK, warp);\n";
+    const char *call = "    issue_qk(s, sQ, sK + sk * kStageK, warp);\n";
     char *at = strstr(src, call);
     ck_assert_ptr_nonnull(at);
     size_t pre = (size_t)(at - src);
     char *bad = malloc(strlen(src) + 64);
     memcpy(bad, src, pre);
-    sprintf(bad + pre, "    if (cur.tile != 5) issue_qk(s, sQ, sK + st * kStageK, warp);\n%s", at + strlen(call));
+    sprintf(bad + pre, "    if (cur.tile != 5) issue_qk(s, sQ, sK + sk * kStageK, warp);\n%s", at + strlen(call));
     ck_assert_msg(cuda_compile(bad, 90, CUDA_IMAGE_CUBIN, &img, &d) == ATTNC_OK, "%s", d.msg);
     ck_assert_msg(img.wgmma_serial, "a conditional wgmma issue went unnoticed");
     cuda_image_free(&img);
@@ -604,6 +604,10 @@ START_TEST(specs_iterators_walked) {
     bool data = strstr(want[i].needle, "data_") != NULL;
     ck_assert_msg((strstr(src, "void __launch_bounds__(128) " CUDA_PREP_NAME "(") != NULL) == data,
                   "%s: pre-pass %s", want[i].spec, data ? "missing" : "unexpected");
+    /* the producer's V copies lag its K copies where runtime inputs pick the tiles */
+    bool lag = data || strstr(want[i].needle, "list_") != NULL;
+    ck_assert_msg((strstr(src, "kVLag = true;") != NULL) == lag, "%s: kVLag should be %s", want[i].spec,
+                  lag ? "true" : "false");
     arena_free(&a);
     attnc_spec_free(s);
   }
