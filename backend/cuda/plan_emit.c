@@ -677,22 +677,31 @@ static void emit_box_iter(Out *o, int v, const PlanIter *it, int rank, const Emi
       "    atomicOr(&full[i >> 5], 1u << (i & 31));\n"
       "}\n", v, v, dvis, dfull);
     out_printf(o,
-      "// test kv tiles cbase .. min(cbase + 32 * kIterWarps, dhi + 1) - 1 against this q tile's keys:\n"
+      "// test kv tiles cbase .. min(cbase + kDataChunk, dhi + 1) - 1 against this q tile's keys:\n"
       "// bit i of vis: tile cbase + i is visited; of full: visited and full. Called by every\n"
       "// thread that iterates (it synchronises them).\n"
       "ATTNC_DEVICE void data_fill%d(const KvIter%d &it, const Params &p, int b, int h, u32 *vis, u32 *full) {\n"
       "  const int tid = iter_tid(), warp = tid / 32, lane = tid %% 32, seq_k = (int)p.seq_k;\n"
       "  iter_sync();                          // every thread is done with the last chunk's bits\n"
-      "  if (tid < kIterWarps) { vis[tid] = 0u; full[tid] = 0u; }\n"
+      "  for (int i = tid; i < kDataChunk / 32; i += 32 * kIterWarps) { vis[i] = 0u; full[i] = 0u; }\n"
       "  iter_sync();\n"
-      "  const int n = attnc_min(it.dhi - it.cbase + 1, 32 * kIterWarps);\n"
-      "  // with attnc_prep's key_k ranges in p.meta: a tile a thread, two loads each\n"
+      "  const int n = attnc_min(it.dhi - it.cbase + 1, kDataChunk);\n"
+      "  // with attnc_prep's key_k ranges in p.meta: kDataPer tiles a thread, their loads\n"
+      "  // in flight together\n"
       "  const i64 *meta = kDataMeta ? (const i64 *)p.meta : nullptr;\n"
       "  if (meta) {\n"
       "    meta += ((i64)b * p.heads_q + h) * (i64)kv_tiles(seq_k) * 2;\n"
-      "    for (int i = tid; i < n; i += 32 * kIterWarps) {\n"
-      "      const int u = it.cbase + i;\n"
-      "      if (!in_boxes%d(it, u)) data_mark%d(it, u, i, meta[2 * u], meta[2 * u + 1], seq_k, vis, full);\n"
+      "    i64 kmin[kDataPer], kmax[kDataPer];\n"
+      "#pragma unroll\n"
+      "    for (int r = 0; r < kDataPer; ++r) {\n"
+      "      const int i = tid + r * 32 * kIterWarps, u = it.cbase + i;\n"
+      "      kmin[r] = i < n ? meta[2 * u] : 0;\n"
+      "      kmax[r] = i < n ? meta[2 * u + 1] : 0;\n"
+      "    }\n"
+      "#pragma unroll\n"
+      "    for (int r = 0; r < kDataPer; ++r) {\n"
+      "      const int i = tid + r * 32 * kIterWarps, u = it.cbase + i;\n"
+      "      if (i < n && !in_boxes%d(it, u)) data_mark%d(it, u, i, kmin[r], kmax[r], seq_k, vis, full);\n"
       "    }\n"
       "    iter_sync();\n"
       "    return;\n"
@@ -737,12 +746,12 @@ static void emit_box_iter(Out *o, int v, const PlanIter *it, int rank, const Emi
               "  }\n");
   if (D) {
     out_printf(o,
-      "  __shared__ u32 data_vis[kIterWarps], data_full[kIterWarps];\n"
+      "  __shared__ u32 data_vis[kDataChunk / 32], data_full[kDataChunk / 32];\n"
       "  // data ranges: the set bits of the tested chunks, in order\n"
       "  while (it.du <= it.dhi) {\n"
       "    if (it.du >= it.cend) {\n"
       "      it.cbase = it.du;\n"
-      "      it.cend = it.du + 32 * kIterWarps;\n"
+      "      it.cend = it.du + kDataChunk;\n"
       "      data_fill%d(it, p, b, h, data_vis, data_full);\n"
       "    }\n"
       "    const int i = it.du - it.cbase;\n"
@@ -855,6 +864,13 @@ attnc_status emit_plan_order_iter(Out *o, const EmitPlan *ep, Diag *d) {
               "struct KvTile { int tile; bool full; unsigned char edge; };\n");
   out_printf(o, "static constexpr bool kDataMeta = %s;   // attnc_prep writes key_k ranges to p.meta\n",
              cuda_data_prep(ep) ? "true" : "false");
+  /* the data iterator tests kDataChunk kv tiles a fill, kDataPer a thread
+     with their loads in flight together: fewer fills, each with its
+     barriers and a round trip to memory (H200, session 10, TFLOP/s 2 / 1 a
+     thread: documents 316 / 314, at 65536 tokens 317 / 308); 4 made the
+     producer spill */
+  out_puts(o, "static constexpr int kDataPer = 2;\n"
+              "static constexpr int kDataChunk = 32 * kIterWarps * kDataPer;\n");
   out_puts(o, box_helpers);
   for (int v = 0; v < ep->nvariants; v++) {
     if (!ep->plan) {

@@ -170,7 +170,10 @@ def make_cases():
          score=lambda s, b, h, q, k: 30.0 * torch.tanh(s / 30.0), anchor=187)
     case("dense_d64", 4, 16, 8192, 64, None, src=DENSE_SPEC, sdpa="dense", anchor=404)
     case("causal_d64", 4, 16, 8192, 64, causal, spec="causal", sdpa="causal", anchor=371)
-    # beyond the anchors: the other head dim for the grid windows
+    # beyond the anchors: documents at 4x the length (the data iterator tests
+    # every kv tile of the sequence), the other head dim for the grid windows
+    case("documents_64_2048_s65536", 1, 16, 65536, 128, doc_mask, spec="document",
+         defs=dict(causal=0), inputs=doc_inputs)
     case("neighborhood2d_128x128_k13_d128", 1, 16, 16384, 128, nbhd([128, 128], 13),
          spec="neighborhood2d", defs=dict(height=128, width=128, kernel=13))
     case("dilated_1024_d4_d64", 4, 16, 8192, 64,
