@@ -1494,14 +1494,14 @@ static void emit_schedule(Out *o, const IrPattern *p, const Plan *plan, const Cu
     out_printf(o, "static constexpr int kRegsEntry = %d;      // registers a thread at launch\n"
                   "static constexpr int kRegsProducer = %d;   // after setmaxnreg\n"
                   "static constexpr int kRegsConsumer = %d;\n", entry, prod, cons);
+    /* the producer's V copies a tile behind its K copies (TMA) where the kv
+       tiles come from runtime inputs (H200, session 10: routed 501 / 501
+       TFLOP/s against 475 / 463, block-sparse 454 / 450 against 430 / 429,
+       documents 313 either way); not on runs of consecutive tiles (dense
+       D=64 442 against 466, sliding window 408 against 418) */
+    out_printf(o, "static constexpr bool kVLag = %s;   // V_j-1 after K_j (TMA)\n",
+               list_iter || data_iter ? "true" : "false");
   }
-  /* the producer's V copies a tile behind its K copies (TMA) where the kv
-     tiles come from runtime inputs (H200, session 10: routed 501 / 501
-     TFLOP/s against 475 / 463, block-sparse 454 / 450 against 430 / 429,
-     documents 313 either way); not on runs of consecutive tiles (dense
-     D=64 442 against 466, sliding window 408 against 418) */
-  out_printf(o, "static constexpr bool kVLag = %s;   // V_j-1 after K_j (warp specialisation, TMA)\n",
-             list_iter || data_iter ? "true" : "false");
   out_puts(o,
     "static constexpr int kThreads = kWarps * 32;      // the warps that compute\n"
     "static constexpr int kCtaThreads = kThreads + kProducerWarps * 32;\n"

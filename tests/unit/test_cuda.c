@@ -604,7 +604,11 @@ START_TEST(specs_iterators_walked) {
     bool data = strstr(want[i].needle, "data_") != NULL;
     ck_assert_msg((strstr(src, "void __launch_bounds__(128) " CUDA_PREP_NAME "(") != NULL) == data,
                   "%s: pre-pass %s", want[i].spec, data ? "missing" : "unexpected");
-    /* the producer's V copies lag its K copies where runtime inputs pick the tiles */
+    /* at D = 128 (a producer warpgroup), its V copies lag its K copies where
+       runtime inputs pick the tiles */
+    CudaConfig cfg128 = { .dtype = DT_BF16, .head_dim = 128, .arch = 90 };
+    ck_assert_msg(cuda_build_source(s->pat, &cfg128, true, &a, &src, &d) == ATTNC_OK, "%s", d.msg);
+    ck_assert_msg(strstr(src, "kProducerWarps = 4;") != NULL, "%s: no producer at D=128", want[i].spec);
     bool lag = data || strstr(want[i].needle, "list_") != NULL;
     ck_assert_msg((strstr(src, "kVLag = true;") != NULL) == lag, "%s: kVLag should be %s", want[i].spec,
                   lag ? "true" : "false");
