@@ -2052,7 +2052,7 @@ static void emit_score_tile(Out *o, const IrPattern *p, const EmitPlan *ep, cons
       "        const int k = kv_token(t.tile, ni * 8 + (lane % 4) * 2 + e % 2, seq_k);\n"
       "        s[mi][ni][e] = pattern_score(p, s[mi][ni][e] * scale, b, h, q_tok[mi][e / 2], k, seq_q, seq_k);\n"
       "      }\n");
-  out_puts(o, getenv("ATTNC_CUDA_AB_NOMASK") ? "  return;\n" : "  if (t.full) return;\n");
+  out_puts(o, "  if (t.full) return;\n");
   if (m->unrolled)
     out_puts(o, m->edges ? "  if (kv_tile_whole(t.tile, seq_k)) {   // else (ragged, or past both edges) the loop below\n"
                            "    if (t.edge == 1) { mask_tile0lo(s, p, t, q_tok, b, h, lane); return; }\n"
