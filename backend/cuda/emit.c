@@ -93,7 +93,11 @@ bool cuda_arch_parse(const char *s, int *arch) {
 /* the compute warps, and with warp specialisation the producer warpgroup */
 int cuda_threads(const CudaConfig *cfg) { return cfg->warps * 32 + (cfg->ws ? 128 : 0); }
 
-/* CTAs an SM must fit, which caps the registers a thread */
+/* CTAs an SM must fit, which caps the registers a thread. Two CTAs an SM
+   need at most 128 registers a thread at 256 threads, a limit wgmma at D =
+   64 meets without spilling (measured on an H200, dense D=64: the
+   overlapped kernel took 130 registers, so one CTA an SM, and 263 TFLOP/s;
+   the one without overlap 117 registers, two CTAs, 350) */
 static int cuda_min_blocks(const CudaConfig *cfg) {
   int dmax = cfg->head_dim > cfg->head_dim_v ? cfg->head_dim : cfg->head_dim_v;
   return cfg->ws ? (cuda_threads(cfg) <= 256 ? 2 : 1) : cfg->wgmma && dmax <= 64 && cfg->block_m <= 128 ? 2 : 1;
@@ -102,9 +106,9 @@ static int cuda_min_blocks(const CudaConfig *cfg) {
 /*
 ** K and V buffers: one each without overlap, two with. A third K buffer
 ** behind the producer warpgroup (where two CTAs an SM still fit) gained
-** nothing on the H200 and cost dense D=64 10 % (session 10: documents 313
-** against 313, dense 612 / 574 against 569, routed 498 / 501 against 501,
-** dense D=64 421 against 442).
+** nothing on the H200 and cost dense D=64 5 % (session 10, TFLOP/s three
+** against two: documents 313 against 313, dense 612 / 574 against 569,
+** routed 498 / 501 against 501, dense D=64 421 against 442).
 */
 static int kv_stages(const CudaConfig *cfg) { return cfg->overlap ? 2 : 1; }
 
@@ -661,25 +665,20 @@ static void mask_split_free(MaskSplit *ms) {
   ms->root = -1;
 }
 
-/*
-** The masks partial tiles run: the variant's whole mask, and where the
-** iterator tags edges (EmitPlan) and the columns are unrolled, its lower and
-** upper bounds alone, for a tile past one edge of its box's full range
-** (sliding window: k >= q - 1023 or k <= q, one compare an element against
-** the whole mask's three). Kept only when each is cheaper than the whole
-** and most partial tiles are past one edge (edges_common).
-*/
-/*
-** The fraction of a plan's visited tiles that are partial, counted on one
-** (b, h) at the grid's tokens, else the sequence hint, else 8192 tokens;
-** -1 where it cannot be counted (runtime inputs) or nothing is visited.
-*/
+/* the tokens a plan's tiles are counted at: the grid's, else the sequence
+   hint, else 8192 */
 static int64_t plan_tokens(const Plan *pl, int64_t seq_hint) {
   const IrPattern *p = pl->pat;
   int64_t n = 1;
   for (int i = 0; i < p->grid_rank; i++) n *= p->grid[i];
   return p->grid_rank > 0 ? n : seq_hint > 0 ? seq_hint : 8192;
 }
+
+/*
+** The fraction of a plan's visited tiles that are partial, counted on one
+** (b, h) at plan_tokens; -1 where it cannot be counted (runtime inputs) or
+** nothing is visited.
+*/
 static double partial_fraction(const Plan *pl, int64_t seq_hint) {
   if (pl->pat->ninputs > 0) return -1;
   int64_t n = plan_tokens(pl, seq_hint);
@@ -719,9 +718,18 @@ static bool split_fits(const EmitPlan *ep, const MaskSplit *ms) {
   return (long)cols * (ms->ncol + rows * ms->npair) <= 4096;
 }
 
+/*
+** The masks partial tiles run: the variant's whole mask, and where the
+** iterator tags edges (EmitPlan) and the columns are unrolled, its lower and
+** upper bounds alone, for a tile past one edge of its box's full range
+** (sliding window: k >= q - 1023 or k <= q, one compare an element against
+** the whole mask's three). Kept only when each is cheaper than the whole
+** and most partial tiles are past one edge (edges_common).
+*/
 typedef struct Masks {
   MaskSplit all, lo, hi;
-  bool unrolled;              /* score_tile unrolls the columns (split_fits, partial_heavy) */
+  bool heavy;                 /* partial tiles are common (partial_heavy) */
+  bool unrolled;              /* score_tile unrolls the columns (heavy, and split_fits) */
   bool edges;                 /* ... and runs lo / hi on tiles past one edge */
 } Masks;
 
@@ -761,7 +769,8 @@ static attnc_status masks_init(const EmitPlan *ep, Masks *m, Diag *d) {
   m->lo.root = m->hi.root = -1;
   attnc_status st = mask_split(ep->pat, ep->nvariants == 1 ? ep->masks[0] : -1, &m->all, d);
   if (st || m->all.root < 0) return st;
-  m->unrolled = split_fits(ep, &m->all) && partial_heavy(ep);
+  m->heavy = partial_heavy(ep);
+  m->unrolled = m->heavy && split_fits(ep, &m->all);
   if (!m->unrolled || ep->edge_lo < 0 || !edges_common(ep)) return ATTNC_OK;
   if ((st = mask_split(ep->pat, ep->edge_lo, &m->lo, d)) || (st = mask_split(ep->pat, ep->edge_hi, &m->hi, d)))
     return st;
@@ -1463,12 +1472,7 @@ static void emit_schedule(Out *o, const IrPattern *p, const Plan *plan, const Cu
   out_printf(o, "static constexpr int kBlockM = %d;    // query rows per CTA (one q tile)\n", cfg->block_m);
   out_printf(o, "static constexpr int kBlockN = %d;     // key rows per kv tile\n", cfg->block_n);
   out_printf(o, "static constexpr int kWarps = %d;      // compute warps per CTA, tiled along M\n", cfg->warps);
-  out_printf(o, "static constexpr int kKStages = %d;    // K buffers\n", kv_stages(cfg));
-  out_printf(o, "static constexpr int kVStages = %d;    // V buffers\n", kv_stages(cfg));
-  /* two CTAs an SM need at most 128 registers a thread at 256 threads, a
-     limit wgmma at D = 64 meets without spilling (measured on an H200, dense
-     D=64: the overlapped kernel took 130 registers, so one CTA an SM, and
-     263 TFLOP/s; the one without overlap 117 registers, two CTAs, 350) */
+  out_printf(o, "static constexpr int kKvStages = %d;   // K and V buffers\n", kv_stages(cfg));
   int min_blocks = cuda_min_blocks(cfg);
   out_printf(o, "static constexpr int kMinBlocks = %d;  // CTAs an SM must fit (registers)\n",
              min_blocks);
@@ -1516,8 +1520,8 @@ static void emit_schedule(Out *o, const IrPattern *p, const Plan *plan, const Cu
     "static constexpr int kStageK = kBlockN * kHeadDim * 2;   // bytes of one K buffer\n"
     "static constexpr int kStageV = kBlockN * kHeadDimV * 2;  // bytes of one V buffer\n"
     "static constexpr int kSmemK = kSmemQ + kBlockM * kHeadDim * 2;\n"
-    "static constexpr int kSmemV = kSmemK + kKStages * kStageK;\n"
-    "static constexpr int kSmemBytes = kSmemV + kVStages * kStageV;\n"
+    "static constexpr int kSmemV = kSmemK + kKvStages * kStageK;\n"
+    "static constexpr int kSmemBytes = kSmemV + kKvStages * kStageV;\n"
     "static constexpr float kLn2 = 0.693147180559945309f;\n"
     "static constexpr float kLog2e = 1.44269504088896341f;\n"
     "#define kInf __int_as_float(0x7f800000)\n");
@@ -1742,32 +1746,32 @@ static const char *const kernel_loop_wgmma =
 /*
 ** Warp specialisation (cfg->ws; FlashAttention-3, KERNELS.md steps 5-6): a
 ** producer warpgroup after the compute warps runs the kv iterator and
-** copies Q, K_j and V_j (TMA, else cp.async) into kKStages K and kVStages
-** V buffers (tile j in buffer j % stages). Each buffer has a full mbarrier,
-** on which the producer's 128 threads arrive once their copies landed (and
+** copies Q, K_j and V_j (TMA, else cp.async) into two K and two V buffers
+** (kKvStages; tile j in buffer j % 2). Each buffer has a full mbarrier, on
+** which the producer's 128 threads arrive once their copies landed (and
 ** are fenced for the async proxy wgmma reads through; with TMA, thread 0
 ** arms it with the bytes), and an empty one, on which each compute warp
-** arrives once its MMAs are done reading. slot[j % kKStages] tells the
-** compute warps which tile K_j is (tile -1: no more). The compute
+** arrives once its MMAs are done reading. slot[j % 2] tells the compute
+** warps which tile K_j is (tile -1: no more). The compute
 ** warps run kernel_loop_wgmma's steps with waits on the barriers instead
 ** of CTA barriers; setmaxnreg gives them the producer's spare registers.
 */
 static const char *const kernel_ws =
   "\n"
-  "  // ---- warp specialisation: the barriers of the buffers, and the tiles in the K buffers\n"
-  "  __shared__ __align__(8) u64 full_q, full_k[kKStages], full_v[kVStages], empty_k[kKStages], empty_v[kVStages];\n"
-  "  __shared__ KvTile slot[kKStages];\n"
+  "  // ---- warp specialisation: the barriers of the buffers, and the tile in each K buffer\n"
+  "  __shared__ __align__(8) u64 full_q, full_k[kKvStages], full_v[kKvStages], empty_k[kKvStages], empty_v[kKvStages];\n"
+  "  __shared__ KvTile slot[kKvStages];\n"
   "  const bool tma = kKvTma && p.kv_tma;   // K and V by TMA from one thread, or cp.async from all\n"
   "  const bool qtma = kQTma && tma;        // and Q\n"
   "  if (tid == 0) {\n"
   "    mbar_init(smem_u32(&full_q), qtma ? 1 : kProducerWarps * 32);\n"
   "#pragma unroll\n"
-  "    for (int st = 0; st < kKStages; ++st) {\n"
+  "    for (int st = 0; st < kKvStages; ++st) {\n"
   "      mbar_init(smem_u32(&full_k[st]), tma ? 1 : kProducerWarps * 32);\n"
   "      mbar_init(smem_u32(&empty_k[st]), kWarps);\n"
   "    }\n"
   "#pragma unroll\n"
-  "    for (int st = 0; st < kVStages; ++st) {\n"
+  "    for (int st = 0; st < kKvStages; ++st) {\n"
   "      mbar_init(smem_u32(&full_v[st]), tma ? 1 : kProducerWarps * 32);\n"
   "      mbar_init(smem_u32(&empty_v[st]), kWarps);\n"
   "    }\n"
@@ -1789,21 +1793,20 @@ static const char *const kernel_ws =
   "    // its warp's other lanes ran on cost 10-30%: H200, dense to block-sparse); with\n"
   "    // TMA, where thread 0 alone refills, they meet before it issues, so none can fall\n"
   "    // a phase behind and wait for one that never comes\n"
-  "    // with TMA and kVLag, V runs a tile behind K: K_j goes out once K_j-kKStages is\n"
-  "    // released (early in step j-kKStages), not after V_j-1, which waits for the end\n"
-  "    // of step j-kVStages-1\n"
-  "    auto tma_v = [&](int i, int tile) {   // V_i, once V_i-kVStages is released\n"
-  "      const int sv = i % kVStages;\n"
-  "      if (i >= kVStages) { mbar_wait(smem_u32(&empty_v[sv]), ((i / kVStages) + 1) & 1); iter_sync(); }\n"
+  "    // with TMA and kVLag, V runs a tile behind K: K_j goes out once K_j-2 is released\n"
+  "    // (early in step j-2), not after V_j-1, which waits for the end of step j-2\n"
+  "    auto tma_v = [&](int i, int tile) {   // V_i, once V_i-kKvStages is released\n"
+  "      const int sv = i % kKvStages;\n"
+  "      if (i >= kKvStages) { mbar_wait(smem_u32(&empty_v[sv]), ((i / kKvStages) + 1) & 1); iter_sync(); }\n"
   "      if (ptid == 0) tma_kv(sV + sv * kStageV, p.vmap, smem_u32(&full_v[sv]), kHeadDimV, tile, hk, b, p);\n"
   "    };\n"
   "    int j = 0, prev = -1;             // prev: tile j-1\n"
   "    for (;; ++j) {\n"
-  "      const int sk = j % kKStages, sv = j % kVStages;\n"
+  "      const int sk = j % kKvStages, sv = j % kKvStages;\n"
   "      KvTile t = { -1, false, 3 };\n"
   "      const bool have = kv_next(it, p, qt, b, h, t);\n"
-  "      if (j >= kKStages) {            // K_j-kKStages released\n"
-  "        mbar_wait(smem_u32(&empty_k[sk]), ((j / kKStages) + 1) & 1);\n"
+  "      if (j >= kKvStages) {            // K_j-kKvStages released\n"
+  "        mbar_wait(smem_u32(&empty_k[sk]), ((j / kKvStages) + 1) & 1);\n"
   "        if (tma) iter_sync();\n"
   "      }\n"
   "      if (ptid == 0) { slot[sk].tile = have ? t.tile : -1; slot[sk].full = t.full; slot[sk].edge = t.edge; }\n"
@@ -1828,21 +1831,21 @@ static const char *const kernel_ws =
   "      cp_async_commit();\n"
   "      if (j > 0) {                    // V_j-1, then K_j (the consumers' next step needs both)\n"
   "        cp_async_wait<1>();\n"
-  "        signal(smem_u32(&full_v[(j - 1) % kVStages]));\n"
+  "        signal(smem_u32(&full_v[(j - 1) % kKvStages]));\n"
   "      }\n"
   "      cp_async_wait<0>();\n"
   "      if (j == 0) signal(smem_u32(&full_q));\n"
   "      signal(smem_u32(&full_k[sk]));\n"
-  "      if (j >= kVStages) mbar_wait(smem_u32(&empty_v[sv]), ((j / kVStages) + 1) & 1);\n"
+  "      if (j >= kKvStages) mbar_wait(smem_u32(&empty_v[sv]), ((j / kKvStages) + 1) & 1);\n"
   "      load_tile<kBlockN, kChunksV, kProducerWarps * 32, 4>(sV + sv * kStageV, gV, p.v_stride[2], [&](int r) { return kv_token(t.tile, r, seq_k); }, ptid);\n"
   "      cp_async_commit();\n"
   "    }\n"
   "    if (kVLag && tma && j > 0) tma_v(j - 1, prev);\n"
   "    if (!tma) {\n"
   "      cp_async_wait<0>();\n"
-  "      if (j > 0) signal(smem_u32(&full_v[(j - 1) % kVStages]));\n"
+  "      if (j > 0) signal(smem_u32(&full_v[(j - 1) % kKvStages]));\n"
   "    }\n"
-  "    if (!tma || ptid == 0) mbar_arrive(smem_u32(&full_k[j % kKStages]));   // its slot says: no more tiles\n"
+  "    if (!tma || ptid == 0) mbar_arrive(smem_u32(&full_k[j % kKvStages]));   // its slot says: no more tiles\n"
   "    return;\n"
   "  }\n"
   "\n"
@@ -1853,14 +1856,14 @@ static const char *const kernel_ws =
   "  u32 pa[kBlockN / 16][4];\n"
   "  int j = 0;                          // the index of tile cur\n"
   "  for (;; ++j) {\n"
-  "    const int sk = j % kKStages, pv = (j + kVStages - 1) % kVStages;   // K_j, V_j-1\n"
-  "    mbar_wait(smem_u32(&full_k[sk]), (j / kKStages) & 1);   // K_j landed\n"
+  "    const int sk = j % kKvStages, pv = (j + kKvStages - 1) % kKvStages;   // K_j, V_j-1\n"
+  "    mbar_wait(smem_u32(&full_k[sk]), (j / kKvStages) & 1);   // K_j landed\n"
   "    const KvTile cur = slot[sk];\n"
   "    if (cur.tile < 0) break;\n"
   "    if (j == 0) mbar_wait(smem_u32(&full_q), 0);\n"
   "    issue_qk(s, sQ, sK + sk * kStageK, warp);\n"
   "    if (j > 0) {\n"
-  "      mbar_wait(smem_u32(&full_v[pv]), ((j - 1) / kVStages) & 1);\n"
+  "      mbar_wait(smem_u32(&full_v[pv]), ((j - 1) / kKvStages) & 1);\n"
   "      issue_pv(acc_o, pa, sV + pv * kStageV);\n"
   "      wgmma_wait<1>();                // S of tile j is done; P_j-1 V_j-1 may run on\n"
   "    } else\n"
@@ -1877,8 +1880,8 @@ static const char *const kernel_ws =
   "    pack_p(pa, s);\n"
   "  }\n"
   "  if (j > 0) {                        // the last tile's P V\n"
-  "    const int pv = (j - 1) % kVStages;\n"
-  "    mbar_wait(smem_u32(&full_v[pv]), ((j - 1) / kVStages) & 1);\n"
+  "    const int pv = (j - 1) % kKvStages;\n"
+  "    mbar_wait(smem_u32(&full_v[pv]), ((j - 1) / kKvStages) & 1);\n"
   "    issue_pv(acc_o, pa, sV + pv * kStageV);\n"
   "    wgmma_wait<0>();\n"
   "    fence_acc(acc_o);\n"
@@ -1962,18 +1965,16 @@ attnc_status cuda_mask_summary(const IrPattern *p, const Plan *plan, const CudaC
                ep.nvariants);
     else if (ms.root < 0)
       snprintf(buf, n, "none (every pair is allowed; partial tiles only mask padding)");
-    else {
-      bool heavy = partial_heavy(&ep), small = split_fits(&ep, &ms);
+    else if (m.edges)
+      snprintf(buf, n, "split: %d per row, %d per column, %d per pair (statements; a load 8); a tile past"
+               " one edge of the band: that edge's bounds alone (%d / %d per pair), columns unrolled;"
+               " past both: in a loop over the columns", ms.nrow, ms.ncol, ms.npair, m.lo.npair, m.hi.npair);
+    else
       snprintf(buf, n, "split: %d per row, %d per column, %d per pair (statements; a load 8); %s",
                ms.nrow, ms.ncol, ms.npair,
-               heavy && small ? "columns unrolled"
-               : heavy ? "in a loop over the columns (unrolled code would be too big)"
-                       : "in a loop over the columns (partial tiles are rare)");
-      if (m.edges)
-        snprintf(buf, n, "split: %d per row, %d per column, %d per pair (statements; a load 8); a tile past"
-                 " one edge of the band: that edge's bounds alone (%d / %d per pair), columns unrolled;"
-                 " past both: in a loop over the columns", ms.nrow, ms.ncol, ms.npair, m.lo.npair, m.hi.npair);
-    }
+               m.unrolled ? "columns unrolled"
+               : m.heavy ? "in a loop over the columns (unrolled code would be too big)"
+                         : "in a loop over the columns (partial tiles are rare)");
   }
   masks_free(&m);
   emit_plan_free(&ep);
