@@ -407,10 +407,14 @@ static attnc_status check_dev(const char *name, const DLTensor *t, int rank, boo
 ** (cuda_kv_tma), in the kernel's kv order, and of Q in its q order
 ** (cuda_q_tma): dims innermost first: the head
 ** dim; the tokens (a 1-D order) or a grid's axes, last first; then heads and
-** batches, as one dim on a 3-D grid (a map has at most 5). Boxes of 64
-** columns by the order's box on each axis, 128-byte swizzle (the kernel's
-** tile layout), coordinates past an axis read as zero. 0 when the driver or
-** the tensor cannot have one; the kernel then loads with cp.async.
+** batches, as one dim on a 3-D grid (a map has at most 5). A 1-D order
+** with dilation d views the tokens as rows of d: (columns, d, tokens / d,
+** heads, batches), boxes of one residue, and only where d divides the
+** tokens (else a row past the last would read the next head's tokens, not
+** zeros). Boxes of 64 columns by the order's box on each axis, 128-byte
+** swizzle (the kernel's tile layout), coordinates past an axis read as
+** zero. 0 when the driver or the tensor cannot have one; the kernel then
+** loads with cp.async.
 */
 int cuda_tma_map_layout(const CudaOrder *ko, const int64_t shape[4], const int64_t st[4], uintptr_t addr,
                         uint64_t dims[5], uint64_t strides[4], unsigned box[5]) {
@@ -423,9 +427,13 @@ int cuda_tma_map_layout(const CudaOrder *ko, const int64_t shape[4], const int64
   ext[n] = shape[3], bytes[n] = 2, box[n++] = 64;
   int64_t tok = shape[2] > 1 ? st[2] * 2 : shape[3] * 2, count = 1;   /* size-1 dims: dense strides */
   for (int a = R - 1; a >= 0; a--) {
-    int64_t na = R == 1 ? shape[2] : ko->n[a];
-    if (na <= 0 || ko->dil[a] != 1) return 0;
-    ext[n] = na, bytes[n] = tok * count, box[n++] = (unsigned)ko->box[a];
+    int64_t na = R == 1 ? shape[2] : ko->n[a], dil = ko->dil[a];
+    if (na <= 0 || (dil != 1 && (R != 1 || dil < 1 || na % dil != 0))) return 0;
+    if (dil > 1) {                          /* residues, then rows of d tokens */
+      ext[n] = dil, bytes[n] = tok, box[n++] = 1;
+      ext[n] = na / dil, bytes[n] = tok * dil, box[n++] = (unsigned)ko->box[a];
+    } else
+      ext[n] = na, bytes[n] = tok * count, box[n++] = (unsigned)ko->box[a];
     count *= na;
   }
   if (count != shape[2]) return 0;          /* the grid is the tokens */

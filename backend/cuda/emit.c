@@ -146,9 +146,17 @@ static bool order_boxes(const CudaOrder *k) {
   return true;
 }
 
-/* kv tiles of block_n consecutive tokens (a 1-D box) */
-static bool kv_consecutive(const CudaConfig *cfg) {
-  return cfg->kord.rank == 1 && cfg->kord.box[0] == cfg->block_n && order_boxes(&cfg->kord);
+/* tiles TMA loads as one box: a box of tokens on each axis, or on a 1-D
+   order a residue class's run of tokens (dilation d: the tensor map views
+   the tokens as (tokens / d) x d, cuda_tma_map_layout) */
+static bool order_tma(const CudaOrder *k) {
+  return order_boxes(k) || (k->rank == 1 && k->dil[0] > 1);
+}
+
+/* kv tiles of block_n tokens of a 1-D order, consecutive or one residue
+   class's (dilation), which TMA loads as one box */
+static bool kv_runs(const CudaConfig *cfg) {
+  return cfg->kord.rank == 1 && cfg->kord.box[0] == cfg->block_n && order_tma(&cfg->kord);
 }
 
 static bool head_dim_ok(int d) { return d == 32 || d == 64 || d == 96 || d == 128 || d == 256; }
@@ -197,7 +205,9 @@ attnc_status cuda_config_finish(const IrPattern *p, CudaConfig *cfg, Diag *d) {
   /* Warp specialisation pays where the producer loads K and V with TMA (kv
      tiles of consecutive tokens; H200, 128 x 128 at D = 128: dense 569
      TFLOP/s against 406 with every warp loading, causal 518 against 369,
-     sliding window 338 against 264) and where three warpgroups compute (192
+     sliding window 338 against 264; dilation 4, whose tiles TMA loads
+     since session 11: 292 against 277, and 245 with cp.async alone) and
+     where three warpgroups compute (192
      rows, D = 64: 379 against 339 even with cp.async). Not at 64 x 64 and
      D = 64, where CTAs without a producer fit more to an SM (sliding window
      246 against 214; at 192 x 128, 204). With cp.async alone
@@ -207,11 +217,12 @@ attnc_status cuda_config_finish(const IrPattern *p, CudaConfig *cfg, Diag *d) {
      (2-D neighborhood 84 TFLOP/s against 79 without a producer) and not at
      D = 64 (2-D 50 against 50, 3-D 41 against 40; Swin at 128 x 64 141
      against 212, session 8). Nor at 128 x 64 and D = 64 (sliding window
-     302 without against 212 with, session 9). $ATTNC_CUDA_WS=1 turns it on for every
+     302 without against 212 with, session 9), nor for dilation 4 at 64 x 64
+     and D = 64 (177 against 217, session 11). $ATTNC_CUDA_WS=1 turns it on for every
      overlapped kernel, =0 off. */
   const char *ws = getenv("ATTNC_CUDA_WS");
   cfg->ws = cfg->overlap && (ws && *ws ? strcmp(ws, "0") != 0
-                                         : (kv_consecutive(cfg) && dmax > 64) ||
+                                         : (kv_runs(cfg) && dmax > 64) ||
                                            (order_boxes(&cfg->kord) && dmax > 64 && cfg->block_m == 64) ||
                                            cfg->block_m == 192);
   int smem_max = cfg->arch >= 90 ? 227 : 160;   /* KiB a CTA may opt in to (sm_80: 163) */
@@ -240,7 +251,7 @@ void c_ident(const char *s, char *buf, size_t n) {
   buf[k] = 0;
 }
 
-bool cuda_kv_tma(const CudaConfig *cfg) { return cfg->overlap && order_boxes(&cfg->kord); }
+bool cuda_kv_tma(const CudaConfig *cfg) { return cfg->overlap && order_tma(&cfg->kord); }
 bool cuda_q_tma(const CudaConfig *cfg) { return cuda_kv_tma(cfg) && order_boxes(&cfg->qord); }
 
 int cuda_param_slots(const IrPattern *p, CudaSlot *s, int max) {
@@ -1130,16 +1141,19 @@ static const char *const tile_load =
 ** cuda_tma_map_layout): dims (columns, tokens, heads, batches) for a 1-D
 ** order, (columns, grid axes last first, heads, batches) for a 2-D grid, and
 ** heads and batches as one dim for a 3-D grid (a map has at most 5).
-** Coordinates past a grid axis read as zero, like padding tokens.
+** Coordinates past a grid axis read as zero, like padding tokens. A 1-D
+** order with dilation d (kKvDil) has dims (columns, d, tokens / d, heads,
+** batches): tile token c is residue c % d, row c / d.
 */
 static const char *const tile_load_tma =
-  "template <int kRank, int kRows>\n"
+  "template <int kRank, int kRows, int kDil = 1>\n"
   "ATTNC_DEVICE void tma_box(u32 dst, const TmaMap &map, u32 bar, int cols, const int (&c)[kRank],\n"
   "                          int hh, int b, int heads) {\n"
   "  mbar_arrive_tx(bar, (u32)(kRows * cols * 2));\n"
   "  for (int cb = 0; cb < cols / 64; ++cb) {\n"
   "    const u32 d = dst + (u32)cb * kRows * 128;\n"
-  "    if constexpr (kRank == 1) tma_load_4d(d, &map, bar, cb * 64, c[0], hh, b);\n"
+  "    if constexpr (kRank == 1 && kDil > 1) tma_load_5d(d, &map, bar, cb * 64, c[0] % kDil, c[0] / kDil, hh, b);\n"
+  "    else if constexpr (kRank == 1) tma_load_4d(d, &map, bar, cb * 64, c[0], hh, b);\n"
   "    else if constexpr (kRank == 2) tma_load_5d(d, &map, bar, cb * 64, c[1], c[0], hh, b);\n"
   "    else tma_load_5d(d, &map, bar, cb * 64, c[kRank - 1], c[kRank - 2], c[0], b * heads + hh);\n"
   "  }\n"
@@ -1148,7 +1162,7 @@ static const char *const tile_load_tma =
   "                         const Params &p) {\n"
   "  int c[kKvRank];\n"
   "  kv_origin(u, (int)p.seq_k, c);\n"
-  "  tma_box<kKvRank, kBlockN>(dst, map, bar, cols, c, hk, b, (int)p.heads_kv);\n"
+  "  tma_box<kKvRank, kBlockN, kKvDil>(dst, map, bar, cols, c, hk, b, (int)p.heads_kv);\n"
   "}\n"
   "// the q tile: its first coordinate on each axis (kQTma: no dilation)\n"
   "ATTNC_DEVICE void tma_q(u32 dst, const TmaMap &map, u32 bar, const QTile &qt, int h, int b,\n"

@@ -349,6 +349,8 @@ static void emit_kv_order(Out *o, const CudaOrder *k) {
   int R = k->rank;
   emit_order_comment(o, "kv", k);
   out_printf(o, "static constexpr int kKvRank = %d;\n", R);
+  out_printf(o, "static constexpr int kKvDil = %lld;   // a 1-D order's dilation (TMA: tokens / d x d)\n",
+             R == 1 ? (long long)k->dil[0] : 1LL);
   /* tiles per axis */
   out_puts(o, "ATTNC_DEVICE int kv_axis_tiles(int a, int seq_k) {\n  switch (a) {\n");
   for (int a = 0; a < R; a++) {

@@ -206,6 +206,11 @@ START_TEST(compile_ws) {
   CudaConfig dq = boxes;                    /* q tiles of a dilated order are no box: Q by cp.async */
   dq.qord.dil[1] = 2;
   ck_assert(cuda_kv_tma(&dq) && !cuda_q_tma(&dq));
+  CudaConfig dk = dq;                       /* kv tiles: TMA takes a 1-D dilated order, not a grid's */
+  dk.kord.dil[1] = 2;
+  ck_assert(!cuda_kv_tma(&dk));
+  dk.kord = (CudaOrder){ .rank = 1, .box = { 64 }, .dil = { 4 } };
+  ck_assert(cuda_kv_tma(&dk) && !cuda_q_tma(&dk));
   ck_assert_int_eq(cuda_threads(&boxes), 128);
   {  /* at D = 128 a producer loads the 8 x 8 token boxes with 5-d TMA, at
         D = 64 thread 0 of the kernel without one; neither serialises the wgmmas */
@@ -310,6 +315,16 @@ START_TEST(kv_map_layout) {
   ck_assert_int_eq(cuda_tma_map_layout(&tok, sh, dstr, 4096, dims, str, box), 0);
   int64_t sh0[4] = { 2, 4, 0, 128 };
   ck_assert_int_eq(cuda_tma_map_layout(&tok, sh0, bhsd, 4096, dims, str, box), 0);
+  /* dilation 4 on 1000 tokens: columns, 4 residues a token apart, 250 rows 4
+     tokens apart (boxes of one residue by 128 rows), heads, batches; not
+     where 4 does not divide the tokens */
+  CudaOrder dil = { .rank = 1, .box = { 128 }, .dil = { 4 } };
+  ck_assert_int_eq(cuda_tma_map_layout(&dil, sh, bhsd, 4096, dims, str, box), 5);
+  ck_assert(dims[0] == 128 && dims[1] == 4 && dims[2] == 250 && dims[3] == 4 && dims[4] == 2);
+  ck_assert(str[0] == 256 && str[1] == 1024 && str[2] == 256000 && str[3] == 1024000);
+  ck_assert(box[0] == 64 && box[1] == 1 && box[2] == 128 && box[3] == 1 && box[4] == 1);
+  int64_t sh999[4] = { 2, 4, 999, 128 };
+  ck_assert_int_eq(cuda_tma_map_layout(&dil, sh999, bhsd, 4096, dims, str, box), 0);
   /* a 2-D grid of 25 x 40 tokens in boxes of 8 x 16: columns, x, y, heads, batches */
   CudaOrder g2 = { .rank = 2, .n = { 25, 40 }, .box = { 8, 16 }, .dil = { 1, 1 } };
   ck_assert_int_eq(cuda_tma_map_layout(&g2, sh, bhsd, 4096, dims, str, box), 5);
