@@ -64,6 +64,9 @@ typedef struct CudaConfig {
                            mbarrier-guarded buffers; the compute warps never synchronise
                            the CTA; $ATTNC_CUDA_WS=1 turns it on for every overlapped
                            kernel, =0 off */
+  bool no_tma;          /* the copy variant: K, V and Q by cp.async even where the
+                           order allows TMA (the runtime builds it for a launch that
+                           cannot have the descriptors, see cuda_launch) */
 } CudaConfig;
 
 #define CUDA_SEQ_BITS_SMALL 24   /* int32 index math is exact below 2^24 tokens */
@@ -141,11 +144,11 @@ typedef struct CudaSlot {
   int count;            /* array length (1 = scalar) */
 } CudaSlot;
 int cuda_param_slots(const IrPattern *p, CudaSlot *slots, int max);   /* count */
-/* the kernel loads K and V with TMA when the launch allows (kv_tma = 1):
-   overlapped, kv tiles one box of whole tokens (order_boxes in emit.c) */
+/* the kernel loads K and V with TMA, and only so (the launch must make
+   their descriptors): overlapped, kv tiles one box (order_tma in emit.c),
+   not the copy variant (no_tma) */
 bool cuda_kv_tma(const CudaConfig *cfg);
-/* and Q too (its q tiles are one box as well); the launch sets kv_tma only
-   when every map the kernel reads could be made */
+/* and Q too (its q tiles are one box as well) */
 bool cuda_q_tma(const CudaConfig *cfg);
 /* the TMA descriptor's geometry for a Q, K or V tensor of shape (B, H, S, D)
    and element strides st, 2-byte elements at addr, read in order ko: dims
@@ -239,9 +242,15 @@ void cuda_module_free(CudaModule *m);
 ** args' tensors are kDLCUDA (Q, K, V, O in cfg->dtype, LSE float32), head
 ** dims contiguous, other strides multiples of 8 elements, 16-byte aligned;
 ** runtime inputs kDLCUDA i32/f32. The pattern must be the one the module
-** was emitted from.
+** was emitted from. A kernel that loads by TMA (cuda_kv_tma) needs a
+** descriptor of each of K, V (and Q, cuda_q_tma); where one cannot be
+** made (a layout TMA cannot read, a driver without the encoder,
+** $ATTNC_CUDA_TMA=0) nothing is launched and *copy is set: launch the
+** kernel's copy variant (CudaConfig.no_tma) instead. copy may be NULL:
+** that case is then an error.
 */
-attnc_status cuda_launch(CudaModule *m, const IrPattern *p, const attnc_args *args, Diag *d);
+attnc_status cuda_launch(CudaModule *m, const IrPattern *p, const attnc_args *args, bool *copy,
+                         Diag *d);
 
 /* the seq_bits a call needs: CUDA_SEQ_BITS_SMALL unless a length is >= 2^24 */
 int cuda_seq_bits_for(int64_t sq, int64_t sk);

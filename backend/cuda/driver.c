@@ -110,8 +110,8 @@ struct CudaModule {
   CUmodule mod;
   CUfunction fn;
   CUfunction prep;      /* the data iterator's pre-pass (CUDA_PREP_NAME), or NULL */
-  bool kv_tma;          /* the kernel may load K and V with TMA, the driver can encode
-                           descriptors, and $ATTNC_CUDA_TMA is not 0 */
+  bool maps;            /* the kernel loads by TMA (cuda_kv_tma), the driver can encode
+                           descriptors and $ATTNC_CUDA_TMA is not 0: a launch makes them */
   CudaConfig cfg;
   int smem;
 };
@@ -319,7 +319,7 @@ attnc_status cuda_module_load(CudaDriver *drv, const CudaImage *img, const CudaC
   m->cfg = *cfg;
   m->smem = cuda_smem_bytes(cfg);
   const char *tma_env = getenv("ATTNC_CUDA_TMA");
-  m->kv_tma = cuda_kv_tma(cfg) && drv->encode_tiled && !(tma_env && strcmp(tma_env, "0") == 0);
+  m->maps = cuda_kv_tma(cfg) && drv->encode_tiled && !(tma_env && strcmp(tma_env, "0") == 0);
   char an[16];
   CUresult r = drv->cuModuleLoadData(&m->mod, img->data);
   if (r != CUDA_SUCCESS) {
@@ -472,8 +472,10 @@ static bool encode_map(CudaDriver *drv, const CudaOrder *order, const DLTensor *
   return true;
 }
 
-attnc_status cuda_launch(CudaModule *m, const IrPattern *p, const attnc_args *args, Diag *d) {
+attnc_status cuda_launch(CudaModule *m, const IrPattern *p, const attnc_args *args, bool *copy,
+                         Diag *d) {
   const CudaConfig *cfg = &m->cfg;
+  if (copy) *copy = false;
   IrTensorView views[32];
   if (p->ninputs > 32)
     return diag_error(d, ATTNC_ERR_UNSUPPORTED, (Loc){ NULL, 0 }, "more than 32 runtime inputs");
@@ -525,19 +527,17 @@ attnc_status cuda_launch(CudaModule *m, const IrPattern *p, const attnc_args *ar
   memset(buf, 0, sizeof buf);
   int k = 0, input = 0, meta_slot = -1;
   const DLTensor *ptrs[] = { args->q, args->k, args->v, args->o, args->lse };
-  bool kv_tma = m->kv_tma;              /* until a descriptor cannot be made */
+  bool maps = m->maps;                 /* until a descriptor cannot be made */
   for (int i = 0; i < ns; i++) {
     const CudaSlot *sl = &slots[i];
     const char *n = sl->name;
-    if (sl->kind == SLOT_TMAP) {        /* qmap, kmap, vmap; the kv_tma slot follows them */
+    if (sl->kind == SLOT_TMAP) {        /* qmap, kmap, vmap */
       bool q = n[0] == 'q';
-      if (kv_tma && (!q || cuda_q_tma(cfg)) &&
+      if (maps && (!q || cuda_q_tma(cfg)) &&
           !encode_map(m->drv, q ? &cfg->qord : &cfg->kord, q ? args->q : n[0] == 'k' ? args->k : args->v, buf + k))
-        kv_tma = false;
+        maps = false;
       k += sl->count;
-    }
-    else if (strcmp(n, "kv_tma") == 0) buf[k++] = kv_tma;
-    else if (strcmp(n, "q") == 0 || strcmp(n, "k") == 0 || strcmp(n, "v") == 0 || strcmp(n, "o") == 0 ||
+    } else if (strcmp(n, "q") == 0 || strcmp(n, "k") == 0 || strcmp(n, "v") == 0 || strcmp(n, "o") == 0 ||
         strcmp(n, "lse") == 0) {
       int j = n[0] == 'q' ? 0 : n[0] == 'k' ? 1 : n[0] == 'v' ? 2 : n[0] == 'o' ? 3 : 4;
       buf[k++] = (uint64_t)(uintptr_t)data_of(ptrs[j]);
@@ -565,6 +565,12 @@ attnc_status cuda_launch(CudaModule *m, const IrPattern *p, const attnc_args *ar
       input++;
     } else
       return diag_error(d, ATTNC_ERR_INTERNAL, (Loc){ NULL, 0 }, "cuda launch: unknown slot %s", n);
+  }
+  if (cuda_kv_tma(cfg) && !maps) {       /* the kernel cannot copy: its copy variant can */
+    if (copy) { *copy = true; return ATTNC_OK; }
+    return diag_error(d, ATTNC_ERR_UNSUPPORTED, (Loc){ NULL, 0 },
+                      "the kernel loads K and V by TMA, and no descriptor could be made for these "
+                      "tensors (their layout, the driver, or ATTNC_CUDA_TMA=0): it needs its copy variant");
   }
   CudaDriver *drv = m->drv;
   if ((st = make_current(drv, d))) return st;

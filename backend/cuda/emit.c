@@ -251,14 +251,13 @@ void c_ident(const char *s, char *buf, size_t n) {
   buf[k] = 0;
 }
 
-bool cuda_kv_tma(const CudaConfig *cfg) { return cfg->overlap && order_tma(&cfg->kord); }
+bool cuda_kv_tma(const CudaConfig *cfg) { return cfg->overlap && !cfg->no_tma && order_tma(&cfg->kord); }
 bool cuda_q_tma(const CudaConfig *cfg) { return cuda_kv_tma(cfg) && order_boxes(&cfg->qord); }
 
 int cuda_param_slots(const IrPattern *p, CudaSlot *s, int max) {
   static const CudaSlot fixed[] = {
-    /* the descriptors first (64-byte aligned), then kv_tma, which cuda_launch
-       sets once both were made */
-    { "qmap", SLOT_TMAP, 16 }, { "kmap", SLOT_TMAP, 16 }, { "vmap", SLOT_TMAP, 16 }, { "kv_tma", SLOT_I64, 1 },
+    /* the descriptors first (64-byte aligned; zero in a kernel that copies) */
+    { "qmap", SLOT_TMAP, 16 }, { "kmap", SLOT_TMAP, 16 }, { "vmap", SLOT_TMAP, 16 },
     { "q", SLOT_PTR, 1 }, { "k", SLOT_PTR, 1 }, { "v", SLOT_PTR, 1 }, { "o", SLOT_PTR, 1 },
     { "lse", SLOT_PTR, 1 },
     { "q_stride", SLOT_I64, 4 }, { "k_stride", SLOT_I64, 4 }, { "v_stride", SLOT_I64, 4 },
@@ -1492,7 +1491,7 @@ static void emit_schedule(Out *o, const IrPattern *p, const Plan *plan, const Cu
              min_blocks);
   out_printf(o, "static constexpr int kProducerWarps = %d;   // the loading warpgroup (0: every warp loads)\n",
              cfg->ws ? 4 : 0);
-  out_printf(o, "static constexpr bool kKvTma = %s;   // K and V may come by TMA (p.kv_tma)\n",
+  out_printf(o, "static constexpr bool kKvTma = %s;   // K and V come by TMA (else cp.async)\n",
              cuda_kv_tma(cfg) ? "true" : "false");
   out_printf(o, "static constexpr bool kQTma = %s;    // and Q (a q tile is one box)\n",
              cuda_q_tma(cfg) ? "true" : "false");
@@ -1547,7 +1546,7 @@ static void emit_params(Out *o, const IrPattern *p) {
   CudaSlot slots[64 + 3 * 32];
   int n = cuda_param_slots(p, slots, (int)(sizeof slots / sizeof slots[0]));
   out_puts(o, "\n// ---- the parameter block: 8-byte fields, filled by cuda_launch (backend/cuda/driver.c);\n"
-              "// first the TMA descriptors of K and V (zero unless kv_tma), which must be 64-byte aligned\n"
+              "// first the TMA descriptors of Q, K and V (kKvTma, kQTma), which must be 64-byte aligned\n"
               "struct alignas(64) TmaMap { u64 w[16]; };\n"
               "struct Params {\n");
   int input = 0;
@@ -1635,8 +1634,8 @@ static const char *const kernel_first_loads =
    2-D neighborhood 50 / 46 / 50, 3-D 40 / 37 / 40, Swin 209 / 212 / 213) */
 static const char *const kernel_first_loads_wgmma =
   "  __shared__ __align__(8) u64 full_q, full_k[2], full_v[2];\n"
-  "  const bool tma = kKvTma && p.kv_tma;   // K and V by TMA from thread 0, or cp.async from all\n"
-  "  const bool qtma = kQTma && tma;        // and Q\n"
+  "  constexpr bool tma = kKvTma;          // K and V by TMA from thread 0, or cp.async from all\n"
+  "  constexpr bool qtma = kQTma;          // and Q\n"
   "  if (tma) {\n"
   "    if (tid == 0) {\n"
   "      mbar_init(smem_u32(&full_q), 1);\n"
@@ -1775,8 +1774,8 @@ static const char *const kernel_ws =
   "  // ---- warp specialisation: the barriers of the buffers, and the tile in each K buffer\n"
   "  __shared__ __align__(8) u64 full_q, full_k[kKvStages], full_v[kKvStages], empty_k[kKvStages], empty_v[kKvStages];\n"
   "  __shared__ KvTile slot[kKvStages];\n"
-  "  const bool tma = kKvTma && p.kv_tma;   // K and V by TMA from one thread, or cp.async from all\n"
-  "  const bool qtma = kQTma && tma;        // and Q\n"
+  "  constexpr bool tma = kKvTma;          // K and V by TMA from one thread, or cp.async from all\n"
+  "  constexpr bool qtma = kQTma;          // and Q\n"
   "  if (tid == 0) {\n"
   "    mbar_init(smem_u32(&full_q), qtma ? 1 : kProducerWarps * 32);\n"
   "#pragma unroll\n"

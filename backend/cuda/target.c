@@ -7,7 +7,10 @@
 **          0; needs no GPU when the arch is given (attnc compile in CI)
 **   run    open the driver and load the module on first use, then launch
 **          on args->stream. Sequences of 2^24 tokens or more take a second
-**          variant with 64-bit index math, built on demand. Host tensors
+**          variant with 64-bit index math, built on demand; so does the
+**          copy variant (cp.async instead of TMA, CudaConfig.no_tma) of a
+**          kernel that loads by TMA, for a launch whose tensors have no
+**          descriptor (cuda_launch says so before it launches). Host tensors
 **          (the CLI's npy path) are staged through device memory and the
 **          call is then synchronous.
 ** The driver and the cache belong to the specialisation for now; they move
@@ -44,14 +47,14 @@ typedef struct CudaImpl {
   CudaDriver *drv;
   KCache *cache;
   Arena arena;
-  CudaVariant v[2];           /* [0]: 32-bit index math, [1]: 64-bit */
+  CudaVariant v[4];           /* bit 0: 64-bit index math; bit 1: the copy variant */
   attnc_schedule sched;
   int64_t seq_hint;
 } CudaImpl;
 
 static void impl_free(CudaImpl *m) {
   if (!m) return;
-  for (int i = 0; i < 2; i++) {
+  for (int i = 0; i < 4; i++) {
     cuda_module_free(m->v[i].mod);
     cuda_image_free(&m->v[i].img);
   }
@@ -244,7 +247,8 @@ static attnc_status build_variant(attnc_kernel *k, CudaImpl *m, int i, Diag *d) 
   v->cfg.head_dim = (int)m->key.D;
   v->cfg.head_dim_v = (int)m->key.Dv;
   v->cfg.arch = m->arch;
-  v->cfg.seq_bits = i ? CUDA_SEQ_BITS_LARGE : CUDA_SEQ_BITS_SMALL;
+  v->cfg.seq_bits = i & 1 ? CUDA_SEQ_BITS_LARGE : CUDA_SEQ_BITS_SMALL;
+  v->cfg.no_tma = (i & 2) != 0;
   v->cfg.block_m = m->sched.block_m;
   v->cfg.block_n = m->sched.block_n;
   v->cfg.raster = m->sched.order == 1;
@@ -366,9 +370,10 @@ static void stage_free(CudaDriver *drv, Stage *s) {
   memset(s, 0, sizeof *s);
 }
 
-/* run with host tensors staged through device memory; synchronous */
+/* run with host tensors staged through device memory; synchronous (*copy:
+   as cuda_launch, nothing ran) */
 static attnc_status staged_launch(CudaDriver *drv, CudaModule *mod, const IrPattern *p,
-                                  const attnc_args *args, Diag *d) {
+                                  const attnc_args *args, bool *copy, Diag *d) {
   enum { NIN = 32 };
   Stage sq = { 0 }, sk = { 0 }, sv = { 0 }, so = { 0 }, sl = { 0 }, sin[NIN];
   attnc_named_tensor named[NIN];
@@ -387,20 +392,19 @@ static attnc_status staged_launch(CudaDriver *drv, CudaModule *mod, const IrPatt
       named[i].tensor = &sin[i].t;
   }
   a.inputs = named;
-  if (!st) st = cuda_launch(mod, p, &a, d);
-  if (!st) st = cuda_sync(drv, args->stream, d);
-  if (!st && so.host) st = stage_out(drv, &so, d);
-  if (!st && sl.host) st = stage_out(drv, &sl, d);
+  if (!st) st = cuda_launch(mod, p, &a, copy, d);
+  bool ran = !st && !*copy;
+  if (ran) st = cuda_sync(drv, args->stream, d);
+  if (ran && !st && so.host) st = stage_out(drv, &so, d);
+  if (ran && !st && sl.host) st = stage_out(drv, &sl, d);
   stage_free(drv, &sq); stage_free(drv, &sk); stage_free(drv, &sv);
   stage_free(drv, &so); stage_free(drv, &sl);
   for (int i = 0; i < nin; i++) stage_free(drv, &sin[i]);
   return st;
 }
 
-static attnc_status cuda_run(attnc_kernel *k, void *impl, const attnc_args *args,
-                             const Shape *shape, const IrTensorView *views, Diag *d) {
-  CudaImpl *m = impl;
-  int i = cuda_seq_bits_for(shape->Sq, shape->Sk) > CUDA_SEQ_BITS_SMALL;
+/* variant i's module: built (plan, emit, NVRTC, each through the cache) and loaded on first use */
+static attnc_status variant_module(attnc_kernel *k, CudaImpl *m, int i, CudaModule **mod, Diag *d) {
   attnc_status st = ATTNC_OK;
   pthread_mutex_lock(&m->lock);
   if (!m->drv) st = cuda_driver_open(0, &m->drv, d);
@@ -412,15 +416,31 @@ static attnc_status cuda_run(attnc_kernel *k, void *impl, const attnc_args *args
   }
   if (!st && !m->v[i].built) st = build_variant(k, m, i, d);
   if (!st && !m->v[i].mod) st = cuda_module_load(m->drv, &m->v[i].img, &m->v[i].cfg, &m->v[i].mod, d);
-  CudaModule *mod = m->v[i].mod;
+  *mod = m->v[i].mod;
   pthread_mutex_unlock(&m->lock);
-  if (st) return st;
+  return st;
+}
+
+static attnc_status cuda_run(attnc_kernel *k, void *impl, const attnc_args *args,
+                             const Shape *shape, const IrTensorView *views, Diag *d) {
+  CudaImpl *m = impl;
   (void)views;
   bool host = on_host(args->q) || on_host(args->k) || on_host(args->v) || on_host(args->o) ||
               on_host(args->lse);
   for (int i = 0; i < args->ninputs; i++) host = host || on_host(args->inputs[i].tensor);
-  if (host) return staged_launch(m->drv, mod, k->spec->pat, args, d);
-  return cuda_launch(mod, k->spec->pat, args, d);
+  /* the TMA kernel first; where it cannot run on these tensors, its copy
+     variant (which never asks for another) */
+  int i = cuda_seq_bits_for(shape->Sq, shape->Sk) > CUDA_SEQ_BITS_SMALL;
+  for (;;) {
+    CudaModule *mod;
+    bool copy = false;
+    attnc_status st = variant_module(k, m, i, &mod, d);
+    if (!st) st = host ? staged_launch(m->drv, mod, k->spec->pat, args, &copy, d)
+                       : cuda_launch(mod, k->spec->pat, args, &copy, d);
+    if (st || !copy) return st;
+    if (i & 2) return diag_error(d, ATTNC_ERR_INTERNAL, (Loc){ NULL, 0 }, "the copy variant asked for TMA");
+    i |= 2;
+  }
 }
 
 static void cuda_release(void *impl) { impl_free(impl); }

@@ -161,8 +161,8 @@ START_TEST(compile_ptx) {
     { 80, ".target sm_80",
       { "mma.sync.aligned.m16n8k16", "ldmatrix.sync.aligned.m8n8.x4.trans", "cp.async.cg.shared.global" } },
     { 90, ".target sm_90a",
-      { "wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16", "fence.proxy.async.shared::cta",
-        "cp.async.cg.shared.global" } },
+      { "wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16", "mbarrier.try_wait.parity.shared::cta.b64",
+        "cp.async.bulk.tensor" } },
   };
   for (size_t i = 0; i < sizeof archs / sizeof archs[0]; i++) {
     Arena a;
@@ -257,6 +257,16 @@ START_TEST(compile_ws) {
     ck_assert_msg(cuda_compile(src, 90, CUDA_IMAGE_PTX, &img, &d) == ATTNC_OK, "%s", d.msg);
     for (size_t w = 0; w < 7; w++)
       ck_assert_msg(strstr(img.data, want[i][w]), "sm_90a PTX lacks %s", want[i][w]);
+    /* TMA alone loads the tiles: the copies are the copy variant's */
+    ck_assert_msg(!strstr(img.data, "cp.async.cg.shared.global"), "the TMA kernel copies with cp.async");
+    cuda_image_free(&img);
+    CudaConfig copy = *cfgs[i];
+    copy.no_tma = true;
+    ck_assert(!cuda_kv_tma(&copy) && !cuda_q_tma(&copy));
+    char *csrc;
+    ck_assert_int_eq(cuda_emit(p, &copy, &a, &csrc, &d), ATTNC_OK);
+    ck_assert_msg(cuda_compile(csrc, 90, CUDA_IMAGE_PTX, &img, &d) == ATTNC_OK, "%s", d.msg);
+    ck_assert(strstr(img.data, "cp.async.cg.shared.global") && !strstr(img.data, "cp.async.bulk.tensor"));
     cuda_image_free(&img);
     ck_assert_msg(cuda_compile(src, 90, CUDA_IMAGE_CUBIN, &img, &d) == ATTNC_OK, "%s", d.msg);
     ck_assert_msg(!img.wgmma_serial, "ptxas serialised the wgmmas of the %d-row kernel", cfgs[i]->block_m);
@@ -397,6 +407,7 @@ typedef struct Job {
   IrDtype dt;
   int hd;
   bool use_plan;
+  bool no_tma;         /* the copy variant */
   attnc_status st;
   char msg[1100];
   double ms;
@@ -408,7 +419,7 @@ static void run_job(Job *j) {
   Arena a;
   arena_init(&a);
   Diag d = { 0 };
-  CudaConfig cfg = { .dtype = j->dt, .head_dim = j->hd, .arch = j->arch };
+  CudaConfig cfg = { .dtype = j->dt, .head_dim = j->hd, .arch = j->arch, .no_tma = j->no_tma };
   char *src = NULL;
   j->st = cuda_build_source(j->spec->pat, &cfg, j->use_plan, &a, &src, &d);
   if (!j->st) {
@@ -472,7 +483,8 @@ static IrDtype spec_dtype(const IrPattern *p, IrDtype want) {
   return want == DT_F16 ? DT_BF16 : DT_F16;
 }
 
-/* every spec x {sm_80, sm_90a}: emitted with its plan and compiled to a cubin */
+/* every spec x {sm_80, sm_90a, sm_90a's copy variant at the other head
+   dim}: emitted with its plan and compiled to a cubin */
 START_TEST(compile_all_specs) {
   attnc_ctx *ctx = attnc_ctx_new();
   static char paths[256][512];
@@ -483,35 +495,36 @@ START_TEST(compile_all_specs) {
     attnc_ctx_free(ctx);
     return;
   }
-  Job *jobs = calloc((size_t)n * 2, sizeof *jobs);
+  Job *jobs = calloc((size_t)n * 3, sizeof *jobs);
   for (int i = 0; i < n; i++)
-    for (int a = 0; a < 2; a++) {
-      Job *j = &jobs[i * 2 + a];
+    for (int a = 0; a < 3; a++) {
+      Job *j = &jobs[i * 3 + a];
       snprintf(j->path, sizeof j->path, "%s", paths[i]);
       j->spec = specs[i];
       j->arch = a ? 90 : 80;
       j->dt = spec_dtype(specs[i]->pat, (i + a) % 2 ? DT_F16 : DT_BF16);
-      j->hd = spec_head_dim(specs[i]->pat, (i % 2) ? 64 : 128);
+      j->hd = spec_head_dim(specs[i]->pat, (i + (a == 2)) % 2 ? 64 : 128);
       j->use_plan = true;
+      j->no_tma = a == 2;
     }
   double t0 = now_ms();
-  tu_parallel(n * 2, job_fn, jobs);
+  tu_parallel(n * 3, job_fn, jobs);
   double t1 = now_ms();
   int failed = 0;
   double worst = 0;
-  for (int i = 0; i < n * 2; i++) {
+  for (int i = 0; i < n * 3; i++) {
     Job *j = &jobs[i];
     char an[16];
     if (j->st) {
-      fprintf(stderr, "test_cuda: %s %s %s D=%d: %s\n", j->path, cuda_arch_name(j->arch, an),
-              ir_dtype_name(j->dt), j->hd, j->msg);
+      fprintf(stderr, "test_cuda: %s %s%s %s D=%d: %s\n", j->path, cuda_arch_name(j->arch, an),
+              j->no_tma ? " (copy variant)" : "", ir_dtype_name(j->dt), j->hd, j->msg);
       failed++;
     } else if (j->ms > worst)
       worst = j->ms;
   }
-  fprintf(stderr, "test_cuda: %d specs x 2 archs compiled in %.0f ms on %d threads (slowest NVRTC %.0f ms)\n",
-          n, t1 - t0, tu_nthreads(), worst);
-  ck_assert_msg(failed == 0, "%d of %d compiles failed (see stderr)", failed, n * 2);
+  fprintf(stderr, "test_cuda: %d specs x 3 (sm_80, sm_90a, its copy variant) compiled in %.0f ms on %d threads "
+          "(slowest NVRTC %.0f ms)\n", n, t1 - t0, tu_nthreads(), worst);
+  ck_assert_msg(failed == 0, "%d of %d compiles failed (see stderr)", failed, n * 3);
   for (int i = 0; i < n; i++) attnc_spec_free(specs[i]);
   free(jobs);
   attnc_ctx_free(ctx);

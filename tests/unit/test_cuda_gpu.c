@@ -162,10 +162,12 @@ static void make_cases(attnc_ctx *ctx, SpecInfo *si) {
 typedef struct CJob { SpecInfo *si; Case c; attnc_status st; char msg[1100]; double ms; } CJob;
 typedef struct CPool { CJob *jobs; int n, next; pthread_mutex_t lock; KCache *cache; } CPool;
 
+/* no_tma: the copy variant, which the runtime launches where the tensors
+   have no TMA descriptor (cuda_launch) */
 static attnc_status kernel_source(const IrPattern *p, const Case *c, Arena *a, CudaConfig *cfg,
-                                  char **src, int arch, Diag *d) {
+                                  char **src, int arch, bool no_tma, Diag *d) {
   *cfg = (CudaConfig){ .dtype = c->dt, .head_dim = (int)c->D, .arch = arch,
-                       .seq_bits = cuda_seq_bits_for(c->Sq, c->Sk) };
+                       .seq_bits = cuda_seq_bits_for(c->Sq, c->Sk), .no_tma = no_tma };
   return cuda_build_source(p, cfg, true, a, src, d);
 }
 
@@ -190,7 +192,7 @@ static void *compile_worker(void *arg) {
     CudaConfig cfg;
     char *src;
     int arch = atoi(getenv("ATTNC_GPU_ARCH"));
-    j->st = kernel_source(s->pat, &j->c, &a, &cfg, &src, arch, &d);
+    j->st = kernel_source(s->pat, &j->c, &a, &cfg, &src, arch, false, &d);
     CudaImage img;
     KCacheHit hit;
     if (!j->st) j->st = kcache_cuda_image(pool->cache, src, arch, CUDA_IMAGE_CUBIN, &img, &hit, &d);
@@ -386,7 +388,7 @@ static void make_input(const IrInput *in, const Case *c, HostT *h) {
 
 typedef struct Result {
   double err_o, err_lse;
-  bool nan, pass;
+  bool nan, pass, copy;     /* copy: the copy variant ran (no TMA descriptor) */
   double run_ms;
   char note[1100];
 } Result;
@@ -394,11 +396,11 @@ typedef struct Result {
 static void report(const SpecInfo *si, const Case *c, const CudaConfig *cfg, const Result *r) {
   char an[16];
   char line[2048];
-  snprintf(line, sizeof line, "| %s | %s | B%lld Hq%lld Hkv%lld Sq%lld Sk%lld D%lld %s | %dx%d w%d | %.2e | %.2e | %.3f | %s%s%s |\n",
+  snprintf(line, sizeof line, "| %s | %s | B%lld Hq%lld Hkv%lld Sq%lld Sk%lld D%lld %s | %dx%d w%d%s | %.2e | %.2e | %.3f | %s%s%s |\n",
            si->name, c->dt == DT_F16 ? "fp16" : "bf16", (long long)c->B, (long long)c->Hq,
            (long long)c->Hkv, (long long)c->Sq, (long long)c->Sk, (long long)c->D,
            c->bshd ? "BSHD" : "BHSD", cfg ? cfg->block_m : 0, cfg ? cfg->block_n : 0,
-           cfg ? cfg->warps : 0, r->err_o, r->err_lse, r->run_ms, r->pass ? "PASS" : "FAIL",
+           cfg ? cfg->warps : 0, !cfg ? "" : r->copy ? " copy" : cuda_kv_tma(cfg) ? " tma" : "", r->err_o, r->err_lse, r->run_ms, r->pass ? "PASS" : "FAIL",
            r->note[0] ? ": " : "", r->note);
   (void)an;
   FILE *f = fopen(results_path, "a");
@@ -423,7 +425,7 @@ static void run_case(CudaDriver *drv, KCache *cache, attnc_ctx *ctx, const SpecI
   CudaImage img = { 0 };
   CudaModule *m = NULL;
   KCacheHit hit;
-  attnc_status st = kernel_source(p, c, &a, &cfg, &src, arch, &d);
+  attnc_status st = kernel_source(p, c, &a, &cfg, &src, arch, false, &d);
   if (!st) st = kcache_cuda_image(cache, src, arch, CUDA_IMAGE_CUBIN, &img, &hit, &d);
   if (!st && drv) st = cuda_module_load(drv, &img, &cfg, &m, &d);
   cuda_image_free(&img);
@@ -482,7 +484,18 @@ static void run_case(CudaDriver *drv, KCache *cache, attnc_ctx *ctx, const SpecI
   attnc_args ga = { .q = &dq.ct.t, .k = &dk.ct.t, .v = &dv.ct.t, .o = &dout.ct.t, .lse = &dl.ct.t,
                     .inputs = dnamed, .ninputs = nin };
   double t0 = now_ms();
-  if (!st) st = cuda_launch(m, p, &ga, &d);
+  bool copy = false;
+  if (!st) st = cuda_launch(m, p, &ga, &copy, &d);
+  if (!st && copy) {                   /* no descriptor for these tensors: as the runtime does */
+    cuda_module_free(m);
+    m = NULL;
+    r->copy = true;
+    st = kernel_source(p, c, &a, &cfg, &src, arch, true, &d);
+    if (!st) st = kcache_cuda_image(cache, src, arch, CUDA_IMAGE_CUBIN, &img, &hit, &d);
+    if (!st) st = cuda_module_load(drv, &img, &cfg, &m, &d);
+    cuda_image_free(&img);
+    if (!st) st = cuda_launch(m, p, &ga, NULL, &d);
+  }
   if (!st) st = cuda_sync(drv, NULL, &d);
   r->run_ms = now_ms() - t0;
   if (!st) st = download(drv, &dout, &go, &d);
