@@ -218,7 +218,10 @@ attnc_status cuda_config_finish(const IrPattern *p, CudaConfig *cfg, Diag *d) {
      D = 64 (2-D 50 against 50, 3-D 41 against 40; Swin at 128 x 64 141
      against 212, session 8). Nor at 128 x 64 and D = 64 (sliding window
      302 without against 212 with, session 9), nor for dilation 4 at 64 x 64
-     and D = 64 (177 against 217, session 11). $ATTNC_CUDA_WS=1 turns it on for every
+     and D = 64 (177 against 217, session 11). Kernels that load only by
+     TMA (session 11) change none of this at D = 64: 2-D 76 without against
+     60 with, 3-D 69 / 57, the window 309 / 214, Swin 226 / 152, dilated
+     255 / 184. $ATTNC_CUDA_WS=1 turns it on for every
      overlapped kernel, =0 off. */
   const char *ws = getenv("ATTNC_CUDA_WS");
   cfg->ws = cfg->overlap && (ws && *ws ? strcmp(ws, "0") != 0
