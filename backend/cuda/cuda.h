@@ -86,8 +86,9 @@ const char *cuda_arch_name(int arch, char buf[16]);
 /* parse "sm_90a", "sm_80", "90", "9.0"; false if not an arch */
 bool cuda_arch_parse(const char *s, int *arch);
 
-/* whether kernels for arch may use wgmma (sm_90 and later, unless
-   $ATTNC_CUDA_WGMMA=0); cuda_config_finish then decides per config */
+/* whether kernels for arch may use wgmma (sm_90a only: Blackwell has none
+   and runs the mma.sync kernel; not with $ATTNC_CUDA_WGMMA=0);
+   cuda_config_finish then decides per config */
 bool cuda_wgmma_allowed(int arch);
 /* dynamic shared memory bytes and threads of a kernel built from cfg */
 int cuda_smem_bytes(const CudaConfig *cfg);

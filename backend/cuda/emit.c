@@ -122,11 +122,13 @@ int cuda_smem_bytes(const CudaConfig *cfg) {
 /*
 ** wgmma reads its operands from 128-byte-swizzled shared memory: rows of 64
 ** elements, so D and Dv of 64 or 128; a warpgroup owns 64 query rows, and
-** S (block_n / 2 floats a thread) and O (Dv / 2) stay in registers.
+** S (block_n / 2 floats a thread) and O (Dv / 2) stay in registers. It is
+** Hopper's alone (sm_90a): Blackwell (sm_100a, sm_120a) has no wgmma, and
+** runs the mma.sync kernel.
 */
 bool cuda_wgmma_allowed(int arch) {
   const char *env = getenv("ATTNC_CUDA_WGMMA");
-  return arch >= 90 && !(env && strcmp(env, "0") == 0);
+  return arch == 90 && !(env && strcmp(env, "0") == 0);
 }
 
 static bool wgmma_fits(const CudaConfig *cfg) {
