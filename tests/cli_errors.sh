@@ -197,6 +197,9 @@ expect 0 "GFLOP/s" -- "$ATTNC" bench "$CAUSAL" --target ref --shape 1,2,32,8 --i
 if [[ $TARGETS == *" cuda "* ]]; then
   expect 2 "unknown CUDA arch 'sm_7'" -- "$ATTNC" explain "$CAUSAL" --target cuda --arch sm_7
   expect 0 "kernel     sm_80, mma.sync" -- "$ATTNC" explain "$CAUSAL" --target cuda --arch sm_80 --shape 1,1,4096,128
+  # an arch before Ampere: said so; Blackwell has no wgmma: the mma.sync kernel
+  expect 2 "the cuda target needs sm_80 or newer (--arch sm_75 is sm_75)" -- "$ATTNC" explain "$CAUSAL" --target cuda --arch sm_75
+  expect 0 "kernel     sm_100a, mma.sync" -- "$ATTNC" explain "$CAUSAL" --target cuda --arch sm_100 --shape 1,1,4096,128
   # the mask code of partial tiles: split and unrolled where they are common
   expect 0 "mask code  split: 6 per row, 2 per column, 7 per pair (statements; a load 8); columns unrolled" -- \
     "$ATTNC" explain $NB2 -D height=64 -D width=64 -D kernel=7 --target cuda --shape 1,1,4096,64

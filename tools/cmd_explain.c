@@ -280,6 +280,10 @@ static int explain_main(const CliVerb *verb, int argc, char **argv) {
       rc = cli_error("unknown CUDA arch '%s' (e.g. sm_80, sm_90a)", arch);
       goto done;
     }
+    if (!cuda_arch_supported(cc.arch)) {
+      rc = cli_error("the cuda target needs sm_80 or newer (--arch %s is sm_%d)", arch, cc.arch);
+      goto done;
+    }
     if (opt.pin.pin_tile) cc.block_m = (int)opt.pin.bm, cc.block_n = (int)opt.pin.bn;
     cc.raster = opt.pin.pin_order && opt.pin.raster;
     pst = cuda_plan(p, &cc, &arena, &pl, &d);

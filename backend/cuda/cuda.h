@@ -85,6 +85,8 @@ void cuda_plan_options_for(const IrPattern *p, const CudaConfig *cfg, PlanOption
 const char *cuda_arch_name(int arch, char buf[16]);
 /* parse "sm_90a", "sm_80", "90", "9.0"; false if not an arch */
 bool cuda_arch_parse(const char *s, int *arch);
+/* whether the cuda target compiles for arch: sm_80 and newer */
+bool cuda_arch_supported(int arch);
 
 /* whether kernels for arch may use wgmma (sm_90a only: Blackwell has none
    and runs the mma.sync kernel; not with $ATTNC_CUDA_WGMMA=0);

@@ -85,10 +85,12 @@ bool cuda_arch_parse(const char *s, int *arch) {
     end = e2;
   }
   if (*end == 'a' || *end == 'f') end++;
-  if (*end || v < 80 || v > 1000) return false;
+  if (*end || v < 10 || v > 1000) return false;
   *arch = (int)v;
   return true;
 }
+
+bool cuda_arch_supported(int arch) { return arch >= 80; }
 
 /* the compute warps, and with warp specialisation the producer warpgroup */
 int cuda_threads(const CudaConfig *cfg) { return cfg->warps * 32 + (cfg->ws ? 128 : 0); }

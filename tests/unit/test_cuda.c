@@ -383,7 +383,8 @@ START_TEST(arch_names) {
   ck_assert(cuda_arch_parse("8.6", &arch) && arch == 86);
   ck_assert(!cuda_arch_parse("sm_", &arch));
   ck_assert(!cuda_arch_parse("x86", &arch));
-  ck_assert(!cuda_arch_parse("sm_70", &arch));
+  ck_assert(cuda_arch_parse("sm_70", &arch) && arch == 70 && !cuda_arch_supported(arch));
+  ck_assert(cuda_arch_supported(80) && cuda_arch_supported(100));
 }
 END_TEST
 
