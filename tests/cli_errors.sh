@@ -200,6 +200,12 @@ if [[ $TARGETS == *" cuda "* ]]; then
   # an arch before Ampere: said so; Blackwell has no wgmma: the mma.sync kernel
   expect 2 "the cuda target needs sm_80 or newer (--arch sm_75 is sm_75)" -- "$ATTNC" explain "$CAUSAL" --target cuda --arch sm_75
   expect 0 "kernel     sm_100a, mma.sync" -- "$ATTNC" explain "$CAUSAL" --target cuda --arch sm_100 --shape 1,1,4096,128
+  # a dilated order's tiles come by TMA where the dilation divides the
+  # tokens; elsewhere the launch runs the kernel's copy variant
+  expect 0 "K/V by TMA, two buffers), 12 warps" -- \
+    "$ATTNC" explain specs/dilated.lua -D window=256 -D dilation=4 --target cuda --shape 1,1,8192,128
+  expect 0 "K/V by cp.async, two buffers), 12 warps, 161 KiB shared memory; the copy variant" -- \
+    "$ATTNC" explain specs/dilated.lua -D window=256 -D dilation=4 --target cuda --shape 1,1,8191,128
   # the mask code of partial tiles: split and unrolled where they are common
   expect 0 "mask code  split: 6 per row, 2 per column, 7 per pair (statements; a load 8); columns unrolled" -- \
     "$ATTNC" explain $NB2 -D height=64 -D width=64 -D kernel=7 --target cuda --shape 1,1,4096,64

@@ -271,7 +271,7 @@ static int explain_main(const CliVerb *verb, int argc, char **argv) {
   Diag d = { 0 };
   Plan *pl = NULL;
   attnc_status pst;
-  char kernel[160] = "", mask_code[200] = "";
+  char kernel[256] = "", mask_code[200] = "";
 #ifdef ATTNC_HAVE_CUDA
   if (target == ATTNC_TARGET_CUDA) {
     /* the plan the cuda backend builds: its tile table, refined by the plan */
@@ -291,16 +291,24 @@ static int explain_main(const CliVerb *verb, int argc, char **argv) {
       /* the schedule as the kernel runs it: its warps, its K/V buffers */
       pl->sched.warps = cc.warps;
       pl->sched.stages = cc.overlap ? 2 : 1;
+      /* a TMA kernel on tensors of this shape (BHSD) the launch cannot make
+         descriptors for runs its copy variant (cuda_launch) */
+      int64_t shape[4] = { B, H, S, D }, st[4] = { H * S * D, S * D, D, 1 };
+      uint64_t dims[5], strides[4];
+      unsigned box[5];
+      bool tma = cuda_kv_tma(&cc) && cuda_tma_map_layout(&cc.kord, shape, st, 4096, dims, strides, box) &&
+                 (!cuda_q_tma(&cc) || cuda_tma_map_layout(&cc.qord, shape, st, 4096, dims, strides, box));
+      bool copy = cuda_kv_tma(&cc) && !tma;
       char an[16];
-      snprintf(kernel, sizeof kernel, "%s, %s, %d warps, %d KiB shared memory",
+      snprintf(kernel, sizeof kernel, "%s, %s, %d warps, %d KiB shared memory%s",
                cuda_arch_name(cc.arch, an),
-               cc.ws ? (cuda_kv_tma(&cc)
-                        ? "wgmma, overlapped, warp-specialised (a producer warpgroup, K/V by TMA, two buffers)"
-                        : "wgmma, overlapped, warp-specialised (a producer warpgroup, K/V by cp.async, two buffers)")
-               : cc.overlap ? (cuda_kv_tma(&cc) ? "wgmma, overlapped (two K/V buffers, loaded by TMA from thread 0)"
-                                                : "wgmma, overlapped (two K/V buffers, loaded by cp.async)")
+               cc.ws ? (tma ? "wgmma, overlapped, warp-specialised (a producer warpgroup, K/V by TMA, two buffers)"
+                            : "wgmma, overlapped, warp-specialised (a producer warpgroup, K/V by cp.async, two buffers)")
+               : cc.overlap ? (tma ? "wgmma, overlapped (two K/V buffers, loaded by TMA from thread 0)"
+                                   : "wgmma, overlapped (two K/V buffers, loaded by cp.async)")
                : cc.wgmma ? "wgmma" : "mma.sync",
-               cuda_threads(&cc) / 32, (cuda_smem_bytes(&cc) + 1023) / 1024);
+               cuda_threads(&cc) / 32, (cuda_smem_bytes(&cc) + 1023) / 1024,
+               copy ? "; the copy variant: TMA cannot read tensors of this shape" : "");
       pst = cuda_mask_summary(p, pl, &cc, mask_code, sizeof mask_code, &d);
     }
   } else
