@@ -276,17 +276,10 @@ static int explain_main(const CliVerb *verb, int argc, char **argv) {
   if (target == ATTNC_TARGET_CUDA) {
     /* the plan the cuda backend builds: its tile table, refined by the plan */
     CudaConfig cc = { .dtype = DT_BF16, .head_dim = (int)D, .seq_hint = S, .arch = 90 };
-    if (arch && !cuda_arch_parse(arch, &cc.arch)) {
-      rc = cli_error("unknown CUDA arch '%s' (e.g. sm_80, sm_90a)", arch);
-      goto done;
-    }
-    if (!cuda_arch_supported(cc.arch)) {
-      rc = cli_error("the cuda target needs sm_80 or newer (--arch %s is sm_%d)", arch, cc.arch);
-      goto done;
-    }
     if (opt.pin.pin_tile) cc.block_m = (int)opt.pin.bm, cc.block_n = (int)opt.pin.bn;
     cc.raster = opt.pin.pin_order && opt.pin.raster;
-    pst = cuda_plan(p, &cc, &arena, &pl, &d);
+    pst = arch ? cuda_arch_from(arch, &cc.arch, &d) : ATTNC_OK;
+    if (pst == ATTNC_OK) pst = cuda_plan(p, &cc, &arena, &pl, &d);
     if (pst == ATTNC_OK) {
       /* the schedule as the kernel runs it: its warps, its K/V buffers */
       pl->sched.warps = cc.warps;

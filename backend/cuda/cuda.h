@@ -87,6 +87,8 @@ const char *cuda_arch_name(int arch, char buf[16]);
 bool cuda_arch_parse(const char *s, int *arch);
 /* whether the cuda target compiles for arch: sm_80 and newer */
 bool cuda_arch_supported(int arch);
+/* an --arch the user gave: parsed and supported, else ATTNC_ERR_ARG saying which */
+attnc_status cuda_arch_from(const char *s, int *arch, Diag *d);
 
 /* whether kernels for arch may use wgmma (sm_90a only: Blackwell has none
    and runs the mma.sync kernel; not with $ATTNC_CUDA_WGMMA=0);

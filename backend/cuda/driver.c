@@ -110,8 +110,7 @@ struct CudaModule {
   CUmodule mod;
   CUfunction fn;
   CUfunction prep;      /* the data iterator's pre-pass (CUDA_PREP_NAME), or NULL */
-  bool maps;            /* the kernel loads by TMA (cuda_kv_tma), the driver can encode
-                           descriptors and $ATTNC_CUDA_TMA is not 0: a launch makes them */
+  bool maps;            /* the driver can encode descriptors and $ATTNC_CUDA_TMA is not 0 */
   CudaConfig cfg;
   int smem;
 };
@@ -181,7 +180,7 @@ attnc_status cuda_driver_open(int device, CudaDriver **out, Diag *d) {
     if (drv->cuDeviceGetName(drv->name, (int)sizeof drv->name, drv->dev) != CUDA_SUCCESS)
       snprintf(drv->name, sizeof drv->name, "CUDA device %d", device);
     drv->arch = major * 10 + minor;
-    if (drv->arch < 80)
+    if (!cuda_arch_supported(drv->arch))
       st = diag_error(d, ATTNC_ERR_NODEVICE, (Loc){ NULL, 0 },
                       "%s is sm_%d; the cuda target needs sm_80 or newer", drv->name, drv->arch);
   }
@@ -319,7 +318,7 @@ attnc_status cuda_module_load(CudaDriver *drv, const CudaImage *img, const CudaC
   m->cfg = *cfg;
   m->smem = cuda_smem_bytes(cfg);
   const char *tma_env = getenv("ATTNC_CUDA_TMA");
-  m->maps = cuda_kv_tma(cfg) && drv->encode_tiled && !(tma_env && strcmp(tma_env, "0") == 0);
+  m->maps = drv->encode_tiled && !(tma_env && strcmp(tma_env, "0") == 0);
   char an[16];
   CUresult r = drv->cuModuleLoadData(&m->mod, img->data);
   if (r != CUDA_SUCCESS) {
@@ -527,15 +526,19 @@ attnc_status cuda_launch(CudaModule *m, const IrPattern *p, const attnc_args *ar
   memset(buf, 0, sizeof buf);
   int k = 0, input = 0, meta_slot = -1;
   const DLTensor *ptrs[] = { args->q, args->k, args->v, args->o, args->lse };
-  bool maps = m->maps;                 /* until a descriptor cannot be made */
   for (int i = 0; i < ns; i++) {
     const CudaSlot *sl = &slots[i];
     const char *n = sl->name;
-    if (sl->kind == SLOT_TMAP) {        /* qmap, kmap, vmap */
+    if (sl->kind == SLOT_TMAP) {        /* qmap, kmap, vmap: first, so a call that cannot have them stops here */
       bool q = n[0] == 'q';
-      if (maps && (!q || cuda_q_tma(cfg)) &&
-          !encode_map(m->drv, q ? &cfg->qord : &cfg->kord, q ? args->q : n[0] == 'k' ? args->k : args->v, buf + k))
-        maps = false;
+      if (cuda_kv_tma(cfg) && (!q || cuda_q_tma(cfg)) &&
+          !(m->maps && encode_map(m->drv, q ? &cfg->qord : &cfg->kord,
+                                  q ? args->q : n[0] == 'k' ? args->k : args->v, buf + k))) {
+        if (copy) { *copy = true; return ATTNC_OK; }   /* the kernel cannot copy: its copy variant can */
+        return diag_error(d, ATTNC_ERR_UNSUPPORTED, (Loc){ NULL, 0 },
+                          "the kernel loads K and V by TMA, and no descriptor could be made for %s (its "
+                          "layout, the driver, or ATTNC_CUDA_TMA=0): it needs its copy variant", n);
+      }
       k += sl->count;
     } else if (strcmp(n, "q") == 0 || strcmp(n, "k") == 0 || strcmp(n, "v") == 0 || strcmp(n, "o") == 0 ||
         strcmp(n, "lse") == 0) {
@@ -565,12 +568,6 @@ attnc_status cuda_launch(CudaModule *m, const IrPattern *p, const attnc_args *ar
       input++;
     } else
       return diag_error(d, ATTNC_ERR_INTERNAL, (Loc){ NULL, 0 }, "cuda launch: unknown slot %s", n);
-  }
-  if (cuda_kv_tma(cfg) && !maps) {       /* the kernel cannot copy: its copy variant can */
-    if (copy) { *copy = true; return ATTNC_OK; }
-    return diag_error(d, ATTNC_ERR_UNSUPPORTED, (Loc){ NULL, 0 },
-                      "the kernel loads K and V by TMA, and no descriptor could be made for these "
-                      "tensors (their layout, the driver, or ATTNC_CUDA_TMA=0): it needs its copy variant");
   }
   CudaDriver *drv = m->drv;
   if ((st = make_current(drv, d))) return st;

@@ -92,6 +92,15 @@ bool cuda_arch_parse(const char *s, int *arch) {
 
 bool cuda_arch_supported(int arch) { return arch >= 80; }
 
+attnc_status cuda_arch_from(const char *s, int *arch, Diag *d) {
+  if (!cuda_arch_parse(s, arch))
+    return diag_error(d, ATTNC_ERR_ARG, (Loc){ NULL, 0 }, "unknown CUDA arch '%s' (e.g. sm_80, sm_90a)", s);
+  if (!cuda_arch_supported(*arch))
+    return diag_error(d, ATTNC_ERR_ARG, (Loc){ NULL, 0 },
+                      "the cuda target needs sm_80 or newer (--arch %s is sm_%d)", s, *arch);
+  return ATTNC_OK;
+}
+
 /* the compute warps, and with warp specialisation the producer warpgroup */
 int cuda_threads(const CudaConfig *cfg) { return cfg->warps * 32 + (cfg->ws ? 128 : 0); }
 

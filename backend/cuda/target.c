@@ -277,12 +277,7 @@ static attnc_status cuda_build(attnc_kernel *k, const KernelKey *key, void **imp
   m->seq_hint = k->opts.seq_hint;
   attnc_status st = ATTNC_OK;
   if (k->opts.arch && k->opts.arch[0]) {
-    if (!cuda_arch_parse(k->opts.arch, &m->arch))
-      st = diag_error(d, ATTNC_ERR_ARG, (Loc){ NULL, 0 },
-                      "unknown CUDA arch '%s' (e.g. sm_80, sm_90a)", k->opts.arch);
-    else if (!cuda_arch_supported(m->arch))
-      st = diag_error(d, ATTNC_ERR_UNSUPPORTED, (Loc){ NULL, 0 },
-                      "the cuda target needs sm_80 or newer (--arch %s is sm_%d)", k->opts.arch, m->arch);
+    st = cuda_arch_from(k->opts.arch, &m->arch, d);
   } else if (!(st = cuda_driver_open(0, &m->drv, d)))
     m->arch = cuda_driver_arch(m->drv);
   if (!st && !(m->cache = kcache_new(NULL)))

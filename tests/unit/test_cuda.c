@@ -385,6 +385,15 @@ START_TEST(arch_names) {
   ck_assert(!cuda_arch_parse("x86", &arch));
   ck_assert(cuda_arch_parse("sm_70", &arch) && arch == 70 && !cuda_arch_supported(arch));
   ck_assert(cuda_arch_supported(80) && cuda_arch_supported(100));
+  /* an --arch: parsed and supported, else a message saying which */
+  Diag d = { 0 };
+  ck_assert_int_eq(cuda_arch_from("sm_90a", &arch, &d), ATTNC_OK);
+  ck_assert_int_eq(arch, 90);
+  ck_assert_int_eq(cuda_arch_from("sm_75", &arch, &d), ATTNC_ERR_ARG);
+  ck_assert_msg(strstr(d.msg, "needs sm_80 or newer (--arch sm_75 is sm_75)"), "%s", d.msg);
+  Diag d2 = { 0 };
+  ck_assert_int_eq(cuda_arch_from("x86", &arch, &d2), ATTNC_ERR_ARG);
+  ck_assert_msg(strstr(d2.msg, "unknown CUDA arch 'x86'"), "%s", d2.msg);
 }
 END_TEST
 
