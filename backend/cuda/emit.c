@@ -2208,12 +2208,14 @@ attnc_status cuda_emit_plan(const IrPattern *p, const Plan *plan, const CudaConf
 ** bench/results/gpu-h200-ws-sweep.md: sliding window D=128 128 x 128 393
 ** against 64 x 64 354 TFLOP/s, D=64 192 x 128 274 against 260; 2-D
 ** neighborhood 64 x 64 47 against 29 at 128 x 128). At D = 64, where a
-** fifth or more of the 192 x 128 tiles are partial, 128 x 64 tiles (two
-** warpgroups, no producer) waste fewer pairs (session 9 sweep, with the
-** edge masks: sliding window 1024 302 TFLOP/s against 289 at 192 x 128
-** and 290 at 64 x 64; 40 % of its 192 x 128 tiles are partial, of the
-** causal mask's 6 %; sinks, 45 %, not measured). Counted on one (b, h) at
-** the plan's sequence length (8192 when unknown). False: the table's tile.
+** fifth or more of the 192 x 128 tiles are partial (40 % of the sliding
+** window 1024's, 45 % of sinks', 6 % of the causal mask's), 64 x 64 tiles
+** (one warpgroup, no producer) waste fewer pairs: sliding window 329
+** TFLOP/s against 311 at 128 x 64 and 301 at 192 x 128 (two H200 sweeps of
+** f4e2be2's kernels, bench/results/gpu-h200-s12-sweep.md; session 9's
+** kernels, with the copy path in every TMA kernel, had 128 x 64 ahead,
+** 302 against 290). Counted on one (b, h) at the plan's sequence length
+** (8192 when unknown). False: the table's tile.
 */
 static bool wgmma_table_refine(const IrPattern *p, const CudaConfig *cfg, const PlanOptions *opt,
                                const Plan *plan, int64_t *bm, int64_t *bn) {
@@ -2222,9 +2224,9 @@ static bool wgmma_table_refine(const IrPattern *p, const CudaConfig *cfg, const 
       (opt->pin.bm <= 64 && opt->pin.bn <= 64))
     return false;
   double part = partial_fraction(plan, opt->Sq);
-  if (part > 0.5) { *bm = *bn = 64; return true; }
-  if (plan->sched.bm == 192 && part >= 0.2) { *bm = 128; *bn = 64; return true; }
-  return false;
+  if (part <= 0.5 && (plan->sched.bm != 192 || part < 0.2)) return false;
+  *bm = *bn = 64;
+  return true;
 }
 
 attnc_status cuda_plan(const IrPattern *p, CudaConfig *cfg, Arena *a, Plan **plan, Diag *d) {

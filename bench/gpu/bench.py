@@ -113,10 +113,13 @@ def make_cases():
     case("swin2d_16_on_128x128", 1, 16, 16384, 64, swin([128, 128], 16), spec="swin2d",
          defs=dict(height=128, width=128, window=16, shift=0), anchor=19)
 
-    def doc_inputs(c, dev, g):
+    def doc_inputs_of(lo, hi):      # documents of lo..hi tokens, the last cut at S
+        return lambda c, dev, g: doc_inputs(c, dev, g, lo, hi)
+
+    def doc_inputs(c, dev, g, lo=64, hi=2048):
         lens, tot = [], 0
         while tot < c["S"]:
-            n = int(torch.randint(64, 2049, (1,), generator=g))
+            n = int(torch.randint(lo, hi + 1, (1,), generator=g))
             n = min(n, c["S"] - tot)
             lens.append(n)
             tot += n
@@ -179,6 +182,9 @@ def make_cases():
     case("dilated_1024_d4_d64", 4, 16, 8192, 64,
          lambda b, h, q, k: (torch.abs(q - k) <= 1024) & ((q - k) % 4 == 0),
          spec="dilated", defs=dict(window=256, dilation=4))
+    # packed short sequences (fine-tuning batches): documents of 32-512 tokens
+    case("documents_32_512", 1, 16, 16384, 128, doc_mask, spec="document",
+         defs=dict(causal=0), inputs=doc_inputs_of(32, 512))
     return C
 
 
