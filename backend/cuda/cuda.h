@@ -106,6 +106,9 @@ attnc_status cuda_mask_summary(const IrPattern *p, const Plan *plan, const CudaC
 
 #define CUDA_KERNEL_NAME "attnc_fwd"
 #define CUDA_PREP_NAME "attnc_prep"   /* the data iterator's pre-pass, when the kernel has one */
+/* attnc_prep's summaries: one key_k range per group of this many kv tiles,
+   after the tiles' own in p.meta (a block of a warp per tile writes both) */
+#define CUDA_DATA_GROUP 32
 
 /*
 ** Emit the kernel's CUDA C++ source, NUL-terminated, into arena a. The

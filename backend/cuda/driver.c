@@ -573,17 +573,19 @@ attnc_status cuda_launch(CudaModule *m, const IrPattern *p, const attnc_args *ar
   if ((st = make_current(drv, d))) return st;
   void *params[] = { buf };
   CUstream stream = (CUstream)args->stream;
-  /* the data iterator's pre-pass: key_k ranges per kv tile into a buffer that
-     lives for this launch (stream-ordered); without the buffer the kernel
-     reduces the ranges itself */
+  /* the data iterator's pre-pass: key_k ranges per kv tile, then per group
+     of CUDA_DATA_GROUP tiles, into a buffer that lives for this launch
+     (stream-ordered); without the buffer the kernel reduces the ranges
+     itself */
   CUdeviceptr meta = 0;
   if (m->prep && meta_slot >= 0 && drv->mem_alloc_async && drv->mem_free_async) {
     int64_t kv_tiles = cuda_order_ntiles(&cfg->kord, s.Sk);
-    size_t bytes = (size_t)(s.B * s.Hq * kv_tiles) * 2 * sizeof(int64_t);
+    int64_t groups = (kv_tiles + CUDA_DATA_GROUP - 1) / CUDA_DATA_GROUP;
+    size_t bytes = (size_t)(s.B * s.Hq * (kv_tiles + groups)) * 2 * sizeof(int64_t);
     if (kv_tiles > 0 && drv->mem_alloc_async(&meta, bytes, stream) == CUDA_SUCCESS) {
       buf[meta_slot] = (uint64_t)meta;
-      CUresult r = drv->cuLaunchKernel(m->prep, (unsigned)((kv_tiles + 3) / 4), (unsigned)s.Hq,
-                                       (unsigned)s.B, 128, 1, 1, 0, stream, params, NULL);
+      CUresult r = drv->cuLaunchKernel(m->prep, (unsigned)groups, (unsigned)s.Hq, (unsigned)s.B,
+                                       32 * CUDA_DATA_GROUP, 1, 1, 0, stream, params, NULL);
       if (r != CUDA_SUCCESS) {
         drv->mem_free_async(meta, stream);
         return cu_error(drv, r, ATTNC_ERR_RUNTIME, "cuLaunchKernel(" CUDA_PREP_NAME ")", d);

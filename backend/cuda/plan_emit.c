@@ -456,6 +456,23 @@ static const char *cmp_c(IrOp op) {
   }
 }
 
+/* The data iterator's tests of a kv tile (or a group of tiles) whose key_k
+   lie in kmin .. kmax against the q tile's key_q range it.qmin .. it.qmax:
+   may any pair meet (dvis), must every pair (dfull)? passes/visit.c is the
+   reference. A group's range holds its tiles', so dvis on it is true where
+   it is for any of them. */
+static void data_tests(const PlanData *D, const char **dvis, const char **dfull) {
+  switch (D->cmp) {
+  case IR_EQ: *dvis = "kmin <= it.qmax && kmax >= it.qmin";
+              *dfull = "it.qmin == it.qmax && kmin == kmax && it.qmin == kmin"; break;
+  case IR_GE: *dvis = "kmin <= it.qmax"; *dfull = "kmax <= it.qmin"; break;
+  case IR_GT: *dvis = "kmin < it.qmax"; *dfull = "kmax < it.qmin"; break;
+  case IR_LE: *dvis = "kmax >= it.qmin"; *dfull = "kmin >= it.qmax"; break;
+  case IR_LT: *dvis = "kmax > it.qmin"; *dfull = "kmin > it.qmax"; break;
+  default: *dvis = "true"; *dfull = "false"; break;
+  }
+}
+
 /*
 ** Boxes (1-D ranges are boxes of rank 1), then an index list. Box bounds
 ** are computed once per CTA; kv_next walks box after box row-major
@@ -563,6 +580,38 @@ static void emit_box_iter(Out *o, int v, const PlanIter *it, int rank, const Emi
       "    mx = attnc_max(mx, (i64)__shfl_xor_sync(0xffffffffu, mx, off));\n"
       "  }\n"
       "}\n", v, v, v, v);
+    /* Before any chunk is tested: the groups' ranges from attnc_prep narrow
+       du .. dhi to the first through the last group that may meet the q
+       tile, so the tiles before a document (at 65536 tokens up to 1024 of
+       64, four chunks of tests with their barriers and round trips before
+       the first load) are never tested. */
+    const char *dvis, *dfull;
+    data_tests(D, &dvis, &dfull);
+    out_printf(o,
+      "// with attnc_prep's group ranges: du .. dhi narrowed to the groups of kDataGroup kv\n"
+      "// tiles that may meet this q tile's keys (each warp alike, 32 groups a round)\n"
+      "ATTNC_DEVICE void data_narrow%d(KvIter%d &it, const Params &p, int b, int h) {\n"
+      "  const int lane = threadIdx.x %% 32, tiles = kv_tiles((int)p.seq_k);\n"
+      "  const int groups = (tiles + kDataGroup - 1) / kDataGroup, glast = it.dhi / kDataGroup;\n"
+      "  const i64 *meta = (const i64 *)p.meta +\n"
+      "                    (p.batch * p.heads_q * tiles + ((i64)b * p.heads_q + h) * groups) * 2;\n"
+      "  int first = -1, last = -1;\n"
+      "  for (int g0 = it.du / kDataGroup; g0 <= glast; g0 += 32) {\n"
+      "    const int g = g0 + lane;\n"
+      "    bool may = false;\n"
+      "    if (g <= glast) {\n"
+      "      const i64 kmin = meta[2 * g], kmax = meta[2 * g + 1];\n"
+      "      may = %s;\n"
+      "    }\n"
+      "    const u32 hit = __ballot_sync(0xffffffffu, may);\n"
+      "    if (hit && first < 0) first = g0 + __ffs(hit) - 1;\n"
+      "    if (hit) last = g0 + 31 - __clz(hit);\n"
+      "  }\n"
+      "  if (first < 0) { it.dhi = it.du - 1; return; }\n"
+      "  it.du = attnc_max(it.du, first * kDataGroup);\n"
+      "  it.dhi = attnc_min(it.dhi, last * kDataGroup + kDataGroup - 1);\n"
+      "  it.cbase = it.cend = it.du;\n"
+      "}\n", v, v, dvis);
   }
 
   out_printf(o, "ATTNC_DEVICE void kv_begin%d(KvIter%d &it, const Params &p, const QTile &qt, int b, int h) {\n"
@@ -631,7 +680,8 @@ static void emit_box_iter(Out *o, int v, const PlanIter *it, int rank, const Emi
     if (c->ax[0].fhi) plan_c(o, c->ax[0].fhi); else out_puts(o, "0LL");
     out_puts(o, ";\n    it.du = attnc_max(it.clip_lo, 0);\n"
                 "    it.dhi = it.clip_may ? attnc_min(it.clip_hi, kv_tiles(seq_k) - 1) : -1;\n"
-                "    it.cbase = it.cend = it.du;          // no chunk tested yet\n  }\n");
+                "    it.cbase = it.cend = it.du;          // no chunk tested yet\n");
+    out_printf(o, "    if (kDataMeta && p.meta && it.du <= it.dhi) data_narrow%d(it, p, b, h);\n  }\n", v);
   }
   out_puts(o, "}\n");
 
@@ -654,15 +704,7 @@ static void emit_box_iter(Out *o, int v, const PlanIter *it, int rank, const Emi
 
   if (D) {
     const char *dvis, *dfull;
-    switch (D->cmp) {   /* passes/visit.c: a = key_q range, b = key_k range of tile u */
-    case IR_EQ: dvis = "kmin <= it.qmax && kmax >= it.qmin";
-                dfull = "it.qmin == it.qmax && kmin == kmax && it.qmin == kmin"; break;
-    case IR_GE: dvis = "kmin <= it.qmax"; dfull = "kmax <= it.qmin"; break;
-    case IR_GT: dvis = "kmin < it.qmax"; dfull = "kmax < it.qmin"; break;
-    case IR_LE: dvis = "kmax >= it.qmin"; dfull = "kmin >= it.qmax"; break;
-    case IR_LT: dvis = "kmax > it.qmin"; dfull = "kmin > it.qmax"; break;
-    default: dvis = "true"; dfull = "false"; break;
-    }
+    data_tests(D, &dvis, &dfull);
     /* The kv tiles of the clip are tested in chunks of 32 * kIterWarps, in
     ** parallel (warp w tests tiles w, w + kIterWarps, ...; each a warp
     ** reduction of key_k), into bit sets in shared memory; kv_next then walks
@@ -873,6 +915,8 @@ attnc_status emit_plan_order_iter(Out *o, const EmitPlan *ep, Diag *d) {
      producer spill */
   out_puts(o, "static constexpr int kDataPer = 2;\n"
               "static constexpr int kDataChunk = 32 * kIterWarps * kDataPer;\n");
+  out_printf(o, "static constexpr int kDataGroup = %d;   // kv tiles a range of attnc_prep's summaries\n",
+             CUDA_DATA_GROUP);
   out_puts(o, box_helpers);
   for (int v = 0; v < ep->nvariants; v++) {
     if (!ep->plan) {
@@ -940,8 +984,11 @@ attnc_status emit_plan_order_iter(Out *o, const EmitPlan *ep, Diag *d) {
 ** every (batch, query head), into p.meta; data_fill then tests a tile with
 ** two loads instead of a warp reduction over its tokens, which every q
 ** tile repeated (documents at 8 % density spent most of their time there).
-** cuda_launch allocates p.meta (stream-ordered) and runs attnc_prep first;
-** without it (p.meta null) data_fill reduces as before.
+** It also writes each group of CUDA_DATA_GROUP tiles' range, by which
+** data_narrow skips the groups before and after those that may meet a q
+** tile before any tile is tested. cuda_launch allocates p.meta
+** (stream-ordered) and runs attnc_prep first; without it (p.meta null)
+** data_fill reduces as before and nothing is narrowed.
 */
 bool cuda_data_prep(const EmitPlan *ep) {
   return ep->plan && ep->nvariants == 1 && ep->data_qkey[0] >= 0 &&
@@ -951,16 +998,37 @@ bool cuda_data_prep(const EmitPlan *ep) {
 void emit_data_prep(Out *o, const EmitPlan *ep) {
   if (!cuda_data_prep(ep)) return;
   out_puts(o,
-    "\n// ---- the pre-pass of the data iterator: grid (kv tiles / 4, query heads, batch),\n"
-    "// a warp per kv tile; meta[((b * heads_q + h) * kv_tiles + u) * 2 + {0, 1}] = key_k min, max\n"
-    "extern \"C\" __global__ void __launch_bounds__(128) " CUDA_PREP_NAME "(const __grid_constant__ Params p) {\n"
-    "  const int u = blockIdx.x * 4 + threadIdx.x / 32, h = blockIdx.y, b = blockIdx.z;\n"
-    "  const int seq_k = (int)p.seq_k, tiles = kv_tiles(seq_k);\n"
-    "  if (u >= tiles || !p.meta) return;\n"
-    "  i64 mn, mx;\n"
-    "  data_krange0(p, u, b, h, mn, mx);\n"
-    "  if (threadIdx.x % 32 == 0) {\n"
-    "    i64 *m = (i64 *)p.meta + (((i64)b * p.heads_q + h) * tiles + u) * 2;\n"
+    "\n// ---- the pre-pass of the data iterator: grid (kv tile groups, query heads, batch),\n"
+    "// a warp per kv tile u of group g: meta[((b * heads_q + h) * tiles + u) * 2 + {0, 1}] =\n"
+    "// key_k min, max of tile u; after all tiles' ranges, meta[(batch * heads_q * tiles +\n"
+    "// (b * heads_q + h) * groups + g) * 2 + {0, 1}] = the same over group g's tiles\n"
+    "extern \"C\" __global__ void __launch_bounds__(32 * kDataGroup) " CUDA_PREP_NAME "(const __grid_constant__ Params p) {\n"
+    "  __shared__ i64 smin[kDataGroup], smax[kDataGroup];\n"
+    "  const int g = blockIdx.x, warp = threadIdx.x / 32, lane = threadIdx.x % 32, h = blockIdx.y, b = blockIdx.z;\n"
+    "  const int seq_k = (int)p.seq_k, tiles = kv_tiles(seq_k), groups = (tiles + kDataGroup - 1) / kDataGroup;\n"
+    "  const int u = g * kDataGroup + warp;\n"
+    "  if (!p.meta) return;\n"
+    "  i64 mn = 2147483647LL, mx = -2147483648LL;   // no tokens: meets nothing\n"
+    "  if (u < tiles) {\n"
+    "    data_krange0(p, u, b, h, mn, mx);\n"
+    "    if (lane == 0) {\n"
+    "      i64 *m = (i64 *)p.meta + (((i64)b * p.heads_q + h) * tiles + u) * 2;\n"
+    "      m[0] = mn;\n"
+    "      m[1] = mx;\n"
+    "    }\n"
+    "  }\n"
+    "  if (lane == 0) { smin[warp] = mn; smax[warp] = mx; }\n"
+    "  __syncthreads();\n"
+    "  if (warp) return;\n"
+    "  mn = smin[lane];\n"
+    "  mx = smax[lane];\n"
+    "#pragma unroll\n"
+    "  for (int off = 16; off > 0; off >>= 1) {\n"
+    "    mn = attnc_min(mn, (i64)__shfl_xor_sync(0xffffffffu, mn, off));\n"
+    "    mx = attnc_max(mx, (i64)__shfl_xor_sync(0xffffffffu, mx, off));\n"
+    "  }\n"
+    "  if (lane == 0) {\n"
+    "    i64 *m = (i64 *)p.meta + (p.batch * p.heads_q * tiles + ((i64)b * p.heads_q + h) * groups + g) * 2;\n"
     "    m[0] = mn;\n"
     "    m[1] = mx;\n"
     "  }\n"

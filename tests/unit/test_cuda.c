@@ -643,7 +643,7 @@ START_TEST(specs_iterators_walked) {
     ck_assert_msg(strstr(src, "walked densely") == NULL, "%s: iterator walked densely", want[i].spec);
     /* only the data iterator has the pre-pass kernel */
     bool data = strstr(want[i].needle, "data_") != NULL;
-    ck_assert_msg((strstr(src, "void __launch_bounds__(128) " CUDA_PREP_NAME "(") != NULL) == data,
+    ck_assert_msg((strstr(src, "void __launch_bounds__(32 * kDataGroup) " CUDA_PREP_NAME "(") != NULL) == data,
                   "%s: pre-pass %s", want[i].spec, data ? "missing" : "unexpected");
     /* at D = 128 (a producer warpgroup), its V copies lag its K copies where
        runtime inputs pick the tiles */

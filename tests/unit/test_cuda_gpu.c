@@ -152,6 +152,10 @@ static void make_cases(attnc_ctx *ctx, SpecInfo *si) {
       static int turn;
       int D = head_dim(p, other[turn++ % 3]);
       add_case1(si, p, (Case){ 1, 3, 1, 150, 150, D, false, turn % 2 ? DT_F16 : DT_BF16, 0 });
+      /* runtime inputs over more than one group of attnc_prep's summaries
+         (32 kv tiles): data_narrow skips the groups before and after a q
+         tile's documents */
+      if (p->ninputs) add_case1(si, p, (Case){ 1, 2, 1, 4500, 4500, head_dim(p, 64), false, DT_BF16, 0 });
     }
   }
   attnc_spec_free(s);
