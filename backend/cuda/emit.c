@@ -584,18 +584,27 @@ static void emit_node(Ex *x, int i) {
   out_printf(x->o, "  const %s v%d = %s;\n", ctype_name[t], i, e);
 }
 
-/* emit the statements of every node the root depends on, in order */
-static void emit_dag(Ex *x, int root) {
+/* emit the statements of every node the roots depend on, in order (a root
+   < 0 is skipped) */
+static void emit_dag_roots(Ex *x, const int *roots, int n) {
   const IrPattern *p = x->p;
   memset(x->live, 0, (size_t)p->nnodes);
-  x->live[root] = 1;
-  for (int i = root; i >= 0; i--)
+  int top = -1;
+  for (int r = 0; r < n; r++)
+    if (roots[r] >= 0) {
+      x->live[roots[r]] = 1;
+      if (roots[r] > top) top = roots[r];
+    }
+  for (int i = top; i >= 0; i--)
     if (x->live[i])
       for (int j = 0; j < p->nodes[i].nargs; j++) x->live[p->nodes[i].args[j]] = 1;
   x->last_line = 0;
-  for (int i = 0; i <= root && diag_ok(x->d); i++)
+  for (int i = 0; i <= top && diag_ok(x->d); i++)
     if (x->live[i]) emit_node(x, i);
 }
+
+static void emit_dag(Ex *x, int root) { emit_dag_roots(x, &root, 1); }
+
 
 /*
 ** The mask split by what each value depends on, so that a partial tile
@@ -681,6 +690,127 @@ static attnc_status mask_split(const IrPattern *p, int root, MaskSplit *ms, Diag
   free(live);
   ms->root = root;
   return ATTNC_OK;
+}
+
+/*
+** The score split: a modification that adds to s terms of q alone, of k
+** alone, and linear distance terms c * (k - q) with c of neither (ALiBi),
+**   score = s + R(q) + C(k) + sum_i c_i * (float)(k - q),
+** is computed per element as one FMA, s * scale + col(k), where col(k) =
+** C(k) + c * (float)(k - q0) per column of a tile (q0: the q tile's first
+** token, c = sum_i c_i). What is left, R(q) - c * (float)(q - q0), is the
+** same for a whole row, so the softmax does not see it: the LSE adds it
+** (score_lse). The pattern_score of an ALiBi element took four
+** instructions (a multiply by the scale, k - q, its conversion, an FMA).
+** Rounding: c * (k - q0) is rounded where c * (k - q) was; they differ by
+** c * (q - q0), at most c * (the q tile's span), so the error stays a few
+** ulps of the bias of any pair whose weight is not negligible.
+*/
+enum { SPLIT_TERMS = 8 };
+typedef struct ScoreSplit {
+  bool on;
+  int nrow, ncol, ncoef;
+  int row[SPLIT_TERMS], col[SPLIT_TERMS], coef[SPLIT_TERMS];   /* nodes (coef -1: 1.0) */
+  int rsign[SPLIT_TERMS], csign[SPLIT_TERMS], fsign[SPLIT_TERMS];
+} ScoreSplit;
+
+/* the additive terms of node n (float adds, subtracts, negations) */
+static bool score_terms(const IrPattern *p, int n, int sign, int *node, int *sg, int *nt) {
+  const IrNode *nd = &p->nodes[n];
+  if (nd->type == IR_FLOAT && (nd->op == IR_ADD || nd->op == IR_SUB))
+    return score_terms(p, nd->args[0], sign, node, sg, nt) &&
+           score_terms(p, nd->args[1], nd->op == IR_SUB ? -sign : sign, node, sg, nt);
+  if (nd->type == IR_FLOAT && nd->op == IR_NEG) return score_terms(p, nd->args[0], -sign, node, sg, nt);
+  if (*nt == 3 * SPLIT_TERMS) return false;
+  node[*nt] = n;
+  sg[*nt] = sign;
+  ++*nt;
+  return true;
+}
+
+/* (float)(k - q) (sign 1) or (float)(q - k) (sign -1) of the 1-D tokens */
+static int distance(const IrPattern *p, int n) {
+  const IrNode *nd = &p->nodes[n];
+  if (nd->op != IR_TOFLOAT) return 0;
+  const IrNode *d = &p->nodes[nd->args[0]];
+  if (d->op != IR_SUB) return 0;
+  int a = p->nodes[d->args[0]].op, b = p->nodes[d->args[1]].op;
+  return a == IR_K && b == IR_Q ? 1 : a == IR_Q && b == IR_K ? -1 : 0;
+}
+
+static void score_split(const IrPattern *p, ScoreSplit *ss) {
+  memset(ss, 0, sizeof *ss);
+  int root = p->score;
+  if (root < 0 || p->nodes[root].type != IR_FLOAT) return;
+  uint8_t *dep = calloc((size_t)root + 1, 1);      /* 1: q, 2: k, 4: s */
+  if (!dep) return;
+  for (int i = 0; i <= root; i++) {
+    const IrNode *nd = &p->nodes[i];
+    dep[i] = nd->op == IR_Q || nd->op == IR_QC ? 1 : nd->op == IR_K || nd->op == IR_KC ? 2 :
+             nd->op == IR_SCORE ? 4 : 0;
+    for (int j = 0; j < nd->nargs; j++) dep[i] |= dep[nd->args[j]];
+  }
+  int node[3 * SPLIT_TERMS], sg[3 * SPLIT_TERMS], nt = 0, nscore = 0;
+  bool ok = score_terms(p, root, 1, node, sg, &nt);
+  for (int t = 0; ok && t < nt; t++) {
+    int n = node[t], sign = sg[t];
+    const IrNode *nd = &p->nodes[n];
+    if (nd->op == IR_SCORE) { ok = sign == 1 && ++nscore == 1; continue; }
+    if (dep[n] & 4) { ok = false; continue; }
+    if (dep[n] == 2) {                               /* k alone: per column */
+      ok = ss->ncol < SPLIT_TERMS;
+      if (ok) { ss->col[ss->ncol] = n; ss->csign[ss->ncol++] = sign; }
+      continue;
+    }
+    if (dep[n] != 3) {                               /* q alone or neither: per row */
+      ok = ss->nrow < SPLIT_TERMS;
+      if (ok) { ss->row[ss->nrow] = n; ss->rsign[ss->nrow++] = sign; }
+      continue;
+    }
+    int c = -1, dsign = distance(p, n);              /* c * (k - q), (k - q) * c, (k - q) */
+    if (!dsign && nd->op == IR_MUL && nd->type == IR_FLOAT)
+      for (int j = 0; j < 2 && !dsign; j++)
+        if (dep[nd->args[1 - j]] == 0 && (dsign = distance(p, nd->args[j]))) c = nd->args[1 - j];
+    ok = dsign && ss->ncoef < SPLIT_TERMS;
+    if (ok) { ss->coef[ss->ncoef] = c; ss->fsign[ss->ncoef++] = sign * dsign; }
+  }
+  free(dep);
+  ss->on = ok && nscore == 1;
+}
+
+/* "return <sum of the terms, each with its sign>;" (nodes -1: 1.0f) */
+static void emit_sum(Ex *x, const int *nodes, const int *signs, int n) {
+  out_puts(x->o, "  return 0.0f");
+  for (int t = 0; t < n; t++) {
+    char r[64] = "1.0f";
+    if (nodes[t] >= 0) ref(x, nodes[t], r, sizeof r);
+    out_printf(x->o, " %s %s%s", signs[t] < 0 ? "-" : "+",
+               nodes[t] >= 0 && x->ct[nodes[t]] != CT_F32 ? "(float)" : "", r);
+  }
+  out_puts(x->o, ";\n}\n");
+}
+
+/* the score split's parts (ScoreSplit): the distance coefficient c, the
+   column part C(k) and the row part R(q) */
+static void emit_score_split(Ex *x, const ScoreSplit *ss) {
+  Out *o = x->o;
+  const char *unused = "  (void)p; (void)b; (void)h; (void)seq_q; (void)seq_k;\n";
+  out_puts(o, "\n// the score split: c of the distance terms c * (k - q), the terms of k alone,\n"
+              "// the terms of q alone (score_tile, score_lse)\n"
+              "ATTNC_DEVICE float score_coef(const Params &p, int b, int h, int seq_q, int seq_k) {\n");
+  out_puts(o, unused);
+  emit_dag_roots(x, ss->coef, ss->ncoef);
+  emit_sum(x, ss->coef, ss->fsign, ss->ncoef);
+  out_puts(o, "ATTNC_DEVICE float score_col(const Params &p, int b, int h, int k, int seq_q, int seq_k) {\n");
+  out_puts(o, unused);
+  out_puts(o, "  (void)k;\n");
+  emit_dag_roots(x, ss->col, ss->ncol);
+  emit_sum(x, ss->col, ss->csign, ss->ncol);
+  out_puts(o, "ATTNC_DEVICE float score_row(const Params &p, int b, int h, int q, int seq_q, int seq_k) {\n");
+  out_puts(o, unused);
+  out_puts(o, "  (void)q;\n");
+  emit_dag_roots(x, ss->row, ss->nrow);
+  emit_sum(x, ss->row, ss->rsign, ss->nrow);
 }
 
 static void mask_split_free(MaskSplit *ms) {
@@ -932,7 +1062,7 @@ static void emit_inputs(Out *o, const IrPattern *p) {
 
 /* the pattern's functions: mask_<v>() per variant mask and score() */
 static attnc_status emit_pattern(Out *o, const IrPattern *p, const CudaConfig *cfg,
-                                 const EmitPlan *ep, const Masks *m, Diag *d) {
+                                 const EmitPlan *ep, const Masks *m, const ScoreSplit *ss, Diag *d) {
   const MaskSplit *ms = &m->all;
   const int *masks = ep->masks;
   int nmasks = ep->nvariants;
@@ -972,6 +1102,7 @@ static attnc_status emit_pattern(Out *o, const IrPattern *p, const CudaConfig *c
     char r[64];
     ref(&x, p->score, r, sizeof r);
     out_printf(o, "  return %s;\n}\n", r);
+    if (ss->on && diag_ok(d)) emit_score_split(&x, ss);
   }
   /* the integer keys of data iterators: key_q(b, h, q) and key_k(b, h, k) */
   for (int v = 0; v < nmasks && diag_ok(d); v++)
@@ -1928,7 +2059,8 @@ static const char *const kernel_ws =
 ** that visits no kv tile).
 */
 static const char *const kernel_tail =
-  "  // O = acc / l; LSE = ln(sum exp(s')) = (m * scale_log2 + log2 l) * ln 2.\n"
+  "  // O = acc / l; LSE = ln(sum exp(s')) = (m * scale_log2 + log2 l) * ln 2 (+ the\n"
+  "  // row's part of the scores that score_tile left out).\n"
   "  // A row with no allowed key: O = 0, LSE = -inf.\n"
   "  constexpr bool kStageO = kHeadDimV <= kHeadDim && kHeadDimV % 64 == 0 && kHeadDim % 64 == 0;\n"
   "  constexpr int kChunksO = kHeadDimV / 8;     // 16-byte chunks per O row\n"
@@ -1958,7 +2090,7 @@ static const char *const kernel_tail =
   "      }\n"
   "      if (p.lse && lane % 4 == 0)\n"
   "        ((float *)p.lse)[b * p.lse_stride[0] + h * p.lse_stride[1] + (i64)q * p.lse_stride[2]] =\n"
-  "            l > 0.0f ? (row_max[mi][r] * scale_log2 + log2f(l)) * kLn2 : -kInf;\n"
+  "            l > 0.0f ? (row_max[mi][r] * scale_log2 + log2f(l)) * kLn2 + score_lse(p, qt, b, h, q) : -kInf;\n"
   "    }\n"
   "  if constexpr (kStageO) {\n"
   "    __syncwarp();\n"
@@ -2051,7 +2183,8 @@ static void emit_mask_tile(Out *o, const char *v) {
 }
 
 /* score_tile: the score modification on every tile, the mask on partial ones */
-static void emit_score_tile(Out *o, const IrPattern *p, const EmitPlan *ep, const Masks *m) {
+static void emit_score_tile(Out *o, const IrPattern *p, const EmitPlan *ep, const Masks *m,
+                            const ScoreSplit *ss) {
   /* with edges, the rare partial tiles past both edges run the loop below
      (a third unrolled copy cost 10 % more NVRTC time on the dilated window) */
   if (m->unrolled && !m->edges) emit_mask_tile(o, "0");
@@ -2071,7 +2204,45 @@ static void emit_score_tile(Out *o, const IrPattern *p, const EmitPlan *ep, cons
     "                             const KvTile &t, const int (&q_tok)[kAtomsM][2], int b, int h,\n"
     "                             int lane, float scale) {\n"
     "  const int seq_q = (int)p.seq_q, seq_k = (int)p.seq_k;\n");
-  if (p->score >= 0)
+  if (p->score >= 0 && ss->on) {
+    out_puts(o, "  // the score split: x = s * scale + col per element, col = C(k) + coef * (k - q0)\n");
+    if (ss->ncoef)
+      out_puts(o,
+        "  const int q0 = attnc_max(q_token(qt, 0), 0);\n"
+        "  const float coef = score_coef(p, b, h, seq_q, seq_k);\n"
+        "  constexpr bool kLine = kKvRank == 1 && kKvDil == 1;   // tokens of a tile one apart\n"
+        "  float base = 0.0f;\n"
+        "  if constexpr (kLine) {\n"
+        "    int k0;\n"
+        "    kv_place<true>(t.tile, (lane % 4) * 2, seq_k, k0);\n"
+        "    base = coef * (float)(k0 - q0);\n"
+        "  }\n");
+    out_puts(o,
+      "#pragma unroll\n"
+      "  for (int ni = 0; ni < kAtomsN; ++ni)\n"
+      "#pragma unroll\n"
+      "    for (int e = 0; e < 2; ++e) {   // column ni*8 + (lane%4)*2 + e: elements e, e + 2\n"
+      "      const int pos = ni * 8 + (lane % 4) * 2 + e;\n"
+      "      float col = 0.0f;\n");
+    if (ss->ncoef)
+      out_puts(o,
+        "      if constexpr (kLine) col = fmaf(coef, (float)(ni * 8 + e), base);\n"
+        "      else {\n"
+        "        int k;\n"
+        "        kv_place<true>(t.tile, pos, seq_k, k);\n"
+        "        col = coef * (float)(k - q0);\n"
+        "      }\n");
+    if (ss->ncol)
+      out_puts(o, "      col += score_col(p, b, h, kv_token(t.tile, pos, seq_k), seq_q, seq_k);\n");
+    out_puts(o,
+      "      (void)pos;\n"
+      "#pragma unroll\n"
+      "      for (int mi = 0; mi < kAtomsM; ++mi) {\n"
+      "        s[mi][ni][e] = fmaf(s[mi][ni][e], scale, col);\n"
+      "        s[mi][ni][e + 2] = fmaf(s[mi][ni][e + 2], scale, col);\n"
+      "      }\n"
+      "    }\n");
+  } else if (p->score >= 0)
     out_puts(o,
       "#pragma unroll\n"
       "  for (int mi = 0; mi < kAtomsM; ++mi)\n"
@@ -2134,6 +2305,15 @@ static void emit_score_tile(Out *o, const IrPattern *p, const EmitPlan *ep, cons
     "        for (int c = 0; c < 2; ++c)\n"
     "          if (!((allowed[mi][r] >> (ni * 2 + c)) & 1)) s[mi][ni][2 * r + c] = -kInf;\n"
     "}\n");
+  out_puts(o, "\n// what score_tile left out of row q's scores (the same for the whole row, so the\n"
+              "// softmax does not see it): the LSE adds it\n"
+              "ATTNC_DEVICE float score_lse(const Params &p, const QTile &qt, int b, int h, int q) {\n");
+  if (p->score >= 0 && ss->on)
+    out_printf(o, "  const int seq_q = (int)p.seq_q, seq_k = (int)p.seq_k;\n"
+                  "  return score_row(p, b, h, q, seq_q, seq_k)%s;\n}\n",
+               ss->ncoef ? " - score_coef(p, b, h, seq_q, seq_k) * (float)(q - attnc_max(q_token(qt, 0), 0))" : "");
+  else
+    out_puts(o, "  (void)p; (void)qt; (void)b; (void)h; (void)q;\n  return 0.0f;\n}\n");
 }
 
 /* ------------------------------------------------------------- driver */
@@ -2161,10 +2341,12 @@ attnc_status cuda_emit_plan(const IrPattern *p, const Plan *plan, const CudaConf
   emit_inputs(&o, pat);
   Masks ms;
   st = masks_init(&ep, &ms, d);
-  if (!st) st = emit_pattern(&o, pat, cfg, &ep, &ms, d);
+  ScoreSplit ss;
+  score_split(pat, &ss);
+  if (!st) st = emit_pattern(&o, pat, cfg, &ep, &ms, &ss, d);
   if (!st) st = emit_plan_order_iter(&o, &ep, d);
   if (!st) {
-    emit_score_tile(&o, pat, &ep, &ms);
+    emit_score_tile(&o, pat, &ep, &ms, &ss);
     if (cfg->wgmma) {
       out_puts(&o, prelude_wgmma);
       out_puts(&o, tile_layout_wgmma);

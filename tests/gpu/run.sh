@@ -72,7 +72,7 @@ for s in "${steps[@]}"; do
       {
         echo "| spec | dtype | shape | result |"
         echo "|---|---|---|---|"
-        for f in specs/*.lua; do
+        for f in specs/*.lua tests/gpu/specs/*.lua; do
           for dt in f16 bf16; do
             shapes=("--kv-heads 1")                       # default shape (a grid's tokens)
             grep -q "grid *=" "$f" || shapes+=("--shape 2,4,333,128 --kv-heads 2")

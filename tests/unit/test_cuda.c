@@ -619,6 +619,63 @@ START_TEST(specs_emit_deterministic) {
 END_TEST
 
 /* the plan's iterators are walked, not replaced by a dense loop */
+/* the score split (emit.c): s plus terms of q, of k and c * (k - q) is one
+   FMA an element with the row's part added to the LSE; other scores keep
+   pattern_score an element */
+START_TEST(score_split_terms) {
+  static const struct { const char *spec; bool split, col; } want[] = {
+    { "specs/alibi.lua", true, false },
+    { "tests/gpu/specs/score_terms.lua", true, true },
+    { "specs/softcap.lua", false, false },           /* s inside tanh */
+    { "specs/relative_bias.lua", false, false },     /* a table of the pair */
+  };
+  attnc_ctx *ctx = attnc_ctx_new();
+  for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+    attnc_spec *s;
+    attnc_error err;
+    ck_assert_msg(attnc_spec_load_file(ctx, tu_path(want[i].spec), NULL, 0, &s, &err) == ATTNC_OK,
+                  "%s: %s", want[i].spec, err.message);
+    Arena a;
+    arena_init(&a);
+    Diag d = { 0 };
+    CudaConfig cfg = { .dtype = DT_BF16, .head_dim = 64, .arch = 90 };
+    char *src;
+    ck_assert_msg(cuda_build_source(s->pat, &cfg, true, &a, &src, &d) == ATTNC_OK, "%s", d.msg);
+    bool split = strstr(src, "s[mi][ni][e] = fmaf(s[mi][ni][e], scale, col);") != NULL;
+    ck_assert_msg(split == want[i].split, "%s: split %d", want[i].spec, split);
+    ck_assert_msg((strstr(src, "= pattern_score(p, s[mi][ni][e] * scale") != NULL) == !want[i].split,
+                  "%s: pattern_score an element", want[i].spec);
+    ck_assert_msg((strstr(src, "col += score_col(p, b, h, kv_token(") != NULL) == want[i].col,
+                  "%s: column terms", want[i].spec);
+    ck_assert_msg((strstr(src, "return score_row(p, b, h, q, seq_q, seq_k) - score_coef(") != NULL) ==
+                  want[i].split, "%s: score_lse", want[i].spec);
+    arena_free(&a);
+    attnc_spec_free(s);
+  }
+  attnc_ctx_free(ctx);
+  /* s scaled is not s plus terms */
+  Arena a;
+  arena_init(&a);
+  Diag d = { 0 };
+  IrPattern *p = test_pattern(&a, true, &d);
+  ck_assert_msg(diag_ok(&d), "%s", d.msg);
+  int sc = ir_leaf(p, IR_SCORE, 0, 20), two = ir_const_float(p, 2.0, 20);
+  int k = ir_leaf(p, IR_K, 0, 20), q = ir_leaf(p, IR_Q, 0, 20);
+  int st[2] = { sc, two }, kq[2] = { k, q };
+  int s2 = ir_node(p, IR_MUL, st, 2, 0, 20, &d), dist = ir_node(p, IR_SUB, kq, 2, 0, 20, &d);
+  int fd = ir_node(p, IR_TOFLOAT, &dist, 1, 0, 20, &d);
+  int sum[2] = { s2, fd };
+  p->score = ir_node(p, IR_ADD, sum, 2, 0, 20, &d);
+  ck_assert_msg(diag_ok(&d), "%s", d.msg);
+  CudaConfig cfg = { .dtype = DT_BF16, .head_dim = 128, .arch = 90 };
+  ck_assert_int_eq(cuda_config_finish(p, &cfg, &d), ATTNC_OK);
+  char *src;
+  ck_assert_int_eq(cuda_emit(p, &cfg, &a, &src, &d), ATTNC_OK);
+  ck_assert_ptr_null(strstr(src, "score_coef("));
+  arena_free(&a);
+}
+END_TEST
+
 START_TEST(specs_iterators_walked) {
   static const struct { const char *spec, *needle; } want[] = {
     { "specs/causal.lua", "box_step(it.u, it.wlo[0]" },
@@ -1008,6 +1065,7 @@ int main(void) {
   tcase_set_timeout(specs, 900);
   tcase_add_test(specs, specs_emit_deterministic);
   tcase_add_test(specs, specs_iterators_walked);
+  tcase_add_test(specs, score_split_terms);
   tcase_add_test(specs, compile_all_specs);
   tcase_add_test(specs, fuzz_masks_compile);
   suite_add_tcase(s, specs);
