@@ -211,6 +211,11 @@ if [[ $TARGETS == *" cuda "* ]]; then
     "$ATTNC" explain $NB2 -D height=64 -D width=64 -D kernel=7 --target cuda --shape 1,1,4096,64
   expect 0 "in a loop over the columns (partial tiles are rare)" -- \
     "$ATTNC" explain "$CAUSAL" --target cuda --shape 1,1,16384,128
+  # the score code: ALiBi splits (one FMA an element), softcap does not
+  expect 0 "score code split: one FMA an element, s * scale + a column's value (1 distance term" -- \
+    "$ATTNC" explain specs/alibi.lua --target cuda --shape 1,4,1024,128
+  expect 0 "score code score(s, b, h, q, k) an element" -- \
+    "$ATTNC" explain specs/softcap.lua --target cuda --shape 1,4,1024,128
   expect 2 "--seq expects an integer" -- "$ATTNC" compile "$CAUSAL" --target cuda --arch sm_90a --emit cuda --seq 0
   # --seq S: the tiles of a call of about S tokens (window:S:rows, D=64: a
   # 768-token window's 192-row tiles are mostly partial at 512 tokens (64 x 64),

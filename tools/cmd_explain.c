@@ -271,7 +271,7 @@ static int explain_main(const CliVerb *verb, int argc, char **argv) {
   Diag d = { 0 };
   Plan *pl = NULL;
   attnc_status pst;
-  char kernel[256] = "", mask_code[200] = "";
+  char kernel[256] = "", mask_code[200] = "", score_code[200] = "";
 #ifdef ATTNC_HAVE_CUDA
   if (target == ATTNC_TARGET_CUDA) {
     /* the plan the cuda backend builds: its tile table, refined by the plan */
@@ -303,6 +303,7 @@ static int explain_main(const CliVerb *verb, int argc, char **argv) {
                cuda_threads(&cc) / 32, (cuda_smem_bytes(&cc) + 1023) / 1024,
                copy ? "; the copy variant: TMA cannot read tensors of this shape" : "");
       pst = cuda_mask_summary(p, pl, &cc, mask_code, sizeof mask_code, &d);
+      cuda_score_summary(p, score_code, sizeof score_code);
     }
   } else
 #endif
@@ -377,6 +378,10 @@ static int explain_main(const CliVerb *verb, int argc, char **argv) {
       printf(", \"mask_code\": ");
       json_str(stdout, mask_code);
     }
+    if (score_code[0]) {
+      printf(", \"score_code\": ");
+      json_str(stdout, score_code);
+    }
     printf(", \"iterator\": \"%s\", \"reason\": ", plan_iter_name(it0->kind));
     if (it0->reason) json_str(stdout, it0->reason);
     else printf("null");
@@ -423,6 +428,7 @@ static int explain_main(const CliVerb *verb, int argc, char **argv) {
     if (kernel[0]) printf("\nkernel     %s\n", kernel);
     else printf(", %d warps, %d stages\n", s->warps, s->stages);
     if (mask_code[0]) printf("mask code  %s\n", mask_code);
+    if (score_code[0]) printf("score code %s\n", score_code);
     printf("chosen by  %s\n", why);
     for (int v = 0; v < pl->nvariants; v++) {
       const PlanIter *it = &pl->variants[v].it;
@@ -472,7 +478,8 @@ const CliVerb cli_verb_explain = {
   "Specs that read runtime data need their inputs (--input NAME=FILE.npy).\n"
   "With --target cuda the plan is the one the cuda backend builds for --arch\n"
   "(its tile table, refined by the plan), and a 'kernel' line says which\n"
-  "kernel runs it (wgmma or mma.sync, warps, shared memory) and a 'mask\n"
-  "code' line what its partial tiles run for the mask.",
+  "kernel runs it (wgmma or mma.sync, warps, shared memory), a 'mask code'\n"
+  "line what its partial tiles run for the mask and, with a score\n"
+  "modification, a 'score code' line how the score is computed.",
   opts, explain_main
 };

@@ -101,6 +101,9 @@ int cuda_threads(const CudaConfig *cfg);
    unrolled or in a loop), in words, for attnc explain */
 attnc_status cuda_mask_summary(const IrPattern *p, const Plan *plan, const CudaConfig *cfg,
                                char *buf, size_t n, Diag *d);
+/* how the score modification is computed (split or an element), in words;
+   "" without one */
+void cuda_score_summary(const IrPattern *p, char *buf, size_t n);
 
 /* ------------------------------------------------------------ emit */
 

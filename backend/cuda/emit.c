@@ -2112,6 +2112,21 @@ static int cfg_block_n_bits(const EmitPlan *ep) { return ep->cfg->block_n / 8 * 
 
 
 /* what partial tiles run for the mask, in words (attnc explain) */
+void cuda_score_summary(const IrPattern *p, char *buf, size_t n) {
+  buf[0] = 0;
+  if (p->score < 0) return;
+  ScoreSplit ss;
+  score_split(p, &ss);
+  if (!ss.on) {
+    snprintf(buf, n, "score(s, b, h, q, k) an element");
+    return;
+  }
+  snprintf(buf, n, "split: one FMA an element, s * scale + a column's value (%d distance term%s c * (k - q), "
+           "%d term%s of k, once per column of a tile); %d term%s of q alone or of neither, added to the LSE",
+           ss.ncoef, ss.ncoef == 1 ? "" : "s", ss.ncol, ss.ncol == 1 ? "" : "s",
+           ss.nrow, ss.nrow == 1 ? "" : "s");
+}
+
 attnc_status cuda_mask_summary(const IrPattern *p, const Plan *plan, const CudaConfig *cfg,
                                char *buf, size_t n, Diag *d) {
   EmitPlan ep;
