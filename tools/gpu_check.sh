@@ -40,9 +40,10 @@ for s in ${GPU_STEPS:-verify nows bench}; do
       rc=$?
       md=$W/gpu/$s.md
       counts=""
-      [ -f "$md" ] && counts="$(grep -c '| PASS' "$md") pass, $(grep -c '| FAIL' "$md") fail"
+      # a row ends "| PASS |" (test tables) or ": PASS |" (the CLI's verify lines)
+      [ -f "$md" ] && counts="$(grep -c -E '[|:] PASS' "$md") pass, $(grep -c -E '[|:] FAIL' "$md") fail"
       echo "$s: rc $rc${counts:+, $counts}, $(( $(date +%s) - t0 )) s"
-      [ -f "$md" ] && grep '| FAIL' "$md" | head -5 ;;
+      [ -f "$md" ] && grep -E '[|:] FAIL' "$md" | head -5 ;;
     bench|sweep)
       args=()
       [ -n "${CASES:-}" ] && args+=(--cases "$CASES")
