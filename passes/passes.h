@@ -512,6 +512,7 @@ enum {
   DEP_FLOAT = 64, DEP_SCORE = 128, DEP_QC = 256, DEP_KC = 512
 };
 const uint16_t *plan_deps(Plan *pl);     /* one entry per node of pl->pat */
+void pattern_deps(const IrPattern *p, uint16_t *dep);   /* dep: p->nnodes entries */
 
 /* int node builders on pl->pat; -1 (open) propagates; -2 on error */
 int pn_const(Plan *pl, int64_t v, int line);

@@ -7,11 +7,7 @@
 #include "passes/passes.h"
 
 /* one forward sweep over the (topologically ordered) nodes */
-const uint16_t *plan_deps(Plan *pl) {
-  IrPattern *p = pl->pat;
-  if (pl->deps && pl->ndeps == p->nnodes) return pl->deps;
-  uint16_t *dep = arena_alloc(pl->arena, sizeof *dep * (size_t)(p->nnodes + 1));
-  if (!dep) return NULL;
+void pattern_deps(const IrPattern *p, uint16_t *dep) {
   for (int i = 0; i < p->nnodes; i++) {
     const IrNode *n = &p->nodes[i];
     uint16_t m = n->type == IR_FLOAT ? DEP_FLOAT : 0;
@@ -31,6 +27,14 @@ const uint16_t *plan_deps(Plan *pl) {
       if (n->args[j] >= 0 && n->args[j] < i) m |= dep[n->args[j]];
     dep[i] = m;
   }
+}
+
+const uint16_t *plan_deps(Plan *pl) {
+  IrPattern *p = pl->pat;
+  if (pl->deps && pl->ndeps == p->nnodes) return pl->deps;
+  uint16_t *dep = arena_alloc(pl->arena, sizeof *dep * (size_t)(p->nnodes + 1));
+  if (!dep) return NULL;
+  pattern_deps(p, dep);
   pl->deps = dep;
   pl->ndeps = p->nnodes;
   return dep;

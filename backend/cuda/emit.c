@@ -633,7 +633,7 @@ static attnc_status mask_split(const IrPattern *p, int root, MaskSplit *ms, Diag
   ms->root = -1;
   if (root < 0) return ATTNC_OK;
   size_t n = (size_t)root + 1;
-  uint8_t *dep = calloc(n, 1);
+  uint16_t *dep = calloc((size_t)p->nnodes, sizeof *dep);
   char *live = calloc(n, 1);
   ms->cls = calloc(n, 1);
   ms->use = calloc(n, 1);
@@ -644,18 +644,16 @@ static attnc_status mask_split(const IrPattern *p, int root, MaskSplit *ms, Diag
     ms->root = -1;
     return diag_error(d, ATTNC_ERR_NOMEM, (Loc){ NULL, 0 }, "out of memory");
   }
-  for (int i = 0; i <= root; i++) {         /* args come before their users */
-    const IrNode *nd = &p->nodes[i];
-    dep[i] = nd->op == IR_Q || nd->op == IR_QC ? 1 : nd->op == IR_K || nd->op == IR_KC ? 2 : 0;
-    for (int j = 0; j < nd->nargs; j++) dep[i] |= dep[nd->args[j]];
-  }
+  pattern_deps(p, dep);
   live[root] = 1;
   for (int i = root; i >= 0; i--)
     if (live[i])
       for (int j = 0; j < p->nodes[i].nargs; j++) live[p->nodes[i].args[j]] = 1;
   for (int i = 0; i <= root; i++)
-    if (live[i] && is_stmt(&p->nodes[i]))
-      ms->cls[i] = dep[i] == 3 ? SPLIT_PAIR : dep[i] == 2 ? SPLIT_COL : dep[i] == 1 ? SPLIT_ROW : SPLIT_SHARED;
+    if (live[i] && is_stmt(&p->nodes[i])) {
+      int qk = dep[i] & (DEP_Q | DEP_K);
+      ms->cls[i] = qk == (DEP_Q | DEP_K) ? SPLIT_PAIR : qk == DEP_K ? SPLIT_COL : qk == DEP_Q ? SPLIT_ROW : SPLIT_SHARED;
+    }
   /* users come after their args: one backward pass hands each shared value
      the parts that read it, and marks the row / column values pairs read. A
      shared value pairs read is computed once per row and handed over (a
@@ -742,27 +740,23 @@ static void score_split(const IrPattern *p, ScoreSplit *ss) {
   memset(ss, 0, sizeof *ss);
   int root = p->score;
   if (root < 0 || p->nodes[root].type != IR_FLOAT) return;
-  uint8_t *dep = calloc((size_t)root + 1, 1);      /* 1: q, 2: k, 4: s */
+  uint16_t *dep = calloc((size_t)p->nnodes, sizeof *dep);
   if (!dep) return;
-  for (int i = 0; i <= root; i++) {
-    const IrNode *nd = &p->nodes[i];
-    dep[i] = nd->op == IR_Q || nd->op == IR_QC ? 1 : nd->op == IR_K || nd->op == IR_KC ? 2 :
-             nd->op == IR_SCORE ? 4 : 0;
-    for (int j = 0; j < nd->nargs; j++) dep[i] |= dep[nd->args[j]];
-  }
+  pattern_deps(p, dep);
   int node[3 * SPLIT_TERMS], sg[3 * SPLIT_TERMS], nt = 0, nscore = 0;
   bool ok = score_terms(p, root, 1, node, sg, &nt);
   for (int t = 0; ok && t < nt; t++) {
     int n = node[t], sign = sg[t];
     const IrNode *nd = &p->nodes[n];
     if (nd->op == IR_SCORE) { ok = sign == 1 && ++nscore == 1; continue; }
-    if (dep[n] & 4) { ok = false; continue; }
-    if (dep[n] == 2) {                               /* k alone: per column */
+    int qk = dep[n] & (DEP_Q | DEP_K);
+    if (dep[n] & DEP_SCORE) { ok = false; continue; }
+    if (qk == DEP_K) {                               /* k alone: per column */
       ok = ss->ncol < SPLIT_TERMS;
       if (ok) { ss->col[ss->ncol] = n; ss->csign[ss->ncol++] = sign; }
       continue;
     }
-    if (dep[n] != 3) {                               /* q alone or neither: per row */
+    if (qk != (DEP_Q | DEP_K)) {                     /* q alone or neither: per row */
       ok = ss->nrow < SPLIT_TERMS;
       if (ok) { ss->row[ss->nrow] = n; ss->rsign[ss->nrow++] = sign; }
       continue;
@@ -770,7 +764,8 @@ static void score_split(const IrPattern *p, ScoreSplit *ss) {
     int c = -1, dsign = distance(p, n);              /* c * (k - q), (k - q) * c, (k - q) */
     if (!dsign && nd->op == IR_MUL && nd->type == IR_FLOAT)
       for (int j = 0; j < 2 && !dsign; j++)
-        if (dep[nd->args[1 - j]] == 0 && (dsign = distance(p, nd->args[j]))) c = nd->args[1 - j];
+        if (!(dep[nd->args[1 - j]] & (DEP_Q | DEP_K | DEP_SCORE)) && (dsign = distance(p, nd->args[j])))
+          c = nd->args[1 - j];
     ok = dsign && ss->ncoef < SPLIT_TERMS;
     if (ok) { ss->coef[ss->ncoef] = c; ss->fsign[ss->ncoef++] = sign * dsign; }
   }

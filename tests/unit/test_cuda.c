@@ -619,6 +619,20 @@ START_TEST(specs_emit_deterministic) {
 END_TEST
 
 /* the plan's iterators are walked, not replaced by a dense loop */
+/* the sm_90a bf16 kernel source of a spec at its default params, in a */
+static char *spec_kernel(attnc_ctx *ctx, const char *spec, int head_dim, Arena *a) {
+  attnc_spec *s;
+  attnc_error err;
+  ck_assert_msg(attnc_spec_load_file(ctx, tu_path(spec), NULL, 0, &s, &err) == ATTNC_OK, "%s: %s", spec,
+                err.message);
+  Diag d = { 0 };
+  CudaConfig cfg = { .dtype = DT_BF16, .head_dim = head_dim, .arch = 90 };
+  char *src;
+  ck_assert_msg(cuda_build_source(s->pat, &cfg, true, a, &src, &d) == ATTNC_OK, "%s: %s", spec, d.msg);
+  attnc_spec_free(s);
+  return src;
+}
+
 /* the score split (emit.c): s plus terms of q, of k and c * (k - q) is one
    FMA an element with the row's part added to the LSE; other scores keep
    pattern_score an element */
@@ -631,16 +645,9 @@ START_TEST(score_split_terms) {
   };
   attnc_ctx *ctx = attnc_ctx_new();
   for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
-    attnc_spec *s;
-    attnc_error err;
-    ck_assert_msg(attnc_spec_load_file(ctx, tu_path(want[i].spec), NULL, 0, &s, &err) == ATTNC_OK,
-                  "%s: %s", want[i].spec, err.message);
     Arena a;
     arena_init(&a);
-    Diag d = { 0 };
-    CudaConfig cfg = { .dtype = DT_BF16, .head_dim = 64, .arch = 90 };
-    char *src;
-    ck_assert_msg(cuda_build_source(s->pat, &cfg, true, &a, &src, &d) == ATTNC_OK, "%s", d.msg);
+    const char *src = spec_kernel(ctx, want[i].spec, 64, &a);
     bool split = strstr(src, "s[mi][ni][e] = fmaf(s[mi][ni][e], scale, col);") != NULL;
     ck_assert_msg(split == want[i].split, "%s: split %d", want[i].spec, split);
     ck_assert_msg((strstr(src, "= pattern_score(p, s[mi][ni][e] * scale") != NULL) == !want[i].split,
@@ -650,7 +657,6 @@ START_TEST(score_split_terms) {
     ck_assert_msg((strstr(src, "return score_row(p, b, h, q, seq_q, seq_k) - score_coef(") != NULL) ==
                   want[i].split, "%s: score_lse", want[i].spec);
     arena_free(&a);
-    attnc_spec_free(s);
   }
   attnc_ctx_free(ctx);
   /* s scaled is not s plus terms */
@@ -687,31 +693,25 @@ START_TEST(specs_iterators_walked) {
   attnc_ctx *ctx = attnc_ctx_new();
   for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
     if (access(tu_path(want[i].spec), R_OK) != 0) continue;
-    attnc_spec *s;
-    attnc_error err;
-    ck_assert_int_eq(attnc_spec_load_file(ctx, tu_path(want[i].spec), NULL, 0, &s, &err), ATTNC_OK);
     Arena a;
     arena_init(&a);
-    Diag d = { 0 };
-    CudaConfig cfg = { .dtype = DT_BF16, .head_dim = 64, .arch = 90 };
-    char *src;
-    ck_assert_msg(cuda_build_source(s->pat, &cfg, true, &a, &src, &d) == ATTNC_OK, "%s", d.msg);
+    const char *src = spec_kernel(ctx, want[i].spec, 64, &a);
     ck_assert_msg(strstr(src, want[i].needle) != NULL, "%s: no '%s' in the kernel", want[i].spec, want[i].needle);
     ck_assert_msg(strstr(src, "walked densely") == NULL, "%s: iterator walked densely", want[i].spec);
-    /* only the data iterator has the pre-pass kernel */
+    /* only the data iterator has the pre-pass kernel, and narrows its walk
+       to the groups the pre-pass summarised */
     bool data = strstr(want[i].needle, "data_") != NULL;
     ck_assert_msg((strstr(src, "void __launch_bounds__(32 * kDataGroup) " CUDA_PREP_NAME "(") != NULL) == data,
                   "%s: pre-pass %s", want[i].spec, data ? "missing" : "unexpected");
+    ck_assert_msg((strstr(src, "data_narrow0(it, p, b, h);") != NULL) == data, "%s: narrowing", want[i].spec);
     /* at D = 128 (a producer warpgroup), its V copies lag its K copies where
        runtime inputs pick the tiles */
-    CudaConfig cfg128 = { .dtype = DT_BF16, .head_dim = 128, .arch = 90 };
-    ck_assert_msg(cuda_build_source(s->pat, &cfg128, true, &a, &src, &d) == ATTNC_OK, "%s", d.msg);
+    src = spec_kernel(ctx, want[i].spec, 128, &a);
     ck_assert_msg(strstr(src, "kProducerWarps = 4;") != NULL, "%s: no producer at D=128", want[i].spec);
     bool lag = data || strstr(want[i].needle, "list_") != NULL;
     ck_assert_msg((strstr(src, "kVLag = true;") != NULL) == lag, "%s: kVLag should be %s", want[i].spec,
                   lag ? "true" : "false");
     arena_free(&a);
-    attnc_spec_free(s);
   }
   attnc_ctx_free(ctx);
 }
