@@ -1916,13 +1916,14 @@ static const char *const kernel_ws =
   "  // ---- warp specialisation: the barriers of the buffers, and the tile in each K buffer\n"
   "  __shared__ __align__(8) u64 full_q, full_k[kKvStages], full_v[kKvStages], empty_k[kKvStages], empty_v[kKvStages];\n"
   "  __shared__ KvTile slot[kKvStages];\n"
+  "  __shared__ ColStage col_stage[kColStage ? 3 : 1];   // a partial tile's mask columns\n"
   "  constexpr bool tma = kKvTma;          // K and V by TMA from one thread, or cp.async from all\n"
   "  constexpr bool qtma = kQTma;          // and Q\n"
   "  if (tid == 0) {\n"
   "    mbar_init(smem_u32(&full_q), qtma ? 1 : kProducerWarps * 32);\n"
   "#pragma unroll\n"
   "    for (int st = 0; st < kKvStages; ++st) {\n"
-  "      mbar_init(smem_u32(&full_k[st]), tma ? 1 : kProducerWarps * 32);\n"
+  "      mbar_init(smem_u32(&full_k[st]), tma ? 1 + (kColStage ? kBlockN : 0) : kProducerWarps * 32);\n"
   "      mbar_init(smem_u32(&empty_k[st]), kWarps);\n"
   "    }\n"
   "#pragma unroll\n"
@@ -1965,6 +1966,10 @@ static const char *const kernel_ws =
   "        if (tma) iter_sync();\n"
   "      }\n"
   "      if (ptid == 0) { slot[sk].tile = have ? t.tile : -1; slot[sk].full = t.full; slot[sk].edge = t.edge; }\n"
+  "      if constexpr (kColStage) {       // slot j % 3: the compute warps are past tile j-3\n"
+  "        if (have && !t.full && ptid < kBlockN) col_stage_fill(col_stage[j % 3], p, t.tile, ptid, b, h);\n"
+  "        if (tma && ptid < kBlockN) mbar_arrive(smem_u32(&full_k[sk]));\n"
+  "      }\n"
   "      if (!have) break;\n"
   "      if (j == 0 && qtma && ptid == 0) tma_q(sQ, p.qmap, smem_u32(&full_q), qt, h, b, p);\n"
   "      if (j == 0 && !qtma) {\n"
@@ -2026,7 +2031,7 @@ static const char *const kernel_ws =
   "    __syncwarp();                     // every lane read slot[sk] (racecheck)\n"
   "    if (lane == 0) mbar_arrive(smem_u32(&empty_k[sk]));\n"
   "    fence_acc(s);\n"
-  "    score_tile(s, p, qt, cur, q_tok, b, h, lane, scale);\n"
+  "    score_tile(s, p, qt, cur, q_tok, b, h, lane, scale, &col_stage[kColStage ? j % 3 : 0]);\n"
   "    softmax_tile(s, row_max, row_sum, alpha, scale_log2);\n"
   "    wgmma_wait<0>();\n"
   "    if (j > 0 && lane == 0) mbar_arrive(smem_u32(&empty_v[pv]));\n"
@@ -2167,7 +2172,9 @@ static void emit_mask_tile(Out *o, const char *v) {
   out_printf(o,
     "\n// the mask of a partial tile without padding, columns unrolled\n"
     "ATTNC_DEVICE void mask_tile%s(float (&s)[kAtomsM][kAtomsN][4], const Params &p, const KvTile &t,\n"
-    "                            const int (&q_tok)[kAtomsM][2], int b, int h, int lane) {\n"
+    "                            const int (&q_tok)[kAtomsM][2], int b, int h, int lane,\n"
+    "                            const ColStage *cs) {\n"
+    "  (void)cs;\n"
     "  const int seq_q = (int)p.seq_q, seq_k = (int)p.seq_k;\n"
     "  MaskRow%s row[kAtomsM][2];\n"
     "#pragma unroll\n"
@@ -2180,8 +2187,10 @@ static void emit_mask_tile(Out *o, const char *v) {
     "    int k, kc[kKvRank];\n"
     "    // the lane's part in known low bits, so a box's coordinates split into a\n"
     "    // per-lane and a per-column constant part\n"
-    "    kv_place<true>(t.tile, (j >> 1) * 8 + (((lane & 3) << 1) | (j & 1)), seq_k, k, kc);\n"
-    "    const MaskCol%s col = mask_col%s(p, b, h, k, kc, seq_q, seq_k);\n"
+    "    const int pos = (j >> 1) * 8 + (((lane & 3) << 1) | (j & 1));\n"
+    "    kv_place<true>(t.tile, pos, seq_k, k, kc);\n"
+    "    MaskCol%s col;\n"
+    "    %scol = mask_col%s(p, b, h, k, kc, seq_q, seq_k);\n"
     "#pragma unroll\n"
     "    for (int mi = 0; mi < kAtomsM; ++mi)\n"
     "#pragma unroll\n"
@@ -2192,12 +2201,60 @@ static void emit_mask_tile(Out *o, const char *v) {
     "          s[mi][j >> 1][2 * r + (j & 1)] = -kInf;\n"
     "      }\n"
     "  }\n"
-    "}\n", v, v, v);
+    "}\n", v, strcmp(v, "0") ? "" : "if constexpr (kColStage) col = cs->c[pos];   // the producer's\n    else ", v, v);
 }
 
 /* score_tile: the score modification on every tile, the mask on partial ones */
+/*
+** Column staging: in a kernel with a producer warpgroup whose partial tiles
+** run the unrolled split mask, the producer computes the mask's column
+** values of each partial kv tile (MaskCol0: the keys' document ids, say)
+** into a shared slot, one thread a column, and the compute warps read them
+** there. Without it every column is computed by the 32 compute threads
+** that hold it (8 lanes of each of 4 warps), each a bounds-checked global
+** load for documents. Three slots: the producer fills tile j's once K_j-2
+** is released, which the compute warps do after S_j-2, before they read
+** tile j-2's slot, and after they are done with tile j-3's. With TMA, the
+** filling threads arrive on full_k too (it counts them).
+*/
+static bool col_stage(const EmitPlan *ep, const Masks *m) {
+  const MaskSplit *ms = &m->all;
+  if (!ep->cfg->ws || ep->nvariants != 1 || !m->unrolled || m->edges || ms->root < 0 ||
+      ep->cfg->block_n > 128)
+    return false;
+  /* only column parts that read an input: coordinate arithmetic costs less
+     than the shared-memory round trip */
+  for (int i = 0; i <= ms->root; i++) {
+    int op = ep->pat->nodes[i].op;
+    bool col = ms->cls[i] == SPLIT_COL || (ms->cls[i] == SPLIT_SHARED && (ms->use[i] & 1 << SPLIT_COL));
+    if (col && (op == IR_LOAD || op == IR_CONTAINS)) return true;
+  }
+  return false;
+}
+
+static void emit_col_stage(Out *o, const EmitPlan *ep, const Masks *m) {
+  bool on = col_stage(ep, m);
+  out_printf(o, "\n// column staging: the producer computes a partial tile's mask column values\n"
+                "static constexpr bool kColStage = %s;\n", on ? "true" : "false");
+  if (!on) {
+    /* mask_tile0 names cs->c in a discarded branch, which must still compile */
+    out_puts(o, m->all.root >= 0 ? "struct ColStage { MaskCol0 c[1]; };\n" : "struct ColStage { int unused; };\n");
+    out_puts(o, "ATTNC_DEVICE void col_stage_fill(ColStage &cs, const Params &p, int tile, int pos, int b, int h) {\n"
+                "  (void)cs; (void)p; (void)tile; (void)pos; (void)b; (void)h;\n}\n");
+    return;
+  }
+  out_puts(o, "struct ColStage { MaskCol0 c[kBlockN]; };\n"
+              "ATTNC_DEVICE void col_stage_fill(ColStage &cs, const Params &p, int tile, int pos, int b, int h) {\n"
+              "  const int seq_q = (int)p.seq_q, seq_k = (int)p.seq_k;\n"
+              "  int k, kc[kKvRank];\n"
+              "  kv_place<true>(tile, pos, seq_k, k, kc);\n"
+              "  cs.c[pos] = mask_col0(p, b, h, k, kc, seq_q, seq_k);\n"
+              "}\n");
+}
+
 static void emit_score_tile(Out *o, const IrPattern *p, const EmitPlan *ep, const Masks *m,
                             const ScoreSplit *ss) {
+  emit_col_stage(o, ep, m);
   /* with edges, the rare partial tiles past both edges run the loop below
      (a third unrolled copy cost 10 % more NVRTC time on the dilated window) */
   if (m->unrolled && !m->edges) emit_mask_tile(o, "0");
@@ -2215,7 +2272,8 @@ static void emit_score_tile(Out *o, const IrPattern *p, const EmitPlan *ep, cons
     "// unless mask_tile (unrolled) is there and the tile has no padding.\n"
     "ATTNC_DEVICE void score_tile(float (&s)[kAtomsM][kAtomsN][4], const Params &p, const QTile &qt,\n"
     "                             const KvTile &t, const int (&q_tok)[kAtomsM][2], int b, int h,\n"
-    "                             int lane, float scale) {\n"
+    "                             int lane, float scale, const ColStage *cs = nullptr) {\n"
+    "  (void)cs;\n"
     "  const int seq_q = (int)p.seq_q, seq_k = (int)p.seq_k;\n");
   if (p->score >= 0 && ss->on) {
     out_puts(o, "  // the score split: x = s * scale + col per element, col = C(k) + coef * (k - q0)\n");
@@ -2269,11 +2327,11 @@ static void emit_score_tile(Out *o, const IrPattern *p, const EmitPlan *ep, cons
   out_puts(o, "  if (t.full) return;\n");
   if (m->unrolled)
     out_puts(o, m->edges ? "  if (kv_tile_whole(t.tile, seq_k)) {   // else (ragged, or past both edges) the loop below\n"
-                           "    if (t.edge == 1) { mask_tile0lo(s, p, t, q_tok, b, h, lane); return; }\n"
-                           "    if (t.edge == 2) { mask_tile0hi(s, p, t, q_tok, b, h, lane); return; }\n"
+                           "    if (t.edge == 1) { mask_tile0lo(s, p, t, q_tok, b, h, lane, cs); return; }\n"
+                           "    if (t.edge == 2) { mask_tile0hi(s, p, t, q_tok, b, h, lane, cs); return; }\n"
                            "  }\n"
                          : "  if (kv_tile_whole(t.tile, seq_k)) {   // else (ragged) the loop below\n"
-                           "    mask_tile0(s, p, t, q_tok, b, h, lane);\n"
+                           "    mask_tile0(s, p, t, q_tok, b, h, lane, cs);\n"
                            "    return;\n"
                            "  }\n");
   if (ep->nvariants > 1) out_puts(o, "  const int variant = qt.variant;\n");

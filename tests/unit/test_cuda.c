@@ -711,6 +711,9 @@ START_TEST(specs_iterators_walked) {
     bool lag = data || strstr(want[i].needle, "list_") != NULL;
     ck_assert_msg((strstr(src, "kVLag = true;") != NULL) == lag, "%s: kVLag should be %s", want[i].spec,
                   lag ? "true" : "false");
+    /* and its producer stages the document ids of a partial tile's keys */
+    ck_assert_msg((strstr(src, "kColStage = true;") != NULL) == data, "%s: column staging %s", want[i].spec,
+                  data ? "missing" : "unexpected");
     arena_free(&a);
   }
   attnc_ctx_free(ctx);
