@@ -682,6 +682,35 @@ START_TEST(score_split_terms) {
 }
 END_TEST
 
+/* a divisor the same over a tile becomes a reciprocal; one of k stays a division */
+START_TEST(uniform_divisor_reciprocal) {
+  Arena a;
+  arena_init(&a);
+  Diag d = { 0 };
+  IrPattern *p = test_pattern(&a, true, &d);
+  ck_assert_msg(diag_ok(&d), "%s", d.msg);
+  int sc = ir_leaf(p, IR_SCORE, 0, 20), c = ir_const_float(p, 30.0, 20), k = ir_leaf(p, IR_K, 0, 20);
+  int kf = ir_node(p, IR_TOFLOAT, &k, 1, 0, 20, &d);
+  int byc[2] = { sc, c }, byk[2] = { sc, kf };
+  int q1 = ir_node(p, IR_DIV, byc, 2, 0, 20, &d), q2 = ir_node(p, IR_DIV, byk, 2, 0, 20, &d);
+  int sum[2] = { q1, q2 };
+  p->score = ir_node(p, IR_ADD, sum, 2, 0, 20, &d);
+  ck_assert_msg(diag_ok(&d), "%s", d.msg);
+  CudaConfig cfg = { .dtype = DT_BF16, .head_dim = 128, .arch = 90 };
+  ck_assert_int_eq(cuda_config_finish(p, &cfg, &d), ATTNC_OK);
+  char *src;
+  ck_assert_int_eq(cuda_emit(p, &cfg, &a, &src, &d), ATTNC_OK);
+  ck_assert_msg(strstr(src, "s * (1.0f / 30.0f)") != NULL, "no reciprocal of the constant divisor");
+  const char *fn = strstr(src, "ATTNC_DEVICE float pattern_score(");
+  ck_assert_ptr_nonnull(fn);
+  const char *end = strstr(fn, "\n}\n");
+  ck_assert_ptr_nonnull(end);
+  const char *div = strstr(fn, "s / ");
+  ck_assert_msg(div && div < end, "the division by k's value is gone:\n%.*s", (int)(end - fn), fn);
+  arena_free(&a);
+}
+END_TEST
+
 START_TEST(specs_iterators_walked) {
   static const struct { const char *spec, *needle; } want[] = {
     { "specs/causal.lua", "box_step(it.u, it.wlo[0]" },
@@ -1069,6 +1098,7 @@ int main(void) {
   tcase_add_test(specs, specs_emit_deterministic);
   tcase_add_test(specs, specs_iterators_walked);
   tcase_add_test(specs, score_split_terms);
+  tcase_add_test(specs, uniform_divisor_reciprocal);
   tcase_add_test(specs, compile_all_specs);
   tcase_add_test(specs, fuzz_masks_compile);
   suite_add_tcase(s, specs);
