@@ -636,6 +636,22 @@ static char *spec_kernel(attnc_ctx *ctx, const char *spec, int head_dim, Arena *
 /* the score split (emit.c): s plus terms of q, of k and c * (k - q) is one
    FMA an element with the row's part added to the LSE; other scores keep
    pattern_score an element */
+/* a two-argument IR node at line 20 */
+static int bin(IrPattern *p, IrOp op, int x, int y, Diag *d) {
+  int xy[2] = { x, y };
+  return ir_node(p, op, xy, 2, 0, 20, d);
+}
+
+/* the sm_90a kernel at D = 128 of a pattern built by hand */
+static const char *score_kernel(IrPattern *p, Arena *a, Diag *d) {
+  ck_assert_msg(diag_ok(d), "%s", d->msg);
+  CudaConfig cfg = { .dtype = DT_BF16, .head_dim = 128, .arch = 90 };
+  ck_assert_int_eq(cuda_config_finish(p, &cfg, d), ATTNC_OK);
+  char *src;
+  ck_assert_int_eq(cuda_emit(p, &cfg, a, &src, d), ATTNC_OK);
+  return src;
+}
+
 START_TEST(score_split_terms) {
   static const struct { const char *spec; bool split, col; } want[] = {
     { "specs/alibi.lua", true, false },
@@ -666,18 +682,9 @@ START_TEST(score_split_terms) {
   IrPattern *p = test_pattern(&a, true, &d);
   ck_assert_msg(diag_ok(&d), "%s", d.msg);
   int sc = ir_leaf(p, IR_SCORE, 0, 20), two = ir_const_float(p, 2.0, 20);
-  int k = ir_leaf(p, IR_K, 0, 20), q = ir_leaf(p, IR_Q, 0, 20);
-  int st[2] = { sc, two }, kq[2] = { k, q };
-  int s2 = ir_node(p, IR_MUL, st, 2, 0, 20, &d), dist = ir_node(p, IR_SUB, kq, 2, 0, 20, &d);
-  int fd = ir_node(p, IR_TOFLOAT, &dist, 1, 0, 20, &d);
-  int sum[2] = { s2, fd };
-  p->score = ir_node(p, IR_ADD, sum, 2, 0, 20, &d);
-  ck_assert_msg(diag_ok(&d), "%s", d.msg);
-  CudaConfig cfg = { .dtype = DT_BF16, .head_dim = 128, .arch = 90 };
-  ck_assert_int_eq(cuda_config_finish(p, &cfg, &d), ATTNC_OK);
-  char *src;
-  ck_assert_int_eq(cuda_emit(p, &cfg, &a, &src, &d), ATTNC_OK);
-  ck_assert_ptr_null(strstr(src, "score_coef("));
+  int dist = bin(p, IR_SUB, ir_leaf(p, IR_K, 0, 20), ir_leaf(p, IR_Q, 0, 20), &d);
+  p->score = bin(p, IR_ADD, bin(p, IR_MUL, sc, two, &d), ir_node(p, IR_TOFLOAT, &dist, 1, 0, 20, &d), &d);
+  ck_assert_ptr_null(strstr(score_kernel(p, &a, &d), "score_coef("));
   arena_free(&a);
 }
 END_TEST
@@ -691,15 +698,8 @@ START_TEST(uniform_divisor_reciprocal) {
   ck_assert_msg(diag_ok(&d), "%s", d.msg);
   int sc = ir_leaf(p, IR_SCORE, 0, 20), c = ir_const_float(p, 30.0, 20), k = ir_leaf(p, IR_K, 0, 20);
   int kf = ir_node(p, IR_TOFLOAT, &k, 1, 0, 20, &d);
-  int byc[2] = { sc, c }, byk[2] = { sc, kf };
-  int q1 = ir_node(p, IR_DIV, byc, 2, 0, 20, &d), q2 = ir_node(p, IR_DIV, byk, 2, 0, 20, &d);
-  int sum[2] = { q1, q2 };
-  p->score = ir_node(p, IR_ADD, sum, 2, 0, 20, &d);
-  ck_assert_msg(diag_ok(&d), "%s", d.msg);
-  CudaConfig cfg = { .dtype = DT_BF16, .head_dim = 128, .arch = 90 };
-  ck_assert_int_eq(cuda_config_finish(p, &cfg, &d), ATTNC_OK);
-  char *src;
-  ck_assert_int_eq(cuda_emit(p, &cfg, &a, &src, &d), ATTNC_OK);
+  p->score = bin(p, IR_ADD, bin(p, IR_DIV, sc, c, &d), bin(p, IR_DIV, sc, kf, &d), &d);
+  const char *src = score_kernel(p, &a, &d);
   ck_assert_msg(strstr(src, "s * (1.0f / 30.0f)") != NULL, "no reciprocal of the constant divisor");
   const char *fn = strstr(src, "ATTNC_DEVICE float pattern_score(");
   ck_assert_ptr_nonnull(fn);
