@@ -2527,11 +2527,16 @@ attnc_status cuda_plan(const IrPattern *p, CudaConfig *cfg, Arena *a, Plan **pla
   opt.Sq = opt.Sk = cfg->seq_hint;
   cuda_plan_options_for(p, cfg, &opt);
   st = plan_build(a, p, &opt, NULL, plan, d);
-  /* kv tiles found from data (documents): 64 x 64 tiles waste fewer pairs at
-     the ranges' edges (H200, documents 64-2048 tokens, D=128: 216 TFLOP/s
-     against 178 at 128 x 128) */
+  /* kv tiles found from data (documents), D other than 128: 64 x 64 tiles waste
+     fewer pairs at the ranges' edges. At D = 128 the plan's 128 x 128
+     tiles: with column staging and lazy rescaling they gain on documents
+     of 64-2048 tokens (H200 sweep, session 13: 381 against 354 TFLOP/s at
+     16384 tokens, 401 against 351 at 65536) and lose on packed short ones
+     (32-512 tokens: 173 against 191; a schedule of 64 x 64 keeps those).
+     Before those two, 64 x 64 was kept (session 12: 128 x 128 351 against
+     337 at 65536 tokens, but 142 against 178 on short documents). */
   bool data_iter = !st && (*plan)->nvariants == 1 && (*plan)->variants[0].it.kind == ITER_DATA;
-  if (!st && !user_tile && cuda_wgmma_allowed(cfg->arch) && data_iter &&
+  if (!st && !user_tile && cuda_wgmma_allowed(cfg->arch) && data_iter && cfg->head_dim != 128 &&
       ((*plan)->sched.bm > 64 || (*plan)->sched.bn > 64)) {
     opt.pin.bm = opt.pin.bn = 64;
     opt.pin.pin_tile = true;
