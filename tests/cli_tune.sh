@@ -128,7 +128,40 @@ python3 -c "import json,sys; assert len(json.load(open(sys.argv[1]))['entries'])
   --iters 1 --db "$T/dry.json" --dry-run >/dev/null 2>&1 || fail "tune --dry-run"
 [ -e "$T/dry.json" ] && fail "--dry-run wrote the database"
 
-# 6. user errors: exit 2, one line
+# 6. runtime inputs from --input: documents tuned on given document ids (a
+#    .npy written without numpy); inputs that do not fit the spec are one
+#    error, naming the spec line, before any candidate runs
+python3 - "$T" <<'EOF'
+import struct, sys
+def npy(path, shape, vals):
+    hdr = "{'descr': '<i4', 'fortran_order': False, 'shape': (%s), }" % "".join(f"{n}," for n in shape)
+    hdr += " " * ((64 - (10 + len(hdr) + 1) % 64) % 64) + "\n"
+    with open(path, "wb") as f:
+        f.write(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(hdr)) + hdr.encode())
+        f.write(struct.pack(f"<{len(vals)}i", *vals))
+npy(sys.argv[1] + "/doc.npy", [256], [t // 16 for t in range(256)])
+npy(sys.argv[1] + "/short.npy", [100], [0] * 100)
+EOF
+if ! "$ATTNC" tune specs/document.lua --target $target --shape 1,2,256,32 "${tiles[@]}" --iters 1 \
+     --input doc="$T/doc.npy" --dry-run >"$T/doc.txt" 2>"$T/doc.err"; then
+  fail "tune --input exited $?"; cat "$T/doc.err"
+fi
+[ "$(grep -c '\*best' "$T/doc.txt")" -eq 1 ] || { fail "tune --input: no best"; cat "$T/doc.txt"; }
+grep -q 'error' "$T/doc.txt" && fail "tune --input: a candidate failed"
+for bad in "doc=$T/short.npy" "nope=$T/doc.npy"; do
+  "$ATTNC" tune specs/document.lua --target $target --shape 1,2,256,32 --iters 1 --input "$bad" \
+    --dry-run >"$T/out" 2>"$T/err"
+  st=$?
+  [ $st -eq 2 ] || fail "tune --input $bad: exit $st (want 2)"
+  [ "$(wc -l <"$T/err")" -eq 1 ] || { fail "tune --input $bad: not one error line"; cat "$T/err"; }
+  [ -s "$T/out" ] && { fail "tune --input $bad: printed a table"; cat "$T/out"; }
+  case $bad in
+    doc=*) grep -q "document.lua:12: runtime input 'doc' has shape \[100\]" "$T/err" ||
+             { fail "tune --input $bad: the error does not name the spec line"; cat "$T/err"; } ;;
+  esac
+done
+
+# 7. user errors: exit 2, one line
 for args in "" "specs/causal.lua" "specs/causal.lua --target cpu --block-m x" \
             "specs/causal.lua --target ref -D window" "specs/causal.lua --target ref --order sideways" \
             "specs/nope.lua --target ref"; do

@@ -2,11 +2,13 @@
 ** cmd_tune.c -- `attnc tune SPEC [-D NAME=v1,v2,...]... --target T
 ** [--shape B,H,S,D] [--hkv N] [--dtype D] [--seed N] [--iters N]
 ** [--warmup N] [--block-m LIST] [--block-n LIST] [--warps LIST]
-** [--stages LIST] [--order LIST] [--tol X] [--csv] [--db FILE] [--dry-run]`:
-** sweep pattern params (the cartesian product of the -D lists) x
-** schedules, check every candidate against the reference once on a small
-** random call, time the ones that pass on the --shape call (median of
-** --iters), print a table, and store the fastest schedule of each param
+** [--stages LIST] [--order LIST] [--input NAME=FILE.npy]... [--tol X] [--csv]
+** [--db FILE] [--dry-run]`: sweep pattern params (the cartesian product of
+** the -D lists) x schedules, check every candidate against the reference
+** once on a small random call, time the ones that pass on the --shape call
+** (median of --iters; its runtime inputs from --input where given, so a
+** data-dependent pattern is tuned on the user's data), print a table, and
+** store the fastest schedule of each param
 ** combination in the tuning database (runtime/tunedb.h, docs/tuning.md),
 ** which attnc_kernel_compile consults when no schedule is given.
 **
@@ -24,6 +26,7 @@
 
 #include "tools/cli.h"
 #include "tools/gen.h"
+#include "backend/backend.h"
 #include "runtime/runtime.h"
 #include "runtime/tunedb.h"
 #include "tools/timing.h"
@@ -40,6 +43,7 @@ static const CliOpt opts[] = {
   CLI_OPT_HKV,
   CLI_OPT_DTYPE,
   CLI_OPT_SEED,
+  CLI_OPT_INPUT,
   { "iters", 0, "N", "timed calls per candidate; the median counts (default 7)", OPT_ITERS },
   { "warmup", 0, "N", "untimed calls first (default 1)", OPT_WARMUP },
   { "block-m", 0, "LIST", "q tiles to try, e.g. 32,64 (default: per target)", OPT_BM },
@@ -210,6 +214,7 @@ static void csv_field(const char *s) {
 static int tune_main(const CliVerb *verb, int argc, char **argv) {
   CliParser ps;
   CliCall cc = { .seed = 1 };
+  CliInputs in = { 0 };
   Sweep sw[MAX_SWEEP];
   int nsw = 0;
   memset(sw, 0, sizeof sw);
@@ -227,7 +232,7 @@ static int tune_main(const CliVerb *verb, int argc, char **argv) {
   int ncombos = 1, nrows = 0;
   int rc = CLI_EXIT_OK, id;
   cli_init(&ps, verb, argc, argv);
-  const CliCommon common_opts = { .target = &target, .target_given = &target_given, .call = &cc };
+  const CliCommon common_opts = { .inputs = &in, .target = &target, .target_given = &target_given, .call = &cc };
   while ((id = cli_next_own(&ps, verb, &common_opts, &val, &rc)) != CLI_DONE) {
     switch (id) {
     case CLI_HELP: goto done;
@@ -255,6 +260,7 @@ static int tune_main(const CliVerb *verb, int argc, char **argv) {
   if (rc) goto done;
   if (!path) { rc = cli_error("missing SPEC (see 'attnc tune --help')"); goto done; }
   if (!target_given) { rc = cli_error("missing --target (ref, cpu or cuda)"); goto done; }
+  if ((rc = cli_load_inputs(&in))) goto done;
   for (int i = 0; i < nsw; i++) {
     if (ncombos * sw[i].nvals > MAX_COMBOS) {
       rc = cli_error("too many param combinations (more than %d)", MAX_COMBOS);
@@ -337,7 +343,8 @@ static int tune_main(const CliVerb *verb, int argc, char **argv) {
             }
     if (ci == 0) pg.total = ncand * ncombos;
 
-    /* the timed call and the small checked call */
+    /* the timed call (the --input tensors, the rest made up) and the small
+       checked call (all made up: the given inputs fit the timed shape) */
     GenShape gs, vs;
     if ((rc = cli_call_shape(&cc, p, target, &gs))) { attnc_spec_free(spec); break; }
     if (ci == 0) tshape = gs, dtname = gen_dtype_name(gs.dtype);
@@ -356,10 +363,21 @@ static int tune_main(const CliVerb *verb, int argc, char **argv) {
     char msg[256];
     double *oref = NULL;
     float *lref = NULL;
-    if (!gen_call_init(&tc, p, &gs, NULL, 0, msg, sizeof msg) ||
+    if (!gen_call_init(&tc, p, &gs, in.named, in.n, msg, sizeof msg) ||
         !gen_call_init(&vc, p, &vs, NULL, 0, msg, sizeof msg)) {
       rc = cli_error("%s", msg);
       goto combo_done;
+    }
+    if (in.n > 0) {              /* the given inputs against the spec, once, before any candidate */
+      Shape sh;
+      IrTensorView views[GEN_MAX_INPUTS];   /* gen_call_init took at most these */
+      Diag d = { 0 };
+      attnc_args a = gen_args(&tc);
+      if (args_check(p, &a, false, &sh, views, &d)) {
+        diag_to_error(&d, &err);
+        rc = cli_fail(&err);
+        goto combo_done;
+      }
     }
     size_t no = (size_t)(vs.B * vs.Hq * vs.S * vs.D), nl = (size_t)(vs.B * vs.Hq * vs.S);
     oref = calloc(no ? no : 1, sizeof *oref);
@@ -551,6 +569,7 @@ done:
   free(rows);
   attnc_ctx_free(ctx);
   for (int i = 0; i < nsw; i++) free(sw[i].name);
+  cli_free_inputs(&in);
   return rc;
 }
 
@@ -558,12 +577,15 @@ const CliVerb cli_verb_tune = {
   "tune", "find the fastest schedule (and params) and store it for later compiles",
   "SPEC [-D NAME=V1,V2,...]... --target T [--shape B,H,S,D] [--hkv N] [--dtype D]\n"
   "                  [--iters N] [--block-m LIST] [--block-n LIST] [--warps LIST] [--stages LIST]\n"
-  "                  [--order LIST] [--tol X] [--csv] [--db FILE] [--dry-run]",
+  "                  [--order LIST] [--input NAME=FILE.npy]... [--tol X] [--csv] [--db FILE] [--dry-run]",
   "Sweep the param values given as comma lists (every combination) and the\n"
   "schedules of target T: tile sizes, warps, stages, token order (the target's\n"
   "candidates unless given), always with the heuristics' default among them.\n"
   "Each candidate is checked once against the reference on a small random call\n"
-  "and timed on the --shape call (median of --iters). Prints a table (--csv for\n"
+  "and timed on the --shape call (median of --iters), whose runtime inputs\n"
+  "(document ids, routes) are made up from their declarations unless given\n"
+  "with --input: tune a data-dependent pattern on your data, as the best tiles\n"
+  "follow it (short documents favour small ones). Prints a table (--csv for\n"
   "CSV) and stores the fastest schedule of each param combination in the\n"
   "tuning database, keyed by the pattern's hash, the shape bucket (S and B*H\n"
   "rounded up to a power of two, D), the target and the arch; a later compile\n"
