@@ -163,12 +163,31 @@ def softcap(rng):
     return {"cap": c}, (1, 2, 2, 27, 16, 8), {}, lambda ix: ix.k <= ix.q, score
 
 
+def logit_scaling(rng):
+    T = 8  # s * max(1, log(q + 1) / log(T)), causal; T small, so most rows scale
+
+    def score(s, ix):
+        return s * np.maximum(1.0, np.log(ix.q + 1.0) / np.log(T))
+    return {"train": T}, (1, 2, 1, 40, 16, 8), {}, lambda ix: ix.k <= ix.q, score
+
+
+def sink_calibration(rng):
+    W, N, H = 6, 3, 4  # sinks + window mask; s - delta[h] where k < N
+    delta = rng.uniform(0.5, 3.0, H).astype(np.float32)
+
+    def score(s, ix):
+        return s - np.where(ix.k < N, delta.astype(np.float64)[ix.h], 0.0)
+    return ({"window": W, "sinks": N}, (1, H, 2, 33, 16, 8), {"delta": delta},
+            lambda ix: (ix.k <= ix.q) & ((ix.q - ix.k < W) | (ix.k < N)), score)
+
+
 # (spec, case): several cases may run one spec with other params
 CASES = [("causal", causal), ("sliding_window", sliding_window), ("sinks", sinks),
          ("dilated", dilated), ("neighborhood2d", neighborhood2d),
          ("neighborhood2d", neighborhood2d_dilated), ("swin2d", swin2d),
          ("document", document), ("document", document_full), ("routed", routed),
-         ("block_sparse", block_sparse), ("alibi", alibi), ("softcap", softcap)]
+         ("block_sparse", block_sparse), ("alibi", alibi), ("softcap", softcap),
+         ("logit_scaling", logit_scaling), ("sink_calibration", sink_calibration)]
 
 
 def run_case(attnc, spec, case, tmp, dtype):

@@ -1055,7 +1055,7 @@ static const char *const spec_names[] = {
   "causal", "sliding_window", "sinks", "dilated", "global_tokens", "prefix_lm",
   "fixed_sparse", "neighborhood1d", "neighborhood2d", "neighborhood3d", "swin2d", "swin3d", "axial2d",
   "overlapping_windows", "temporal_window", "per_head", "document", "clustered", "routed",
-  "block_sparse", "alibi", "softcap", "relative_bias",
+  "block_sparse", "alibi", "softcap", "relative_bias", "logit_scaling", "sink_calibration",
 };
 enum { NSPECS = sizeof spec_names / sizeof spec_names[0] };
 
