@@ -185,6 +185,23 @@ def make_cases():
     # packed short sequences (fine-tuning batches): documents of 32-512 tokens
     case("documents_32_512", 1, 16, 16384, 128, doc_mask, spec="document",
          defs=dict(causal=0), inputs=doc_inputs_of(32, 512))
+    # the other score modifications of PATTERNS.md: log-n logit scaling
+    # (rows past 4096 tokens scaled up) and sink calibration (a per-head
+    # delta off the sinks' scores, an input)
+    case("causal_logit_scaling", 2, 16, 8192, 128, causal, spec="logit_scaling",
+         defs=dict(train=4096),
+         score=lambda s, b, h, q, k: s * torch.clamp(torch.log((q + 1).float()) / math.log(4096), min=1.0))
+
+    def delta_inputs(c, dev, g):
+        return {"delta": (torch.rand(c["H"], generator=g) * 2.0).to(dev, torch.float32)}
+
+    def sink_calib(inp):
+        delta = inp["delta"]
+        return lambda s, b, h, q, k: s - torch.where(k < 4, delta[h], 0.0)
+    case("sink_calibration_1024", 2, 16, 8192, 128,
+         lambda inp: (lambda b, h, q, k: ((q - k >= 0) & (q - k < 1024)) | ((k <= q) & (k < 4))),
+         spec="sink_calibration", defs=dict(window=1024, sinks=4), inputs=delta_inputs,
+         score=sink_calib)
     return C
 
 
@@ -234,6 +251,7 @@ def run_case(c, lib, args, flex_c, dev, g, cold_root):
                for _ in range(3))
     inputs = c["inputs"](c, dev, g) if c["inputs"] else {}
     mask = c["mask"](inputs) if c["mask"] is not None and c["inputs"] else c["mask"]
+    c = dict(c, score=c["score"](inputs) if c["score"] is not None and c["inputs"] else c["score"])
 
     pairs = count_pairs(c, mask, dev)
     res["density"] = pairs / (B * H * S * S)
