@@ -334,6 +334,7 @@ typedef struct EmitPlan {
   /* one variant walking one static box with edges (PlanBox): its lower and
      upper bounds as mask nodes, and kv_next tags KvTile::edge; else -1 */
   int edge_lo, edge_hi;
+  uint16_t *dep;               /* what each node of pat depends on (pattern_deps) */
   char order_name[96], iter_name[160];
 } EmitPlan;
 attnc_status emit_plan_init(EmitPlan *ep, const IrPattern *p, const Plan *plan,

@@ -375,7 +375,7 @@ typedef struct Ex {
   Range *R;
   CType *ct;
   char *live;
-  uint16_t *dep;        /* what each node depends on (pattern_deps) */
+  const uint16_t *dep;  /* what each node depends on (EmitPlan's) */
   int last_line;
   Diag *d;
   bool kc_coords;       /* k's grid coordinates are kc[axis] (mask_col on a grid order) */
@@ -638,23 +638,21 @@ static bool is_stmt(const IrNode *n) {
   return ir_op_kind((IrOp)n->op) != IRK_LEAF || n->op == IR_QC || n->op == IR_KC;
 }
 
-static attnc_status mask_split(const IrPattern *p, int root, MaskSplit *ms, Diag *d) {
+static attnc_status mask_split(const IrPattern *p, const uint16_t *dep, int root, MaskSplit *ms, Diag *d) {
   memset(ms, 0, sizeof *ms);
   ms->root = -1;
   if (root < 0) return ATTNC_OK;
   size_t n = (size_t)root + 1;
-  uint16_t *dep = calloc((size_t)p->nnodes, sizeof *dep);
   char *live = calloc(n, 1);
   ms->cls = calloc(n, 1);
   ms->use = calloc(n, 1);
   ms->field = calloc(n, sizeof *ms->field);
-  if (!dep || !live || !ms->cls || !ms->use || !ms->field) {
-    free(dep); free(live); free(ms->cls); free(ms->use); free(ms->field);
+  if (!live || !ms->cls || !ms->use || !ms->field) {
+    free(live); free(ms->cls); free(ms->use); free(ms->field);
     memset(ms, 0, sizeof *ms);
     ms->root = -1;
     return diag_error(d, ATTNC_ERR_NOMEM, (Loc){ NULL, 0 }, "out of memory");
   }
-  pattern_deps(p, dep);
   live[root] = 1;
   for (int i = root; i >= 0; i--)
     if (live[i])
@@ -694,7 +692,6 @@ static attnc_status mask_split(const IrPattern *p, int root, MaskSplit *ms, Diag
     if (parts & 1 << SPLIT_COL) ms->ncol += w;
     if (parts & 1 << SPLIT_ROW) ms->nrow += w;
   }
-  free(dep);
   free(live);
   ms->root = root;
   return ATTNC_OK;
@@ -746,13 +743,11 @@ static int distance(const IrPattern *p, int n) {
   return a == IR_K && b == IR_Q ? 1 : a == IR_Q && b == IR_K ? -1 : 0;
 }
 
-static void score_split(const IrPattern *p, ScoreSplit *ss) {
+/* dep: pattern_deps of p */
+static void score_split(const IrPattern *p, const uint16_t *dep, ScoreSplit *ss) {
   memset(ss, 0, sizeof *ss);
   int root = p->score;
   if (root < 0 || p->nodes[root].type != IR_FLOAT) return;
-  uint16_t *dep = calloc((size_t)p->nnodes, sizeof *dep);
-  if (!dep) return;
-  pattern_deps(p, dep);
   int node[3 * SPLIT_TERMS], sg[3 * SPLIT_TERMS], nt = 0, nscore = 0;
   bool ok = score_terms(p, root, 1, node, sg, &nt);
   for (int t = 0; ok && t < nt; t++) {
@@ -779,7 +774,6 @@ static void score_split(const IrPattern *p, ScoreSplit *ss) {
     ok = dsign && ss->ncoef < SPLIT_TERMS;
     if (ok) { ss->coef[ss->ncoef] = c; ss->fsign[ss->ncoef++] = sign * dsign; }
   }
-  free(dep);
   ss->on = ok && nscore == 1;
 }
 
@@ -928,12 +922,13 @@ static bool edges_common(const EmitPlan *ep) {
 static attnc_status masks_init(const EmitPlan *ep, Masks *m, Diag *d) {
   memset(m, 0, sizeof *m);
   m->lo.root = m->hi.root = -1;
-  attnc_status st = mask_split(ep->pat, ep->nvariants == 1 ? ep->masks[0] : -1, &m->all, d);
+  attnc_status st = mask_split(ep->pat, ep->dep, ep->nvariants == 1 ? ep->masks[0] : -1, &m->all, d);
   if (st || m->all.root < 0) return st;
   m->heavy = partial_heavy(ep);
   m->unrolled = m->heavy && split_fits(ep, &m->all);
   if (!m->unrolled || ep->edge_lo < 0 || !edges_common(ep)) return ATTNC_OK;
-  if ((st = mask_split(ep->pat, ep->edge_lo, &m->lo, d)) || (st = mask_split(ep->pat, ep->edge_hi, &m->hi, d)))
+  if ((st = mask_split(ep->pat, ep->dep, ep->edge_lo, &m->lo, d)) ||
+      (st = mask_split(ep->pat, ep->dep, ep->edge_hi, &m->hi, d)))
     return st;
   m->edges = m->lo.npair < m->all.npair && m->hi.npair < m->all.npair &&
              split_fits(ep, &m->lo) && split_fits(ep, &m->hi);
@@ -1006,7 +1001,8 @@ static void emit_mask_split(Ex *x, const MaskSplit *ms, const CudaConfig *cfg, c
   out_printf(o, "  return %s;\n}\n", r);
 }
 
-static attnc_status ex_init(Ex *x, const IrPattern *p, const CudaConfig *cfg, Out *o, Diag *d) {
+static attnc_status ex_init(Ex *x, const IrPattern *p, const uint16_t *dep, const CudaConfig *cfg, Out *o,
+                           Diag *d) {
   memset(x, 0, sizeof *x);
   x->p = p;
   x->o = o;
@@ -1015,10 +1011,9 @@ static attnc_status ex_init(Ex *x, const IrPattern *p, const CudaConfig *cfg, Ou
   x->R = calloc(n, sizeof *x->R);
   x->ct = calloc(n, sizeof *x->ct);
   x->live = calloc(n, 1);
-  x->dep = calloc(n, sizeof *x->dep);
-  if (!x->R || !x->ct || !x->live || !x->dep)
+  x->dep = dep;
+  if (!x->R || !x->ct || !x->live)
     return diag_error(d, ATTNC_ERR_NOMEM, (Loc){ NULL, 0 }, "out of memory");
-  pattern_deps(p, x->dep);
   for (int i = 0; i < p->nnodes; i++) {
     const IrNode *nd = &p->nodes[i];
     x->R[i] = node_range(p, x->R, i, cfg->seq_bits);
@@ -1032,7 +1027,6 @@ static void ex_free(Ex *x) {
   free(x->R);
   free(x->ct);
   free(x->live);
-  free(x->dep);
 }
 
 /* accessors of runtime inputs: bounds-checked loads (0 out of range) */
@@ -1075,7 +1069,7 @@ static attnc_status emit_pattern(Out *o, const IrPattern *p, const CudaConfig *c
   const int *masks = ep->masks;
   int nmasks = ep->nvariants;
   Ex x;
-  attnc_status st = ex_init(&x, p, cfg, o, d);
+  attnc_status st = ex_init(&x, p, ep->dep, cfg, o, d);
   if (st) { ex_free(&x); return st; }
   for (int v = 0; v < nmasks; v++) {
     out_printf(o, "\n// mask(b, h, q, k) of %s%s\n", p->file,
@@ -2144,8 +2138,12 @@ static int cfg_block_n_bits(const EmitPlan *ep) { return ep->cfg->block_n / 8 * 
 void cuda_score_summary(const IrPattern *p, char *buf, size_t n) {
   buf[0] = 0;
   if (p->score < 0) return;
+  uint16_t *dep = calloc((size_t)p->nnodes, sizeof *dep);
+  if (!dep) return;
+  pattern_deps(p, dep);
   ScoreSplit ss;
-  score_split(p, &ss);
+  score_split(p, dep, &ss);
+  free(dep);
   if (!ss.on) {
     snprintf(buf, n, "score(s, b, h, q, k) an element");
     return;
@@ -2439,7 +2437,7 @@ attnc_status cuda_emit_plan(const IrPattern *p, const Plan *plan, const CudaConf
   Masks ms;
   st = masks_init(&ep, &ms, d);
   ScoreSplit ss;
-  score_split(pat, &ss);
+  score_split(pat, ep.dep, &ss);
   if (!st) st = emit_pattern(&o, pat, cfg, &ep, &ms, &ss, d);
   if (!st) st = emit_plan_order_iter(&o, &ep, d);
   if (!st) {

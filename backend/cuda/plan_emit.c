@@ -200,6 +200,9 @@ attnc_status emit_plan_init(EmitPlan *ep, const IrPattern *p, const Plan *plan,
   ep->pat = plan ? plan->pat : p;
   for (int v = 0; v < EMIT_MAX_VARIANTS; v++) ep->data_qkey[v] = ep->data_kkey[v] = -1;
   ep->edge_lo = ep->edge_hi = -1;
+  if (!(ep->dep = calloc(ep->pat->nnodes > 0 ? (size_t)ep->pat->nnodes : 1, sizeof *ep->dep)))
+    return diag_error(d, ATTNC_ERR_NOMEM, (Loc){ NULL, 0 }, "out of memory");
+  pattern_deps(ep->pat, ep->dep);
   if (!plan) {
     ep->nvariants = 1;
     ep->masks[0] = p->mask;
@@ -247,7 +250,10 @@ attnc_status emit_plan_init(EmitPlan *ep, const IrPattern *p, const Plan *plan,
   return ATTNC_OK;
 }
 
-void emit_plan_free(EmitPlan *ep) { (void)ep; }
+void emit_plan_free(EmitPlan *ep) {
+  free(ep->dep);
+  ep->dep = NULL;
+}
 
 /* ----------------------------------------------------- order sections */
 
