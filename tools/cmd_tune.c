@@ -26,7 +26,6 @@
 
 #include "tools/cli.h"
 #include "tools/gen.h"
-#include "backend/backend.h"
 #include "runtime/runtime.h"
 #include "runtime/tunedb.h"
 #include "tools/timing.h"
@@ -343,8 +342,9 @@ static int tune_main(const CliVerb *verb, int argc, char **argv) {
             }
     if (ci == 0) pg.total = ncand * ncombos;
 
-    /* the timed call (the --input tensors, the rest made up) and the small
-       checked call (all made up: the given inputs fit the timed shape) */
+    /* the timed call (the --input tensors, checked against the spec by
+       gen_call_init, the rest made up) and the small checked call (all made
+       up: the given inputs fit the timed shape) */
     GenShape gs, vs;
     if ((rc = cli_call_shape(&cc, p, target, &gs))) { attnc_spec_free(spec); break; }
     if (ci == 0) tshape = gs, dtname = gen_dtype_name(gs.dtype);
@@ -367,17 +367,6 @@ static int tune_main(const CliVerb *verb, int argc, char **argv) {
         !gen_call_init(&vc, p, &vs, NULL, 0, msg, sizeof msg)) {
       rc = cli_error("%s", msg);
       goto combo_done;
-    }
-    if (in.n > 0) {              /* the given inputs against the spec, once, before any candidate */
-      Shape sh;
-      IrTensorView views[GEN_MAX_INPUTS];   /* gen_call_init took at most these */
-      Diag d = { 0 };
-      attnc_args a = gen_args(&tc);
-      if (args_check(p, &a, false, &sh, views, &d)) {
-        diag_to_error(&d, &err);
-        rc = cli_fail(&err);
-        goto combo_done;
-      }
     }
     size_t no = (size_t)(vs.B * vs.Hq * vs.S * vs.D), nl = (size_t)(vs.B * vs.Hq * vs.S);
     oref = calloc(no ? no : 1, sizeof *oref);

@@ -290,6 +290,16 @@ bool gen_call_init(GenCall *c, const IrPattern *p, const GenShape *s,
     c->rule[slot] = rule;
     c->ninputs++;
   }
+  if (ngiven > 0) {   /* the given inputs against the spec now, not at the first run */
+    DLTensor o64, lse;
+    double o1;             /* args_check reads shapes, never the data */
+    float l1;
+    attnc_args a = gen_ref_args(c, &o64, &o1, &lse, &l1);
+    IrTensorView views[GEN_MAX_INPUTS];
+    Shape sh;
+    Diag d = { 0 };
+    if (args_check(p, &a, true, &sh, views, &d) != ATTNC_OK) return fail(err, errlen, d.msg);
+  }
   return true;
 }
 
