@@ -763,10 +763,11 @@ static void score_split(const IrPattern *p, ScoreSplit *ss) {
     int n = node[t], sign = sg[t];
     const IrNode *nd = &p->nodes[n];
     if (nd->op == IR_SCORE) { ok = ++nscore == 1; ss->gsign = sign; continue; }
-    /* s * g, g * s, s / g with g the same over a tile (a temperature) */
+    /* s * g, g * s, s / g with g of q alone (log-n scaling) or of neither (a
+       per-head temperature): a factor per row */
     if (nd->type == IR_FLOAT && (nd->op == IR_MUL || nd->op == IR_DIV)) {
       int j = p->nodes[nd->args[0]].op == IR_SCORE ? 0 : nd->op == IR_MUL && p->nodes[nd->args[1]].op == IR_SCORE ? 1 : -1;
-      if (j >= 0 && !(dep[nd->args[1 - j]] & (DEP_Q | DEP_K | DEP_SCORE))) {
+      if (j >= 0 && !(dep[nd->args[1 - j]] & (DEP_K | DEP_SCORE))) {
         ok = ++nscore == 1;
         ss->gain = nd->args[1 - j];
         ss->gdiv = nd->op == IR_DIV;
@@ -831,8 +832,9 @@ static void emit_score_split(Ex *x, const ScoreSplit *ss) {
   out_puts(o, "  (void)q;\n");
   emit_dag_roots(x, ss->row, ss->nrow);
   emit_sum(x, ss->row, ss->rsign, ss->nrow);
-  out_puts(o, "ATTNC_DEVICE float score_gain(const Params &p, int b, int h, int seq_q, int seq_k) {\n");
+  out_puts(o, "ATTNC_DEVICE float score_gain(const Params &p, int b, int h, int q, int seq_q, int seq_k) {\n");
   out_puts(o, unused);
+  out_puts(o, "  (void)q;\n");
   char g[64] = "1.0f";
   emit_dag_roots(x, &ss->gain, 1);
   if (ss->gain >= 0) ref(x, ss->gain, g, sizeof g);
@@ -2175,7 +2177,7 @@ void cuda_score_summary(const IrPattern *p, char *buf, size_t n) {
   }
   snprintf(buf, n, "split: one FMA an element, s * scale%s + a column's value (%d distance term%s c * (k - q), "
            "%d term%s of k, once a column); %d term%s of q alone or of neither, added to the LSE",
-           ss.gain >= 0 || ss.gsign < 0 ? " * g (g the same over a tile)" : "",
+           ss.gain >= 0 || ss.gsign < 0 ? " * g (g of q alone or of neither, once a row)" : "",
            ss.ncoef, ss.ncoef == 1 ? "" : "s", ss.ncol, ss.ncol == 1 ? "" : "s",
            ss.nrow, ss.nrow == 1 ? "" : "s");
 }
@@ -2326,8 +2328,12 @@ static void emit_score_tile(Out *o, const IrPattern *p, const EmitPlan *ep, cons
     "  (void)cs;\n"
     "  const int seq_q = (int)p.seq_q, seq_k = (int)p.seq_k;\n");
   if (p->score >= 0 && ss->on) {
-    out_puts(o, "  // the score split: x = s * scale * g + col per element, col = C(k) + coef * (k - q0)\n"
-                "  const float sscale = scale * score_gain(p, b, h, seq_q, seq_k);\n");
+    out_puts(o, "  // the score split: x = s * scale * g(q) + col per element, col = C(k) + coef * (k - q0)\n"
+                "  float sscale[kAtomsM][2];\n"
+                "#pragma unroll\n"
+                "  for (int mi = 0; mi < kAtomsM; ++mi)\n"
+                "#pragma unroll\n"
+                "    for (int r = 0; r < 2; ++r) sscale[mi][r] = scale * score_gain(p, b, h, q_tok[mi][r], seq_q, seq_k);\n");
     if (ss->ncoef)
       out_puts(o,
         "  const int q0 = attnc_max(q_token(qt, 0), 0);\n"
@@ -2360,8 +2366,8 @@ static void emit_score_tile(Out *o, const IrPattern *p, const EmitPlan *ep, cons
       "      (void)pos;\n"
       "#pragma unroll\n"
       "      for (int mi = 0; mi < kAtomsM; ++mi) {\n"
-      "        s[mi][ni][e] = fmaf(s[mi][ni][e], sscale, col);\n"
-      "        s[mi][ni][e + 2] = fmaf(s[mi][ni][e + 2], sscale, col);\n"
+      "        s[mi][ni][e] = fmaf(s[mi][ni][e], sscale[mi][0], col);\n"
+      "        s[mi][ni][e + 2] = fmaf(s[mi][ni][e + 2], sscale[mi][1], col);\n"
       "      }\n"
       "    }\n");
   } else if (p->score >= 0)
