@@ -714,6 +714,8 @@ static attnc_status mask_split(const IrPattern *p, const uint16_t *dep, int root
 enum { SPLIT_TERMS = 8 };
 typedef struct ScoreSplit {
   bool on;
+  int gain, gsign;      /* s's factor g (-1: 1.0) and its sign: score = gsign * g * s + ... */
+  bool gdiv;            /* g divides s (s / g) */
   int nrow, ncol, ncoef;
   int row[SPLIT_TERMS], col[SPLIT_TERMS], coef[SPLIT_TERMS];   /* nodes (coef -1: 1.0) */
   int rsign[SPLIT_TERMS], csign[SPLIT_TERMS], fsign[SPLIT_TERMS];
@@ -750,10 +752,24 @@ static void score_split(const IrPattern *p, const uint16_t *dep, ScoreSplit *ss)
   if (root < 0 || p->nodes[root].type != IR_FLOAT) return;
   int node[3 * SPLIT_TERMS], sg[3 * SPLIT_TERMS], nt = 0, nscore = 0;
   bool ok = score_terms(p, root, 1, node, sg, &nt);
+  ss->gain = -1;
+  ss->gsign = 1;
   for (int t = 0; ok && t < nt; t++) {
     int n = node[t], sign = sg[t];
     const IrNode *nd = &p->nodes[n];
-    if (nd->op == IR_SCORE) { ok = sign == 1 && ++nscore == 1; continue; }
+    if (nd->op == IR_SCORE) { ok = ++nscore == 1; ss->gsign = sign; continue; }
+    /* s * g, g * s, s / g with g of q alone (log-n scaling) or of neither (a
+       per-head temperature): a factor per row */
+    if (nd->type == IR_FLOAT && (nd->op == IR_MUL || nd->op == IR_DIV)) {
+      int j = p->nodes[nd->args[0]].op == IR_SCORE ? 0 : nd->op == IR_MUL && p->nodes[nd->args[1]].op == IR_SCORE ? 1 : -1;
+      if (j >= 0 && !(dep[nd->args[1 - j]] & (DEP_K | DEP_SCORE))) {
+        ok = ++nscore == 1;
+        ss->gain = nd->args[1 - j];
+        ss->gdiv = nd->op == IR_DIV;
+        ss->gsign = sign;
+        continue;
+      }
+    }
     int qk = dep[n] & (DEP_Q | DEP_K);
     if (dep[n] & DEP_SCORE) { ok = false; continue; }
     if (qk == DEP_K) {                               /* k alone: per column */
@@ -810,6 +826,15 @@ static void emit_score_split(Ex *x, const ScoreSplit *ss) {
   out_puts(o, "  (void)q;\n");
   emit_dag_roots(x, ss->row, ss->nrow);
   emit_sum(x, ss->row, ss->rsign, ss->nrow);
+  out_puts(o, "ATTNC_DEVICE float score_gain(const Params &p, int b, int h, int q, int seq_q, int seq_k) {\n");
+  out_puts(o, unused);
+  out_puts(o, "  (void)q;\n");
+  char g[64] = "1.0f";
+  emit_dag_roots(x, &ss->gain, 1);
+  if (ss->gain >= 0) ref(x, ss->gain, g, sizeof g);
+  const char *cast = ss->gain >= 0 && x->ct[ss->gain] != CT_F32 ? "(float)" : "";
+  if (ss->gdiv) out_printf(o, "  return %s1.0f / %s%s;\n}\n", ss->gsign < 0 ? "-" : "", cast, g);
+  else out_printf(o, "  return %s%s%s;\n}\n", ss->gsign < 0 ? "-" : "", cast, g);
 }
 
 static void mask_split_free(MaskSplit *ms) {
@@ -2148,8 +2173,9 @@ void cuda_score_summary(const IrPattern *p, char *buf, size_t n) {
     snprintf(buf, n, "score(s, b, h, q, k) an element");
     return;
   }
-  snprintf(buf, n, "split: one FMA an element, s * scale + a column's value (%d distance term%s c * (k - q), "
-           "%d term%s of k, once per column of a tile); %d term%s of q alone or of neither, added to the LSE",
+  snprintf(buf, n, "split: one FMA an element, s * scale%s + a column's value (%d distance term%s c * (k - q), "
+           "%d term%s of k, once a column); %d term%s of q alone or of neither, added to the LSE",
+           ss.gain >= 0 || ss.gsign < 0 ? " * g (g of q alone or of neither, once a row)" : "",
            ss.ncoef, ss.ncoef == 1 ? "" : "s", ss.ncol, ss.ncol == 1 ? "" : "s",
            ss.nrow, ss.nrow == 1 ? "" : "s");
 }
@@ -2300,7 +2326,12 @@ static void emit_score_tile(Out *o, const IrPattern *p, const EmitPlan *ep, cons
     "  (void)cs;\n"
     "  const int seq_q = (int)p.seq_q, seq_k = (int)p.seq_k;\n");
   if (p->score >= 0 && ss->on) {
-    out_puts(o, "  // the score split: x = s * scale + col per element, col = C(k) + coef * (k - q0)\n");
+    out_puts(o, "  // the score split: x = s * scale * g(q) + col per element, col = C(k) + coef * (k - q0)\n"
+                "  float sscale[kAtomsM][2];\n"
+                "#pragma unroll\n"
+                "  for (int mi = 0; mi < kAtomsM; ++mi)\n"
+                "#pragma unroll\n"
+                "    for (int r = 0; r < 2; ++r) sscale[mi][r] = scale * score_gain(p, b, h, q_tok[mi][r], seq_q, seq_k);\n");
     if (ss->ncoef)
       out_puts(o,
         "  const int q0 = attnc_max(q_token(qt, 0), 0);\n"
@@ -2333,8 +2364,8 @@ static void emit_score_tile(Out *o, const IrPattern *p, const EmitPlan *ep, cons
       "      (void)pos;\n"
       "#pragma unroll\n"
       "      for (int mi = 0; mi < kAtomsM; ++mi) {\n"
-      "        s[mi][ni][e] = fmaf(s[mi][ni][e], scale, col);\n"
-      "        s[mi][ni][e + 2] = fmaf(s[mi][ni][e + 2], scale, col);\n"
+      "        s[mi][ni][e] = fmaf(s[mi][ni][e], sscale[mi][0], col);\n"
+      "        s[mi][ni][e + 2] = fmaf(s[mi][ni][e + 2], sscale[mi][1], col);\n"
       "      }\n"
       "    }\n");
   } else if (p->score >= 0)

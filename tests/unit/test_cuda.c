@@ -656,6 +656,8 @@ START_TEST(score_split_terms) {
   static const struct { const char *spec; bool split, col; } want[] = {
     { "specs/alibi.lua", true, false },
     { "tests/gpu/specs/score_terms.lua", true, true },
+    { "tests/gpu/specs/temperature.lua", true, false },    /* s / g(h): the FMA's factor */
+    { "specs/logit_scaling.lua", true, false },            /* s * g(q): a factor per row */
     { "specs/softcap.lua", false, false },           /* s inside tanh */
     { "specs/relative_bias.lua", false, false },     /* a table of the pair */
   };
@@ -664,28 +666,35 @@ START_TEST(score_split_terms) {
     Arena a;
     arena_init(&a);
     const char *src = spec_kernel(ctx, want[i].spec, 64, &a);
-    bool split = strstr(src, "s[mi][ni][e] = fmaf(s[mi][ni][e], scale, col);") != NULL;
+    bool split = strstr(src, "s[mi][ni][e] = fmaf(s[mi][ni][e], sscale[mi][0], col);") != NULL;
     ck_assert_msg(split == want[i].split, "%s: split %d", want[i].spec, split);
     ck_assert_msg((strstr(src, "= pattern_score(p, s[mi][ni][e] * scale") != NULL) == !want[i].split,
                   "%s: pattern_score an element", want[i].spec);
     ck_assert_msg((strstr(src, "col += score_col(p, b, h, kv_token(") != NULL) == want[i].col,
                   "%s: column terms", want[i].spec);
-    ck_assert_msg((strstr(src, "return score_row(p, b, h, q, seq_q, seq_k) - score_coef(") != NULL) ==
-                  want[i].split, "%s: score_lse", want[i].spec);
+    ck_assert_msg((strstr(src, "return score_row(p, b, h, q, seq_q, seq_k)") != NULL) == want[i].split,
+                  "%s: score_lse", want[i].spec);
     arena_free(&a);
   }
   attnc_ctx_free(ctx);
-  /* s scaled is not s plus terms */
-  Arena a;
-  arena_init(&a);
-  Diag d = { 0 };
-  IrPattern *p = test_pattern(&a, true, &d);
-  ck_assert_msg(diag_ok(&d), "%s", d.msg);
-  int sc = ir_leaf(p, IR_SCORE, 0, 20), two = ir_const_float(p, 2.0, 20);
-  int dist = bin(p, IR_SUB, ir_leaf(p, IR_K, 0, 20), ir_leaf(p, IR_Q, 0, 20), &d);
-  p->score = bin(p, IR_ADD, bin(p, IR_MUL, sc, two, &d), ir_node(p, IR_TOFLOAT, &dist, 1, 0, 20, &d), &d);
-  ck_assert_ptr_null(strstr(score_kernel(p, &a, &d), "score_coef("));
-  arena_free(&a);
+  /* s times a constant (a temperature) plus a distance term splits, with
+     the constant in the FMA's factor; s times a value of k does not */
+  for (int byk = 0; byk < 2; byk++) {
+    Arena a;
+    arena_init(&a);
+    Diag d = { 0 };
+    IrPattern *p = test_pattern(&a, true, &d);
+    ck_assert_msg(diag_ok(&d), "%s", d.msg);
+    int sc = ir_leaf(p, IR_SCORE, 0, 20), q = ir_leaf(p, IR_Q, 0, 20), k = ir_leaf(p, IR_K, 0, 20);
+    int g = byk ? ir_node(p, IR_TOFLOAT, &k, 1, 0, 20, &d) : ir_const_float(p, 2.0, 20);
+    int dist = bin(p, IR_SUB, k, q, &d);
+    p->score = bin(p, IR_ADD, bin(p, IR_MUL, sc, g, &d), ir_node(p, IR_TOFLOAT, &dist, 1, 0, 20, &d), &d);
+    const char *src = score_kernel(p, &a, &d);
+    ck_assert_msg((strstr(src, "score_coef(") != NULL) == !byk, "s * %s: split %d", byk ? "k" : "2",
+                  strstr(src, "score_coef(") != NULL);
+    if (!byk) ck_assert_msg(strstr(src, "  return 2.0f;\n") != NULL, "score_gain is not 2");
+    arena_free(&a);
+  }
 }
 END_TEST
 
