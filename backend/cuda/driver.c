@@ -581,6 +581,7 @@ attnc_status cuda_launch(CudaModule *m, const IrPattern *p, const attnc_args *ar
   if (m->prep && meta_slot >= 0 && drv->mem_alloc_async && drv->mem_free_async) {
     int64_t kv_tiles = cuda_order_ntiles(&cfg->kord, s.Sk);
     int64_t groups = (kv_tiles + CUDA_DATA_GROUP - 1) / CUDA_DATA_GROUP;
+    /* the layout of the kernel's data_meta_tiles and data_meta_groups */
     size_t bytes = (size_t)(s.B * s.Hq * (kv_tiles + groups)) * 2 * sizeof(int64_t);
     if (kv_tiles > 0 && drv->mem_alloc_async(&meta, bytes, stream) == CUDA_SUCCESS) {
       buf[meta_slot] = (uint64_t)meta;
