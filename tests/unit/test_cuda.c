@@ -720,6 +720,25 @@ START_TEST(uniform_divisor_reciprocal) {
 }
 END_TEST
 
+/* the grid launches causal's heavy q tiles first; uniform work keeps its order */
+START_TEST(q_tiles_heavy_first) {
+  static const struct { const char *spec; bool rev; } want[] = {
+    { "specs/causal.lua", true },
+    { "specs/neighborhood2d.lua", false },
+    { "specs/document.lua", false },     /* runtime inputs: unknown */
+  };
+  attnc_ctx *ctx = attnc_ctx_new();
+  for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+    Arena a;
+    arena_init(&a);
+    const char *src = spec_kernel(ctx, want[i].spec, 128, &a);
+    ck_assert_msg((strstr(src, "kQTileRev = true;") != NULL) == want[i].rev, "%s: kQTileRev", want[i].spec);
+    arena_free(&a);
+  }
+  attnc_ctx_free(ctx);
+}
+END_TEST
+
 START_TEST(specs_iterators_walked) {
   static const struct { const char *spec, *needle; } want[] = {
     { "specs/causal.lua", "box_step(it.u, it.wlo[0]" },
@@ -1108,6 +1127,7 @@ int main(void) {
   tcase_add_test(specs, specs_iterators_walked);
   tcase_add_test(specs, score_split_terms);
   tcase_add_test(specs, uniform_divisor_reciprocal);
+  tcase_add_test(specs, q_tiles_heavy_first);
   tcase_add_test(specs, compile_all_specs);
   tcase_add_test(specs, fuzz_masks_compile);
   suite_add_tcase(s, specs);
