@@ -1675,20 +1675,22 @@ static int64_t q_tile_visits(const Plan *pl, int64_t n, int64_t qt) {
 }
 
 /*
-** Whether the grid launches the q tiles last to first: where the last q
-** tile visits more kv tiles than the first (causal), the heavy tiles then
+** Whether the grid launches the q tiles last to first: where the work a q
+** tile visits still grows over the second half of the tiles (causal: the
+** last tile visits more kv tiles than the middle one), the heavy tiles then
 ** start first and the grid's last wave holds light ones (FlashAttention-3
-** does the same for causal). Counted at plan_tokens; patterns whose tiles
-** come from runtime inputs keep the order.
+** does the same for causal). A window's tiles stop growing after its first
+** few, and keep the order (H200, session 14, TFLOP/s in order / reversed:
+** causal 542, 543 / 566, 550; ALiBi 485, 488 / 496, 494; the window 1024
+** 439, 434 / 434, 434; with sinks 393, 395 / 390, 386). Counted at
+** plan_tokens; patterns whose tiles come from runtime inputs keep the order.
 */
 static bool q_tiles_reversed(const Plan *pl, const CudaConfig *cfg) {
-  const char *e = getenv("ATTNC_CUDA_QREV");        /* WIP: the A/B's switch */
-  if (e) return *e == '1';
   if (!pl || pl->pat->ninputs > 0) return false;
   int64_t n = plan_tokens(pl, cfg->seq_hint), nt = cuda_order_ntiles(&cfg->qord, n);
   if (nt < 2) return false;
-  int64_t first = q_tile_visits(pl, n, 0), last = q_tile_visits(pl, n, nt - 1);
-  return first >= 0 && last > first;
+  int64_t mid = q_tile_visits(pl, n, (nt - 1) / 2), last = q_tile_visits(pl, n, nt - 1);
+  return mid >= 0 && last > mid;
 }
 
 static void emit_schedule(Out *o, const IrPattern *p, const Plan *plan, const CudaConfig *cfg) {

@@ -720,10 +720,12 @@ START_TEST(uniform_divisor_reciprocal) {
 }
 END_TEST
 
-/* the grid launches causal's heavy q tiles first; uniform work keeps its order */
+/* the grid launches causal's heavy q tiles first; work that stops growing keeps its order */
 START_TEST(q_tiles_heavy_first) {
   static const struct { const char *spec; bool rev; } want[] = {
     { "specs/causal.lua", true },
+    { "specs/prefix_lm.lua", true },
+    { "specs/sliding_window.lua", false }, /* grows over its first tiles only */
     { "specs/neighborhood2d.lua", false },
     { "specs/document.lua", false },     /* runtime inputs: unknown */
   };
