@@ -64,6 +64,10 @@ typedef struct CudaConfig {
                            mbarrier-guarded buffers; the compute warps never synchronise
                            the CTA; $ATTNC_CUDA_WS=1 turns it on for every overlapped
                            kernel, =0 off */
+  bool sum_mma;         /* set by cuda_config_finish (ws only): the softmax's row sums by
+                           the tensor core, as a column of ones beside each V buffer
+                           (P V's N is Dv + 8) where the CTAs an SM still fit;
+                           $ATTNC_CUDA_SUMMMA=0 turns it off */
   bool no_tma;          /* the copy variant: K, V and Q by cp.async even where the
                            order allows TMA (the runtime builds it for a launch that
                            cannot have the descriptors, see cuda_launch) */

@@ -123,10 +123,12 @@ static int cuda_min_blocks(const CudaConfig *cfg) {
 */
 static int kv_stages(const CudaConfig *cfg) { return cfg->overlap ? 2 : 1; }
 
-/* element bytes are 2 (f16 / bf16): Q tile, K buffers, V buffers */
+/* element bytes are 2 (f16 / bf16): Q tile, K buffers, V buffers (each with
+   its 64 columns of ones where the row sums are an MMA's), 1024-aligned */
 int cuda_smem_bytes(const CudaConfig *cfg) {
+  int v_cols = cfg->head_dim_v + (cfg->sum_mma ? 64 : 0);
   return 2 * (cfg->block_m * cfg->head_dim +
-              kv_stages(cfg) * (cfg->block_n * cfg->head_dim + cfg->block_n * cfg->head_dim_v)) +
+              kv_stages(cfg) * (cfg->block_n * cfg->head_dim + cfg->block_n * v_cols)) +
          (cfg->wgmma ? 1024 : 0);          /* wgmma tiles start 1024-aligned */
 }
 
@@ -242,6 +244,20 @@ attnc_status cuda_config_finish(const IrPattern *p, CudaConfig *cfg, Diag *d) {
                                            (order_boxes(&cfg->kord) && dmax > 64 && cfg->block_m == 64) ||
                                            cfg->block_m == 192);
   int smem_max = cfg->arch >= 90 ? 227 : 160;   /* KiB a CTA may opt in to (sm_80: 163) */
+  /* The softmax's row sums by the tensor core (warp-specialised kernels):
+     P V's N grows by 8 over a 64-column chunk of ones behind each V buffer
+     (16 KiB at 128-row kv tiles), so the softmax loses its FADD an element
+     and the end its shuffles, for 6 % more P V work; only where the CTAs an
+     SM still fit (228 KiB an SM). H200, session 14, TFLOP/s with FADDs /
+     by the MMA, two rounds: dense 602, 607 / 622, 622; causal 552, 557 /
+     565, 576; ALiBi 486, 482 / 505, 517; dense D=64 466, 455 / 471, 470;
+     the window, sinks, documents, block-sparse within 1 % either way.
+     $ATTNC_CUDA_SUMMMA=0 turns it off. */
+  const char *sm = getenv("ATTNC_CUDA_SUMMMA");
+  cfg->sum_mma = cfg->ws && !(sm && strcmp(sm, "0") == 0);
+  if (cfg->sum_mma && (cuda_smem_bytes(cfg) > smem_max * 1024 ||
+                       cuda_min_blocks(cfg) * (cuda_smem_bytes(cfg) + 1024) > 228 * 1024))
+    cfg->sum_mma = false;
   if (cuda_smem_bytes(cfg) > smem_max * 1024)
     return diag_error(d, ATTNC_ERR_UNSUPPORTED, none,
                       "tiles %dx%d at head dim %d need %d bytes of shared memory (at most %d KiB on %s)",
@@ -854,13 +870,21 @@ static int64_t plan_tokens(const Plan *pl, int64_t seq_hint) {
   return p->grid_rank > 0 ? n : seq_hint > 0 ? seq_hint : 8192;
 }
 
+/* whether the plan's tiles are known at compile time: no variant's kv tiles
+   come from runtime inputs (an input the score alone reads does not count) */
+static bool plan_tiles_static(const Plan *pl) {
+  for (int v = 0; v < pl->nvariants; v++)
+    if (pl->variants[v].it.kind == ITER_LIST || pl->variants[v].it.kind == ITER_DATA) return false;
+  return true;
+}
+
 /*
 ** The fraction of a plan's visited tiles that are partial, counted on one
-** (b, h) at plan_tokens; -1 where it cannot be counted (runtime inputs) or
-** nothing is visited.
+** (b, h) at plan_tokens; -1 where it cannot be counted (tiles from runtime
+** inputs) or nothing is visited.
 */
 static double partial_fraction(const Plan *pl, int64_t seq_hint) {
-  if (pl->pat->ninputs > 0) return -1;
+  if (!plan_tiles_static(pl)) return -1;
   int64_t n = plan_tokens(pl, seq_hint);
   PlanRun r = { .B = 1, .H = 1, .Sq = n, .Sk = n };
   int64_t visited = 0, full = 0;
@@ -873,15 +897,19 @@ static double partial_fraction(const Plan *pl, int64_t seq_hint) {
 ** Whether partial tiles are common enough to pay for unrolled mask code
 ** (NVRTC time: routed at 128 x 128 tiles compiled in 2.4 s unrolled against
 ** 0.9 s with the loop, causal 1.0 against 0.8, on the 2-core CI machine):
-** a data iterator's tiles (document edges), or at least 5 % of the visited
+** a data iterator's tiles (document edges), or at least 2 % of the visited
 ** tiles partial on one (b, h) at the plan's length (grid tokens, the
 ** sequence hint, else 8192). Lists (routed, block-sparse) visit full tiles.
+** Causal at 8192 tokens has 3 % (H200, session 14, TFLOP/s with the loop /
+** unrolled, two rounds: causal 541, 532 / 547, 550; softcap 432, 429 /
+** 442, 441; log-n scaling 457, 452 / 475, 478; ALiBi 478, 482 / 471, 474;
+** the sink-calibrated window, 30 % partial, 265, 265 / 328, 327).
 */
 static bool partial_heavy(const EmitPlan *ep) {
   const Plan *pl = ep->plan;
   if (!pl || pl->nvariants != 1) return false;
   if (pl->variants[0].it.kind == ITER_DATA) return true;
-  return partial_fraction(pl, ep->cfg->seq_hint) >= 0.05;
+  return partial_fraction(pl, ep->cfg->seq_hint) >= 0.02;
 }
 
 /*
@@ -1414,13 +1442,14 @@ static const char *const softmax_text =
   "        for (int c = 0; c < 2; ++c) {\n"
   "          const float pr = fast_exp2(s[mi][ni][2 * r + c] * scale_log2 - m_scaled);\n"
   "          s[mi][ni][2 * r + c] = pr;\n"
-  "          sum += pr;\n"
+  "          if constexpr (!kSumMma) sum += pr;\n"
   "        }\n"
-  "      row_sum[mi][r] = row_sum[mi][r] * alpha[mi][r] + sum;   // this lane's share; reduced at the end\n"
+  "      // this lane's share, reduced at the end (with kSumMma, P V sums the rows)\n"
+  "      if constexpr (!kSumMma) row_sum[mi][r] = row_sum[mi][r] * alpha[mi][r] + sum;\n"
   "    }\n"
   "}\n"
   "\n"
-  "ATTNC_DEVICE void rescale_o(float (&o)[kAtomsM][kAtomsO][4], const float (&alpha)[kAtomsM][2]) {\n"
+  "ATTNC_DEVICE void rescale_o(float (&o)[kAtomsM][kAtomsOA][4], const float (&alpha)[kAtomsM][2]) {\n"
   "  bool same = true;\n"
   "#pragma unroll\n"
   "  for (int mi = 0; mi < kAtomsM; ++mi) same = same && alpha[mi][0] == 1.0f && alpha[mi][1] == 1.0f;\n"
@@ -1428,7 +1457,7 @@ static const char *const softmax_text =
   "#pragma unroll\n"
   "  for (int mi = 0; mi < kAtomsM; ++mi)\n"
   "#pragma unroll\n"
-  "    for (int nd = 0; nd < kAtomsO; ++nd)\n"
+  "    for (int nd = 0; nd < kAtomsOA; ++nd)\n"
   "#pragma unroll\n"
   "      for (int e = 0; e < 4; ++e) o[mi][nd][e] *= alpha[mi][e / 2];\n"
   "}\n"
@@ -1438,7 +1467,7 @@ static const char *const gemm_pv_sync =
   "// O += P V. P stays in registers: the S accumulators of two n8 atoms are\n"
   "// exactly the A fragment of one k16 step. V comes with ldmatrix.trans, so it\n"
   "// is never transposed in memory.\n"
-  "ATTNC_DEVICE void gemm_pv(float (&o)[kAtomsM][kAtomsO][4], const float (&s)[kAtomsM][kAtomsN][4],\n"
+  "ATTNC_DEVICE void gemm_pv(float (&o)[kAtomsM][kAtomsOA][4], const float (&s)[kAtomsM][kAtomsN][4],\n"
   "                          u32 sV, int lane) {\n"
   "#pragma unroll\n"
   "  for (int kk = 0; kk < kBlockN / 16; ++kk) {\n"
@@ -1571,7 +1600,7 @@ static const char *const gemm_wgmma =
   "// Issue O += P V (no wait). V's rows are the k dimension: a k16 step is 16\n"
   "// lines (2048 bytes); column blocks of 64 are kBlockN lines apart (the leading\n"
   "// byte offset).\n"
-  "ATTNC_DEVICE void issue_pv(float (&o)[kAtomsM][kAtomsO][4], const u32 (&pa)[kBlockN / 16][4], u32 sV) {\n"
+  "ATTNC_DEVICE void issue_pv(float (&o)[kAtomsM][kAtomsOA][4], const u32 (&pa)[kBlockN / 16][4], u32 sV) {\n"
   "  fence_acc(o);\n"
   "  wgmma_fence();\n"
   "#pragma unroll\n"
@@ -1587,7 +1616,7 @@ static const char *const gemm_wgmma =
   "  wgmma_wait<0>();\n"
   "  fence_acc(s);\n"
   "}\n"
-  "ATTNC_DEVICE void gemm_pv(float (&o)[kAtomsM][kAtomsO][4], const float (&s)[kAtomsM][kAtomsN][4],\n"
+  "ATTNC_DEVICE void gemm_pv(float (&o)[kAtomsM][kAtomsOA][4], const float (&s)[kAtomsM][kAtomsN][4],\n"
   "                          u32 sV, int lane) {\n"
   "  u32 pa[kBlockN / 16][4];\n"
   "  pack_p(pa, s);\n"
@@ -1604,10 +1633,11 @@ static const char *const gemm_wgmma =
 static void emit_wgmma_ops(Out *o, const CudaConfig *cfg) {
   const char *ty = cfg->dtype == DT_F16 ? "f16" : "bf16";
   for (int pv = 0; pv < 2; pv++) {
-    int n = pv ? cfg->head_dim_v : cfg->block_n, nreg = n / 2;
+    /* with sum_mma, O's N has 8 more columns: P times V's chunk of ones */
+    int n = pv ? cfg->head_dim_v + (cfg->sum_mma ? 8 : 0) : cfg->block_n, nreg = n / 2;
     if (pv)
       out_printf(o, "\n// O (64 x %d) += P (64 x 16, registers) V (16 x %d, shared, MN-major)\n"
-                    "ATTNC_DEVICE void wgmma_pv(float (&d)[kAtomsM][kAtomsO][4], const u32 (&a)[4], u64 db) {\n",
+                    "ATTNC_DEVICE void wgmma_pv(float (&d)[kAtomsM][kAtomsOA][4], const u32 (&a)[4], u64 db) {\n",
                  n, n);
     else
       out_printf(o, "\n// S (64 x %d) = (scale_d ? S : 0) + Q (64 x 16) K^T (16 x %d), both from shared memory\n"
@@ -1683,10 +1713,10 @@ static int64_t q_tile_visits(const Plan *pl, int64_t n, int64_t qt) {
 ** few, and keep the order (H200, session 14, TFLOP/s in order / reversed:
 ** causal 542, 543 / 566, 550; ALiBi 485, 488 / 496, 494; the window 1024
 ** 439, 434 / 434, 434; with sinks 393, 395 / 390, 386). Counted at
-** plan_tokens; patterns whose tiles come from runtime inputs keep the order.
+** plan_tokens; plans whose tiles come from runtime inputs keep the order.
 */
 static bool q_tiles_reversed(const Plan *pl, const CudaConfig *cfg) {
-  if (!pl || pl->pat->ninputs > 0) return false;
+  if (!pl || !plan_tiles_static(pl)) return false;
   int64_t n = plan_tokens(pl, cfg->seq_hint), nt = cuda_order_ntiles(&cfg->qord, n);
   if (nt < 2) return false;
   int64_t mid = q_tile_visits(pl, n, (nt - 1) / 2), last = q_tile_visits(pl, n, nt - 1);
@@ -1741,6 +1771,9 @@ static void emit_schedule(Out *o, const IrPattern *p, const Plan *plan, const Cu
     out_printf(o, "static constexpr bool kVLag = %s;   // V_j-1 after K_j (TMA)\n",
                list_iter || data_iter ? "true" : "false");
   }
+  out_printf(o, "static constexpr bool kSumMma = %s;   // row sums by P V (a chunk of ones beside V)\n"
+                "static constexpr u32 kOneBits = 0x%04x;  // 1.0 in the element type\n",
+             cfg->sum_mma ? "true" : "false", cfg->dtype == DT_F16 ? 0x3C00 : 0x3F80);
   out_puts(o,
     "static constexpr int kThreads = kWarps * 32;      // the warps that compute\n"
     "static constexpr int kCtaThreads = kThreads + kProducerWarps * 32;\n"
@@ -1749,11 +1782,12 @@ static void emit_schedule(Out *o, const IrPattern *p, const Plan *plan, const Cu
     "static constexpr int kAtomsM = kWarpM / 16;       // m16 MMA atoms per warp\n"
     "static constexpr int kAtomsN = kBlockN / 8;       // n8 atoms of S per row block\n"
     "static constexpr int kAtomsO = kHeadDimV / 8;     // n8 atoms of O per row block\n"
+    "static constexpr int kAtomsOA = kAtomsO + (kSumMma ? 1 : 0);   // and the row sums' atom\n"
     "static constexpr int kChunksQK = kHeadDim / 8;    // 16-byte chunks per Q / K row\n"
     "static constexpr int kChunksV = kHeadDimV / 8;    // 16-byte chunks per V row\n"
     "static constexpr int kSmemQ = 0;                  // shared-memory byte offsets\n"
     "static constexpr int kStageK = kBlockN * kHeadDim * 2;   // bytes of one K buffer\n"
-    "static constexpr int kStageV = kBlockN * kHeadDimV * 2;  // bytes of one V buffer\n"
+    "static constexpr int kStageV = kBlockN * (kHeadDimV + (kSumMma ? 64 : 0)) * 2;  // one V buffer (+ ones)\n"
     "static constexpr int kSmemK = kSmemQ + kBlockM * kHeadDim * 2;\n"
     "static constexpr int kSmemV = kSmemK + kKvStages * kStageK;\n"
     "static constexpr int kSmemBytes = kSmemV + kKvStages * kStageV;\n"
@@ -1821,12 +1855,12 @@ static const char *const kernel_head =
   "#pragma unroll\n"
   "    for (int r = 0; r < 2; ++r) q_tok[mi][r] = q_token(qt, warp * kWarpM + mi * 16 + r * 8 + lane / 4);\n"
   "\n"
-  "  float acc_o[kAtomsM][kAtomsO][4];\n"
+  "  float acc_o[kAtomsM][kAtomsOA][4];\n"
   "  float row_max[kAtomsM][2], row_sum[kAtomsM][2];\n"
   "#pragma unroll\n"
   "  for (int mi = 0; mi < kAtomsM; ++mi) {\n"
   "#pragma unroll\n"
-  "    for (int nd = 0; nd < kAtomsO; ++nd)\n"
+  "    for (int nd = 0; nd < kAtomsOA; ++nd)\n"
   "#pragma unroll\n"
   "      for (int e = 0; e < 4; ++e) acc_o[mi][nd][e] = 0.0f;\n"
   "    row_max[mi][0] = row_max[mi][1] = -kInf;\n"
@@ -2013,6 +2047,14 @@ static const char *const kernel_ws =
   "      mbar_init(smem_u32(&empty_v[st]), kWarps);\n"
   "    }\n"
   "  }\n"
+  "  if constexpr (kSumMma) {            // the chunk of ones behind each V buffer, once\n"
+  "    const u32 one = kOneBits | kOneBits << 16;\n"
+  "    for (int i = tid; i < kKvStages * kBlockN * 8; i += kCtaThreads) {\n"
+  "      const u32 a = sV + (i / (kBlockN * 8)) * kStageV + kHeadDimV * kBlockN * 2 + (i % (kBlockN * 8)) * 16;\n"
+  "      asm volatile(\"st.shared.v4.u32 [%0], {%1, %1, %1, %1};\\n\" :: \"r\"(a), \"r\"(one) : \"memory\");\n"
+  "    }\n"
+  "    smem_to_async_proxy();            // wgmma reads them through the async proxy\n"
+  "  }\n"
   "  __syncthreads();                    // the last CTA-wide barrier\n"
   "\n"
   "  if (warp >= kWarps) {               // the producer warpgroup\n"
@@ -2151,8 +2193,11 @@ static const char *const kernel_tail =
   "#pragma unroll\n"
   "    for (int r = 0; r < 2; ++r) {\n"
   "      float l = row_sum[mi][r];\n"
-  "      l += __shfl_xor_sync(0xffffffffu, l, 1);\n"
-  "      l += __shfl_xor_sync(0xffffffffu, l, 2);\n"
+  "      if constexpr (kSumMma) l = acc_o[mi][kAtomsO][2 * r];   // P times ones: the whole row's\n"
+  "      else {\n"
+  "        l += __shfl_xor_sync(0xffffffffu, l, 1);\n"
+  "        l += __shfl_xor_sync(0xffffffffu, l, 2);\n"
+  "      }\n"
   "      const int q = q_tok[mi][r];\n"
   "      // the row's part of the scores score_tile left out (0 without a score split):\n"
   "      // where it is not finite, so is every score of the row (-inf: O = 0)\n"
@@ -2564,7 +2609,7 @@ attnc_status cuda_emit_plan(const IrPattern *p, const Plan *plan, const CudaConf
 static bool wgmma_table_refine(const IrPattern *p, const CudaConfig *cfg, const PlanOptions *opt,
                                const Plan *plan, int64_t *bm, int64_t *bn) {
   int dmax = cfg->head_dim > cfg->head_dim_v ? cfg->head_dim : cfg->head_dim_v;
-  if (!cuda_wgmma_allowed(cfg->arch) || dmax % 64 || dmax > 128 || p->ninputs > 0 ||
+  if (!cuda_wgmma_allowed(cfg->arch) || dmax % 64 || dmax > 128 || !plan_tiles_static(plan) ||
       (opt->pin.bm <= 64 && opt->pin.bn <= 64))
     return false;
   double part = partial_fraction(plan, opt->Sq);

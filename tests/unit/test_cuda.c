@@ -741,6 +741,27 @@ START_TEST(q_tiles_heavy_first) {
 }
 END_TEST
 
+/* warp-specialised kernels sum the softmax's rows by P V over a chunk of
+   ones (N = Dv + 8) and drop the FADDs; the others keep them */
+START_TEST(row_sums_by_mma) {
+  static const struct { const char *spec; int d; bool on; const char *pv; } want[] = {
+    { "specs/causal.lua", 128, true, "m64n136k16" },
+    { "specs/sliding_window.lua", 128, true, "m64n136k16" },
+    { "specs/neighborhood2d.lua", 64, false, "m64n64k16" },   /* no producer warpgroup */
+  };
+  attnc_ctx *ctx = attnc_ctx_new();
+  for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+    Arena a;
+    arena_init(&a);
+    const char *src = spec_kernel(ctx, want[i].spec, want[i].d, &a);
+    ck_assert_msg((strstr(src, "kSumMma = true;") != NULL) == want[i].on, "%s: kSumMma", want[i].spec);
+    ck_assert_msg(strstr(src, want[i].pv) != NULL, "%s: no %s", want[i].spec, want[i].pv);
+    arena_free(&a);
+  }
+  attnc_ctx_free(ctx);
+}
+END_TEST
+
 START_TEST(specs_iterators_walked) {
   static const struct { const char *spec, *needle; } want[] = {
     { "specs/causal.lua", "box_step(it.u, it.wlo[0]" },
@@ -1130,6 +1151,7 @@ int main(void) {
   tcase_add_test(specs, score_split_terms);
   tcase_add_test(specs, uniform_divisor_reciprocal);
   tcase_add_test(specs, q_tiles_heavy_first);
+  tcase_add_test(specs, row_sums_by_mma);
   tcase_add_test(specs, compile_all_specs);
   tcase_add_test(specs, fuzz_masks_compile);
   suite_add_tcase(s, specs);
