@@ -216,6 +216,10 @@ if [[ $TARGETS == *" cuda "* ]]; then
     "$ATTNC" explain specs/alibi.lua --target cuda --shape 1,4,1024,128
   expect 0 "score code score(s, b, h, q, k) an element" -- \
     "$ATTNC" explain specs/softcap.lua --target cuda --shape 1,4,1024,128
+  # log-n scaling: a factor of q alone, once a row; the line is whole (it was
+  # cut at 200 bytes)
+  expect 0 "s * scale * g (g of q alone or of neither, once a row) + a column's value (0 distance terms c * (k - q), 0 terms of k, once a column); 0 terms of q alone or of neither, added to the LSE" -- \
+    "$ATTNC" explain specs/logit_scaling.lua --target cuda --shape 1,4,4096,128
   expect 2 "--seq expects an integer" -- "$ATTNC" compile "$CAUSAL" --target cuda --arch sm_90a --emit cuda --seq 0
   # --seq S: the tiles of a call of about S tokens (window:S:rows, D=64: a
   # 768-token window's 192-row tiles are mostly partial at 512 tokens (64 x 64),

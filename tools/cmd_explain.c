@@ -271,7 +271,7 @@ static int explain_main(const CliVerb *verb, int argc, char **argv) {
   Diag d = { 0 };
   Plan *pl = NULL;
   attnc_status pst;
-  char kernel[256] = "", mask_code[200] = "", score_code[200] = "";
+  char kernel[512] = "", mask_code[512] = "", score_code[512] = "";  /* whole sentences, never cut */
 #ifdef ATTNC_HAVE_CUDA
   if (target == ATTNC_TARGET_CUDA) {
     /* the plan the cuda backend builds: its tile table, refined by the plan */
