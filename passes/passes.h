@@ -467,6 +467,9 @@ attnc_status plan_visit(const Plan *pl, const PlanRun *r, int64_t b, int64_t h, 
 */
 attnc_status plan_count_tiles(const Plan *pl, const PlanRun *r, int64_t b, int64_t h,
                               int64_t *visited, int64_t *full, Diag *d);
+/* the same for q tile qt alone (one plan_visit) */
+attnc_status plan_count_q_tile(const Plan *pl, const PlanRun *r, int64_t b, int64_t h, int64_t qt,
+                               int64_t *visited, int64_t *full, Diag *d);
 
 /* metadata of ITER_DATA variants: size in bytes, and the host pre-pass */
 int64_t plan_metadata_bytes(const Plan *pl, const PlanRun *r);

@@ -507,6 +507,15 @@ static bool count_separable(const Plan *pl, const PlanRun *r, int64_t b, int64_t
   return ok;
 }
 
+attnc_status plan_count_q_tile(const Plan *pl, const PlanRun *r, int64_t b, int64_t h, int64_t qt,
+                               int64_t *visited, int64_t *full, Diag *d) {
+  CountCtx c = { 0, 0 };
+  if (plan_visit(pl, r, b, h, qt, count_fn, &c, d) != ATTNC_OK) return d->status;
+  *visited = c.visited;
+  *full = c.full;
+  return ATTNC_OK;
+}
+
 attnc_status plan_count_tiles(const Plan *pl, const PlanRun *r, int64_t b, int64_t h,
                               int64_t *visited, int64_t *full, Diag *d) {
   CountCtx c = { 0, 0 };

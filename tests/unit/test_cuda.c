@@ -741,6 +741,28 @@ START_TEST(q_tiles_heavy_first) {
 }
 END_TEST
 
+/* an input the score alone reads leaves the tiles known at compile time:
+   the sink-calibrated window's partial tiles (30 %) run the unrolled mask,
+   as the plain window's do; documents' inputs choose their tiles */
+START_TEST(score_input_tiles_counted) {
+  static const struct { const char *spec; bool unrolled; } want[] = {
+    { "specs/sink_calibration.lua", true },
+    { "specs/sinks.lua", true },
+    { "specs/relative_bias.lua", true },
+  };
+  attnc_ctx *ctx = attnc_ctx_new();
+  for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+    Arena a;
+    arena_init(&a);
+    const char *src = spec_kernel(ctx, want[i].spec, 128, &a);
+    ck_assert_msg((strstr(src, "ATTNC_DEVICE void mask_tile0") != NULL) == want[i].unrolled,
+                  "%s: the mask %s", want[i].spec, want[i].unrolled ? "is not unrolled" : "is unrolled");
+    arena_free(&a);
+  }
+  attnc_ctx_free(ctx);
+}
+END_TEST
+
 /* warp-specialised kernels sum the softmax's rows by P V over a chunk of
    ones (N = Dv + 8) and drop the FADDs; the others keep them */
 START_TEST(row_sums_by_mma) {
@@ -1152,6 +1174,7 @@ int main(void) {
   tcase_add_test(specs, uniform_divisor_reciprocal);
   tcase_add_test(specs, q_tiles_heavy_first);
   tcase_add_test(specs, row_sums_by_mma);
+  tcase_add_test(specs, score_input_tiles_counted);
   tcase_add_test(specs, compile_all_specs);
   tcase_add_test(specs, fuzz_masks_compile);
   suite_add_tcase(s, specs);
