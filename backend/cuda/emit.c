@@ -109,12 +109,10 @@ int cuda_threads(const CudaConfig *cfg) { return cfg->warps * 32 + (cfg->ws ? 12
    64 meets without spilling (measured on an H200, dense D=64: the
    overlapped kernel took 130 registers, so one CTA an SM, and 263 TFLOP/s;
    the one without overlap 117 registers, two CTAs, 350) */
-static int cuda_min_blocks(const CudaConfig *cfg) {
+int cuda_kernel_min_blocks(const CudaConfig *cfg) {
   int dmax = cfg->head_dim > cfg->head_dim_v ? cfg->head_dim : cfg->head_dim_v;
   return cfg->ws ? (cuda_threads(cfg) <= 256 ? 2 : 1) : cfg->wgmma && dmax <= 64 && cfg->block_m <= 128 ? 2 : 1;
 }
-
-int cuda_kernel_min_blocks(const CudaConfig *cfg) { return cuda_min_blocks(cfg); }
 
 /*
 ** K and V buffers: one each without overlap, two with. A third K buffer
@@ -258,15 +256,18 @@ attnc_status cuda_config_finish(const IrPattern *p, CudaConfig *cfg, Diag *d) {
      share of the 228 KiB is its bytes and 1 KiB the system keeps.) */
   const char *sm = getenv("ATTNC_CUDA_SUMMMA");
   cfg->sum_mma = cfg->ws && !(sm && strcmp(sm, "0") == 0);
-  if (cfg->sum_mma && cuda_min_blocks(cfg) * (cuda_smem_bytes(cfg) + 1024) > 228 * 1024)
-    cfg->sum_mma = false;
-  /* WIP: the persistent form, where its second Q buffer fits */
+  /* The persistent grid (kernel_persist), where cuda_config_from_plan asked
+     for it (cuda_persist_wanted) or $ATTNC_CUDA_PERSIST=1 does (=0: never):
+     warp-specialised with TMA and a 1-D q order, where its second Q buffer
+     fits beside the ones (which, where both do not, keep their place). */
   const char *pe = getenv("ATTNC_CUDA_PERSIST");
-  cfg->persist = cfg->ws && pe && strcmp(pe, "1") == 0 && cuda_kv_tma(cfg) && cuda_q_tma(cfg) &&
+  if (pe && *pe) cfg->persist = strcmp(pe, "0") != 0;
+  cfg->persist = cfg->persist && cfg->ws && cuda_kv_tma(cfg) && cuda_q_tma(cfg) &&
                  (cfg->qord.rank == 0 || (cfg->qord.rank == 1 && cfg->qord.dil[0] == 1));
-  if (cfg->persist && (cuda_smem_bytes(cfg) > smem_max * 1024 ||
-                       cuda_min_blocks(cfg) * (cuda_smem_bytes(cfg) + 1024) > 228 * 1024))
+  if (cfg->persist && cuda_kernel_min_blocks(cfg) * (cuda_smem_bytes(cfg) + 1024) > 228 * 1024)
     cfg->persist = false;
+  if (cfg->sum_mma && cuda_kernel_min_blocks(cfg) * (cuda_smem_bytes(cfg) + 1024) > 228 * 1024)
+    cfg->sum_mma = false;
   if (cuda_smem_bytes(cfg) > smem_max * 1024)
     return diag_error(d, ATTNC_ERR_UNSUPPORTED, none,
                       "tiles %dx%d at head dim %d need %d bytes of shared memory (at most %d KiB on %s)",
@@ -292,7 +293,8 @@ void c_ident(const char *s, char *buf, size_t n) {
   buf[k] = 0;
 }
 
-/* WIP: the persistent form runs where the config asked for it and TMA loads Q, K and V */
+/* the persistent kernel runs where the config chose it and TMA loads Q, K
+   and V (not in the copy variant) */
 bool cuda_persistent(const CudaConfig *cfg) { return cfg->persist && cuda_kv_tma(cfg) && cuda_q_tma(cfg); }
 bool cuda_kv_tma(const CudaConfig *cfg) { return cfg->overlap && !cfg->no_tma && order_tma(&cfg->kord); }
 bool cuda_q_tma(const CudaConfig *cfg) { return cuda_kv_tma(cfg) && order_boxes(&cfg->qord); }
@@ -1728,6 +1730,21 @@ static bool q_tiles_reversed(const Plan *pl, const CudaConfig *cfg) {
   return mid >= 0 && last > mid;
 }
 
+/*
+** The persistent grid (kernel_persist) where every q tile carries about the
+** same work: the plan's tiles are known at compile time and a q tile's
+** visits stop growing (q tiles not reversed): dense, windows, sinks. H200,
+** session 15, TFLOP/s with a CTA a q tile / persistent, two rounds: the
+** window 1024 431, 433 / 464, 460; with sinks 390, 385 / 409, 409; dense
+** 616, 621 / 615, 626. Where the work grows over the q tiles or comes from
+** inputs, the hardware's CTA scheduler balances it better than a static
+** stride: causal 575, 566 / 555, 545; ALiBi 504, 519 / 479, 479;
+** block-sparse 484, 487 / 464, 466; documents 381, 380 / 367, 366.
+*/
+bool cuda_persist_wanted(const Plan *pl, const CudaConfig *cfg) {
+  return pl && plan_tiles_static(pl) && !q_tiles_reversed(pl, cfg);
+}
+
 static void emit_schedule(Out *o, const IrPattern *p, const Plan *plan, const CudaConfig *cfg) {
   bool data_iter = false, list_iter = false;   /* kv tiles chosen by runtime inputs */
   for (int v = 0; plan && v < plan->nvariants; v++) {
@@ -1743,7 +1760,7 @@ static void emit_schedule(Out *o, const IrPattern *p, const Plan *plan, const Cu
   out_printf(o, "static constexpr bool kQTileRev = %s;   // q tiles launched last to first (heavy first)\n",
              q_tiles_reversed(plan, cfg) ? "true" : "false");
   out_printf(o, "static constexpr int kKvStages = %d;   // K and V buffers\n", kv_stages(cfg));
-  int min_blocks = cuda_min_blocks(cfg);
+  int min_blocks = cuda_kernel_min_blocks(cfg);
   out_printf(o, "static constexpr int kMinBlocks = %d;  // CTAs an SM must fit (registers)\n",
              min_blocks);
   out_printf(o, "static constexpr int kProducerWarps = %d;   // the loading warpgroup (0: every warp loads)\n",
@@ -1776,7 +1793,7 @@ static void emit_schedule(Out *o, const IrPattern *p, const Plan *plan, const Cu
     out_printf(o, "static constexpr bool kVLag = %s;   // V_j-1 after K_j (TMA)\n",
                list_iter || data_iter ? "true" : "false");
   }
-  out_printf(o, "static constexpr bool kPersist = %s;   // a persistent grid walking work items (WIP)\n",
+  out_printf(o, "static constexpr bool kPersist = %s;   // a persistent grid walking work items\n",
              cuda_persistent(cfg) ? "true" : "false");
   out_printf(o, "static constexpr bool kSumMma = %s;   // row sums by P V (a chunk of ones beside V)\n"
                 "static constexpr u32 kOneBits = 0x%04x;  // 1.0 in the element type\n",
@@ -2184,18 +2201,8 @@ static const char *const kernel_ws =
   "\n";
 
 /*
-** The epilogue. O goes out through shared memory where it fits in the Q
-** buffer (Dv <= D, whole 128-byte lines): a lane holds 4 bytes of a row
-** per n8 atom, so stores straight from registers fill 16 of a sector's 32
-** bytes (ncu on Swin and the D=64 window); staged, each lane stores whole
-** 16-byte chunks of a row. A warp uses only its own rows of the Q buffer, in
-** Q's layout, so no other warp can still be reading them; its last Q K
-** product is done, and the wait retires any Q copy still in flight (a q tile
-** that visits no kv tile).
-*/
-/*
-** WIP ($ATTNC_CUDA_PERSIST=1, cfg->persist): the warp-specialised kernel on
-** a persistent grid. A CTA walks work items w = blockIdx.x + i * gridDim.x
+** The warp-specialised kernel on a persistent grid (cuda_persistent): the
+** grid is the CTAs the SMs hold (cuda_launch). A CTA walks work items w = blockIdx.x + i * gridDim.x
 ** (q tiles fastest, heavy first with kQTileRev, then heads, then batches);
 ** Q has two buffers (item i in buffer i % 2, released by the compute warps
 ** after its epilogue, which stages O there), so the producer loads the next
@@ -2368,6 +2375,16 @@ static const char *const kernel_persist_end =
   "  }\n"
   "}\n";
 
+/*
+** The epilogue. O goes out through shared memory where it fits in the Q
+** buffer (Dv <= D, whole 128-byte lines): a lane holds 4 bytes of a row
+** per n8 atom, so stores straight from registers fill 16 of a sector's 32
+** bytes (ncu on Swin and the D=64 window); staged, each lane stores whole
+** 16-byte chunks of a row. A warp uses only its own rows of the Q buffer, in
+** Q's layout, so no other warp can still be reading them; its last Q K
+** product is done, and the wait retires any Q copy still in flight (a q tile
+** that visits no kv tile).
+*/
 static const char *const kernel_epilogue =
   "  // O = acc / l; LSE = ln(sum exp(s')) = (m * scale_log2 + log2 l) * ln 2 (+ the\n"
   "  // row's part of the scores that score_tile left out).\n"
@@ -2751,24 +2768,24 @@ attnc_status cuda_emit_plan(const IrPattern *p, const Plan *plan, const CudaConf
     out_puts(&o, cfg->wgmma ? gemm_wgmma : gemm_qk_sync);
     out_puts(&o, softmax_text);
     if (!cfg->wgmma) out_puts(&o, gemm_pv_sync);
-    if (!cuda_persistent(cfg)) {
-    out_puts(&o, kernel_head);
-    out_puts(&o, kernel_item_init);
-    if (cfg->ws)
-      out_puts(&o, kernel_ws);
-    else {
-      out_puts(&o, kernel_kv_start);
-      out_puts(&o, cfg->overlap ? kernel_first_loads_wgmma : kernel_first_loads);
-      out_puts(&o, cfg->overlap ? kernel_loop_wgmma : kernel_loop_sync);
-    }
-    out_puts(&o, kernel_epilogue);
-    out_puts(&o, "}\n");
-    } else {
+    if (cuda_persistent(cfg)) {       /* item after item: the head's rows in the loop */
       out_puts(&o, kernel_persist);
       out_puts(&o, kernel_item_init);
       out_puts(&o, kernel_persist_loop);
       out_puts(&o, kernel_epilogue);
       out_puts(&o, kernel_persist_end);
+    } else {
+      out_puts(&o, kernel_head);
+      out_puts(&o, kernel_item_init);
+      if (cfg->ws)
+        out_puts(&o, kernel_ws);
+      else {
+        out_puts(&o, kernel_kv_start);
+        out_puts(&o, cfg->overlap ? kernel_first_loads_wgmma : kernel_first_loads);
+        out_puts(&o, cfg->overlap ? kernel_loop_wgmma : kernel_loop_sync);
+      }
+      out_puts(&o, kernel_epilogue);
+      out_puts(&o, "}\n");
     }
     emit_data_prep(&o, &ep);
   }
