@@ -1740,9 +1740,16 @@ static bool q_tiles_reversed(const Plan *pl, const CudaConfig *cfg) {
 ** inputs, the hardware's CTA scheduler balances it better than a static
 ** stride: causal 575, 566 / 555, 545; ALiBi 504, 519 / 479, 479;
 ** block-sparse 484, 487 / 464, 466; documents 381, 380 / 367, 366.
+** Only with 128-row tiles and two compute warpgroups (one CTA an SM):
+** where two CTAs share an SM, one's start and end already hide under the
+** other's loop (the window 256's 64 x 64 tiles 223, 224 / 174, 174), and
+** D=64's 192-row tiles leave the producer 32 registers, where it spills
+** (dense D=64 472, 467 / 442, 446). The sink-calibrated window: 324, 323 /
+** 338, 339.
 */
 bool cuda_persist_wanted(const Plan *pl, const CudaConfig *cfg) {
-  return pl && plan_tiles_static(pl) && !q_tiles_reversed(pl, cfg);
+  return pl && plan_tiles_static(pl) && !q_tiles_reversed(pl, cfg) &&
+         cfg->block_m == 128 && cfg->warps == 8;
 }
 
 static void emit_schedule(Out *o, const IrPattern *p, const Plan *plan, const CudaConfig *cfg) {
