@@ -293,7 +293,7 @@ static int explain_main(const CliVerb *verb, int argc, char **argv) {
                  (!cuda_q_tma(&cc) || cuda_tma_map_layout(&cc.qord, shape, st, 4096, dims, strides, box));
       bool copy = cuda_kv_tma(&cc) && !tma;
       char an[16];
-      snprintf(kernel, sizeof kernel, "%s, %s%s, %d warps, %d KiB shared memory%s",
+      snprintf(kernel, sizeof kernel, "%s, %s%s%s, %d warps, %d KiB shared memory%s",
                cuda_arch_name(cc.arch, an),
                cc.ws ? (tma ? "wgmma, overlapped, warp-specialised (a producer warpgroup, K/V by TMA, two buffers)"
                             : "wgmma, overlapped, warp-specialised (a producer warpgroup, K/V by cp.async, two buffers)")
@@ -301,6 +301,7 @@ static int explain_main(const CliVerb *verb, int argc, char **argv) {
                                    : "wgmma, overlapped (two K/V buffers, loaded by cp.async)")
                : cc.wgmma ? "wgmma" : "mma.sync",
                cc.sum_mma ? ", row sums by the MMA" : "",
+               cuda_persistent(&cc) && tma ? ", persistent (the CTAs the SMs hold walk the q tiles)" : "",
                cuda_threads(&cc) / 32, (cuda_smem_bytes(&cc) + 1023) / 1024,
                copy ? "; the copy variant: TMA cannot read tensors of this shape" : "");
       pst = cuda_mask_summary(p, pl, &cc, mask_code, sizeof mask_code, &d);

@@ -68,6 +68,12 @@ typedef struct CudaConfig {
                            the tensor core, as a column of ones beside each V buffer
                            (P V's N is Dv + 8) where the CTAs an SM still fit;
                            $ATTNC_CUDA_SUMMMA=0 turns it off */
+  bool persist;         /* asked for by cuda_config_from_plan (cuda_persist_wanted), kept
+                           by cuda_config_finish where it fits (ws with TMA, a 1-D q
+                           order): a persistent grid of what the SMs hold, each CTA
+                           walking work items (q tile, head, batch) with two Q
+                           buffers, the producer running ahead into the next item;
+                           $ATTNC_CUDA_PERSIST=1 asks for it everywhere, =0 never */
   bool no_tma;          /* the copy variant: K, V and Q by cp.async even where the
                            order allows TMA (the runtime builds it for a launch that
                            cannot have the descriptors, see cuda_launch) */
@@ -101,6 +107,13 @@ bool cuda_wgmma_allowed(int arch);
 /* dynamic shared memory bytes and threads of a kernel built from cfg */
 int cuda_smem_bytes(const CudaConfig *cfg);
 int cuda_threads(const CudaConfig *cfg);
+/* the CTAs an SM must fit (__launch_bounds__' second argument) */
+int cuda_kernel_min_blocks(const CudaConfig *cfg);
+/* whether the kernel is the persistent one (cfg->persist with TMA) */
+bool cuda_persistent(const CudaConfig *cfg);
+/* whether a plan's q tiles carry even work, known at compile time, so the
+   persistent grid beats a CTA a q tile (emit.c says where it was measured) */
+bool cuda_persist_wanted(const Plan *pl, const CudaConfig *cfg);
 /* what partial tiles run for the mask (split into row, column and pair code,
    unrolled or in a loop), in words, for attnc explain */
 attnc_status cuda_mask_summary(const IrPattern *p, const Plan *plan, const CudaConfig *cfg,

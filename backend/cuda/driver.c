@@ -594,7 +594,13 @@ attnc_status cuda_launch(CudaModule *m, const IrPattern *p, const attnc_args *ar
     } else
       meta = 0;
   }
-  CUresult r = drv->cuLaunchKernel(m->fn, (unsigned)qtiles, (unsigned)s.Hq, (unsigned)s.B,
+  /* a persistent kernel: a CTA for each it fits on every SM, walking the
+     (q tile, head, batch) items */
+  int64_t items = qtiles * s.Hq * s.B, ctas = (int64_t)cuda_driver_sm_count(drv) * cuda_kernel_min_blocks(cfg);
+  unsigned gx = cuda_persistent(cfg) ? (unsigned)(items < ctas ? items : ctas) : (unsigned)qtiles;
+  bool persist = cuda_persistent(cfg);
+  unsigned gy = persist ? 1u : (unsigned)s.Hq, gz = persist ? 1u : (unsigned)s.B;
+  CUresult r = drv->cuLaunchKernel(m->fn, gx, gy, gz,
                                    (unsigned)cuda_threads(cfg), 1, 1, (unsigned)m->smem,
                                    stream, params, NULL);
   if (meta) drv->mem_free_async(meta, stream);   /* after the kernel, in stream order */

@@ -109,7 +109,7 @@ int cuda_threads(const CudaConfig *cfg) { return cfg->warps * 32 + (cfg->ws ? 12
    64 meets without spilling (measured on an H200, dense D=64: the
    overlapped kernel took 130 registers, so one CTA an SM, and 263 TFLOP/s;
    the one without overlap 117 registers, two CTAs, 350) */
-static int cuda_min_blocks(const CudaConfig *cfg) {
+int cuda_kernel_min_blocks(const CudaConfig *cfg) {
   int dmax = cfg->head_dim > cfg->head_dim_v ? cfg->head_dim : cfg->head_dim_v;
   return cfg->ws ? (cuda_threads(cfg) <= 256 ? 2 : 1) : cfg->wgmma && dmax <= 64 && cfg->block_m <= 128 ? 2 : 1;
 }
@@ -127,7 +127,7 @@ static int kv_stages(const CudaConfig *cfg) { return cfg->overlap ? 2 : 1; }
    its 64 columns of ones where the row sums are an MMA's), 1024-aligned */
 int cuda_smem_bytes(const CudaConfig *cfg) {
   int v_cols = cfg->head_dim_v + (cfg->sum_mma ? 64 : 0);
-  return 2 * (cfg->block_m * cfg->head_dim +
+  return 2 * ((cuda_persistent(cfg) ? 2 : 1) * cfg->block_m * cfg->head_dim +
               kv_stages(cfg) * (cfg->block_n * cfg->head_dim + cfg->block_n * v_cols)) +
          (cfg->wgmma ? 1024 : 0);          /* wgmma tiles start 1024-aligned */
 }
@@ -256,7 +256,17 @@ attnc_status cuda_config_finish(const IrPattern *p, CudaConfig *cfg, Diag *d) {
      share of the 228 KiB is its bytes and 1 KiB the system keeps.) */
   const char *sm = getenv("ATTNC_CUDA_SUMMMA");
   cfg->sum_mma = cfg->ws && !(sm && strcmp(sm, "0") == 0);
-  if (cfg->sum_mma && cuda_min_blocks(cfg) * (cuda_smem_bytes(cfg) + 1024) > 228 * 1024)
+  /* The persistent grid (kernel_persist), where cuda_config_from_plan asked
+     for it (cuda_persist_wanted) or $ATTNC_CUDA_PERSIST=1 does (=0: never):
+     warp-specialised with TMA and a 1-D q order, where its second Q buffer
+     fits beside the ones (which, where both do not, keep their place). */
+  const char *pe = getenv("ATTNC_CUDA_PERSIST");
+  if (pe && *pe) cfg->persist = strcmp(pe, "0") != 0;
+  cfg->persist = cfg->persist && cfg->ws && cuda_kv_tma(cfg) && cuda_q_tma(cfg) &&
+                 (cfg->qord.rank == 0 || (cfg->qord.rank == 1 && cfg->qord.dil[0] == 1));
+  if (cfg->persist && cuda_kernel_min_blocks(cfg) * (cuda_smem_bytes(cfg) + 1024) > 228 * 1024)
+    cfg->persist = false;
+  if (cfg->sum_mma && cuda_kernel_min_blocks(cfg) * (cuda_smem_bytes(cfg) + 1024) > 228 * 1024)
     cfg->sum_mma = false;
   if (cuda_smem_bytes(cfg) > smem_max * 1024)
     return diag_error(d, ATTNC_ERR_UNSUPPORTED, none,
@@ -283,6 +293,9 @@ void c_ident(const char *s, char *buf, size_t n) {
   buf[k] = 0;
 }
 
+/* the persistent kernel runs where the config chose it and TMA loads Q, K
+   and V (not in the copy variant) */
+bool cuda_persistent(const CudaConfig *cfg) { return cfg->persist && cuda_kv_tma(cfg) && cuda_q_tma(cfg); }
 bool cuda_kv_tma(const CudaConfig *cfg) { return cfg->overlap && !cfg->no_tma && order_tma(&cfg->kord); }
 bool cuda_q_tma(const CudaConfig *cfg) { return cuda_kv_tma(cfg) && order_boxes(&cfg->qord); }
 
@@ -1717,6 +1730,28 @@ static bool q_tiles_reversed(const Plan *pl, const CudaConfig *cfg) {
   return mid >= 0 && last > mid;
 }
 
+/*
+** The persistent grid (kernel_persist) where every q tile carries about the
+** same work: the plan's tiles are known at compile time and a q tile's
+** visits stop growing (q tiles not reversed): dense, windows, sinks. H200,
+** session 15, TFLOP/s with a CTA a q tile / persistent, two rounds: the
+** window 1024 431, 433 / 464, 460; with sinks 390, 385 / 409, 409; dense
+** 616, 621 / 615, 626. Where the work grows over the q tiles or comes from
+** inputs, the hardware's CTA scheduler balances it better than a static
+** stride: causal 575, 566 / 555, 545; ALiBi 504, 519 / 479, 479;
+** block-sparse 484, 487 / 464, 466; documents 381, 380 / 367, 366.
+** Only with 128-row tiles and two compute warpgroups (one CTA an SM):
+** where two CTAs share an SM, one's start and end already hide under the
+** other's loop (the window 256's 64 x 64 tiles 223, 224 / 174, 174), and
+** D=64's 192-row tiles leave the producer 32 registers, where it spills
+** (dense D=64 472, 467 / 442, 446). The sink-calibrated window: 324, 323 /
+** 338, 339.
+*/
+bool cuda_persist_wanted(const Plan *pl, const CudaConfig *cfg) {
+  return pl && plan_tiles_static(pl) && !q_tiles_reversed(pl, cfg) &&
+         cfg->block_m == 128 && cfg->warps == 8;
+}
+
 static void emit_schedule(Out *o, const IrPattern *p, const Plan *plan, const CudaConfig *cfg) {
   bool data_iter = false, list_iter = false;   /* kv tiles chosen by runtime inputs */
   for (int v = 0; plan && v < plan->nvariants; v++) {
@@ -1732,7 +1767,7 @@ static void emit_schedule(Out *o, const IrPattern *p, const Plan *plan, const Cu
   out_printf(o, "static constexpr bool kQTileRev = %s;   // q tiles launched last to first (heavy first)\n",
              q_tiles_reversed(plan, cfg) ? "true" : "false");
   out_printf(o, "static constexpr int kKvStages = %d;   // K and V buffers\n", kv_stages(cfg));
-  int min_blocks = cuda_min_blocks(cfg);
+  int min_blocks = cuda_kernel_min_blocks(cfg);
   out_printf(o, "static constexpr int kMinBlocks = %d;  // CTAs an SM must fit (registers)\n",
              min_blocks);
   out_printf(o, "static constexpr int kProducerWarps = %d;   // the loading warpgroup (0: every warp loads)\n",
@@ -1765,6 +1800,8 @@ static void emit_schedule(Out *o, const IrPattern *p, const Plan *plan, const Cu
     out_printf(o, "static constexpr bool kVLag = %s;   // V_j-1 after K_j (TMA)\n",
                list_iter || data_iter ? "true" : "false");
   }
+  out_printf(o, "static constexpr bool kPersist = %s;   // a persistent grid walking work items\n",
+             cuda_persistent(cfg) ? "true" : "false");
   out_printf(o, "static constexpr bool kSumMma = %s;   // row sums by P V (a chunk of ones beside V)\n"
                 "static constexpr u32 kOneBits = 0x%04x;  // 1.0 in the element type\n",
              cfg->sum_mma ? "true" : "false", cfg->dtype == DT_F16 ? 0x3C00 : 0x3F80);
@@ -1782,7 +1819,8 @@ static void emit_schedule(Out *o, const IrPattern *p, const Plan *plan, const Cu
     "static constexpr int kSmemQ = 0;                  // shared-memory byte offsets\n"
     "static constexpr int kStageK = kBlockN * kHeadDim * 2;   // bytes of one K buffer\n"
     "static constexpr int kStageV = kBlockN * (kHeadDimV + (kSumMma ? 64 : 0)) * 2;  // one V buffer (+ ones)\n"
-    "static constexpr int kSmemK = kSmemQ + kBlockM * kHeadDim * 2;\n"
+    "static constexpr int kQBytes = kBlockM * kHeadDim * 2;     // one Q buffer\n"
+    "static constexpr int kSmemK = kSmemQ + (kPersist ? 2 : 1) * kQBytes;\n"
     "static constexpr int kSmemV = kSmemK + kKvStages * kStageK;\n"
     "static constexpr int kSmemBytes = kSmemV + kKvStages * kStageV;\n"
     "static constexpr float kLn2 = 0.693147180559945309f;\n"
@@ -1842,6 +1880,10 @@ static const char *const kernel_head =
   "\n"
   "  QTile qt;\n"
   "  if (!q_tile_begin(qt, p, b, h, q_tile)) return;   // all padding: nothing to write\n"
+  ;
+
+/* a work item's rows and accumulators (kernel_head, kernel_persist) */
+static const char *const kernel_item_init =
   "  // this thread's rows: r = warp*kWarpM + mi*16 + half*8 + lane/4, and their tokens\n"
   "  int q_tok[kAtomsM][2];\n"
   "#pragma unroll\n"
@@ -2166,6 +2208,181 @@ static const char *const kernel_ws =
   "\n";
 
 /*
+** The warp-specialised kernel on a persistent grid (cuda_persistent): the
+** grid is the CTAs the SMs hold (cuda_launch). A CTA walks work items w = blockIdx.x + i * gridDim.x
+** (q tiles fastest, heavy first with kQTileRev, then heads, then batches);
+** Q has two buffers (item i in buffer i % 2, released by the compute warps
+** after its epilogue, which stages O there), so the producer loads the next
+** item's Q, K and V while the compute warps finish this one. The K slots
+** (j) run on across items, an item ending in a slot with tile -1 that the
+** compute warps release like any other; V tiles (vi) count real tiles only.
+** Both sides decode the same items and skip the same empty q tiles.
+*/
+static const char *const kernel_persist =
+  "\n// ---- the kernel, persistent: a CTA walks work items (q tile, query head, batch)\n"
+  "extern \"C\" __global__ void __launch_bounds__(kCtaThreads, kMinBlocks) attnc_fwd(const __grid_constant__ Params p) {\n"
+  "  extern __shared__ __align__(128) unsigned char smem[];\n"
+  "  const u32 sbase = tile_base(smem);\n"
+  "  const u32 sQ0 = sbase + kSmemQ, sK = sbase + kSmemK, sV = sbase + kSmemV;\n"
+  "  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;\n"
+  "  const int seq_q = (int)p.seq_q, seq_k = (int)p.seq_k;\n"
+  "  (void)seq_k;\n"
+  "  const float scale = (float)p.scale, scale_log2 = (float)p.softmax_scale_log2;\n"
+  "  const int nq = (seq_q + kBlockM - 1) / kBlockM, nh = (int)p.heads_q;   // a 1-D q order\n"
+  "  const int items = nq * nh * (int)p.batch;\n"
+  "  auto item = [&](int w, int &qi, int &h, int &b) {\n"
+  "    const int u = w % nq;\n"
+  "    qi = kQTileRev ? nq - 1 - u : u;\n"
+  "    h = (w / nq) % nh;\n"
+  "    b = w / (nq * nh);\n"
+  "  };\n"
+  "  __shared__ __align__(8) u64 full_q[2], empty_q[2], full_k[kKvStages], full_v[kKvStages], empty_k[kKvStages], empty_v[kKvStages];\n"
+  "  __shared__ KvTile slot[kKvStages];\n"
+  "  __shared__ ColStage col_stage[kColStage ? 3 : 1];   // a partial tile's mask columns\n"
+  "  if (tid == 0) {\n"
+  "#pragma unroll\n"
+  "    for (int i = 0; i < 2; ++i) {\n"
+  "      mbar_init(smem_u32(&full_q[i]), 1);\n"
+  "      mbar_init(smem_u32(&empty_q[i]), kWarps);\n"
+  "    }\n"
+  "#pragma unroll\n"
+  "    for (int st = 0; st < kKvStages; ++st) {\n"
+  "      mbar_init(smem_u32(&full_k[st]), 1 + (kColStage ? kBlockN : 0));\n"
+  "      mbar_init(smem_u32(&empty_k[st]), kWarps);\n"
+  "      mbar_init(smem_u32(&full_v[st]), 1);\n"
+  "      mbar_init(smem_u32(&empty_v[st]), kWarps);\n"
+  "    }\n"
+  "  }\n"
+  "  if constexpr (kSumMma) {            // the chunk of ones behind each V buffer, once\n"
+  "    const u32 one = kOneBits | kOneBits << 16;\n"
+  "    for (int i = tid; i < kKvStages * kBlockN * 8; i += kCtaThreads) {\n"
+  "      const u32 a = sV + (i / (kBlockN * 8)) * kStageV + kHeadDimV * kBlockN * 2 + (i % (kBlockN * 8)) * 16;\n"
+  "      asm volatile(\"st.shared.v4.u32 [%0], {%1, %1, %1, %1};\\n\" :: \"r\"(a), \"r\"(one) : \"memory\");\n"
+  "    }\n"
+  "    smem_to_async_proxy();\n"
+  "  }\n"
+  "  __syncthreads();                    // the last CTA-wide barrier\n"
+  "\n"
+  "  if (warp >= kWarps) {               // the producer warpgroup: Q, K and V by TMA\n"
+  "    if constexpr (kRegsProducer < kRegsEntry) setmaxnreg_dec<kRegsProducer>();\n"
+  "    const int ptid = tid - kThreads;\n"
+  "    int j = 0, vi = 0, n_items = 0;   // K slots, V tiles and items so far\n"
+  "    for (int w = blockIdx.x; w < items; w += gridDim.x) {\n"
+  "      int qi, h, b;\n"
+  "      item(w, qi, h, b);\n"
+  "      const int hk = h / (int)(p.heads_q / p.heads_kv);\n"
+  "      QTile qt;\n"
+  "      if (!q_tile_begin(qt, p, b, h, qi)) continue;\n"
+  "      const int qs = n_items & 1;\n"
+  "      if (n_items >= 2) {              // Q buffer qs: item n_items-2's epilogue is done\n"
+  "        mbar_wait(smem_u32(&empty_q[qs]), ((n_items / 2) + 1) & 1);\n"
+  "        iter_sync();\n"
+  "      }\n"
+  "      if (ptid == 0) tma_q(sQ0 + qs * kQBytes, p.qmap, smem_u32(&full_q[qs]), qt, h, b, p);\n"
+  "      ++n_items;\n"
+  "      KvIter it;\n"
+  "      kv_begin(it, p, qt, b, h);\n"
+  "      auto tma_v = [&](int i, int tile) {   // V_i, once V_i-kKvStages is released\n"
+  "        const int sv = i % kKvStages;\n"
+  "        if (i >= kKvStages) { mbar_wait(smem_u32(&empty_v[sv]), ((i / kKvStages) + 1) & 1); iter_sync(); }\n"
+  "        if (ptid == 0) tma_kv(sV + sv * kStageV, p.vmap, smem_u32(&full_v[sv]), kHeadDimV, tile, hk, b, p);\n"
+  "      };\n"
+  "      int prev = -1;                   // the item's previous tile (kVLag)\n"
+  "      for (;; ++j) {\n"
+  "        const int sk = j % kKvStages;\n"
+  "        KvTile t = { -1, false, 3 };\n"
+  "        const bool have = kv_next(it, p, qt, b, h, t);\n"
+  "        if (j >= kKvStages) {          // K slot j-kKvStages released\n"
+  "          mbar_wait(smem_u32(&empty_k[sk]), ((j / kKvStages) + 1) & 1);\n"
+  "          iter_sync();\n"
+  "        }\n"
+  "        if (ptid == 0) { slot[sk].tile = have ? t.tile : -1; slot[sk].full = t.full; slot[sk].edge = t.edge; }\n"
+  "        if constexpr (kColStage) {\n"
+  "          if (have && !t.full && ptid < kBlockN) col_stage_fill(col_stage[j % 3], p, t.tile, ptid, b, h);\n"
+  "          if (ptid < kBlockN) mbar_arrive(smem_u32(&full_k[sk]));\n"
+  "        }\n"
+  "        if (!have) {                   // the item's end: its last V, then the slot says so\n"
+  "          if (kVLag && prev >= 0) tma_v(vi++, prev);\n"
+  "          if (ptid == 0) mbar_arrive(smem_u32(&full_k[sk]));\n"
+  "          ++j;\n"
+  "          break;\n"
+  "        }\n"
+  "        if (ptid == 0) tma_kv(sK + sk * kStageK, p.kmap, smem_u32(&full_k[sk]), kHeadDim, t.tile, hk, b, p);\n"
+  "        if (!kVLag) tma_v(vi++, t.tile);\n"
+  "        else if (prev >= 0) tma_v(vi++, prev);\n"
+  "        prev = t.tile;\n"
+  "      }\n"
+  "    }\n"
+  "    return;\n"
+  "  }\n"
+  "\n"
+  "  // the compute warps: kernel_ws's steps, item after item\n"
+  "  if constexpr (kRegsConsumer > kRegsEntry) setmaxnreg_inc<kRegsConsumer>();\n"
+  "  int j = 0, vi = 0, n_items = 0;\n"
+  "  for (int w = blockIdx.x; w < items; w += gridDim.x) {\n"
+  "    int q_tile, h, b;\n"
+  "    item(w, q_tile, h, b);\n"
+  "    QTile qt;\n"
+  "    if (!q_tile_begin(qt, p, b, h, q_tile)) continue;\n"
+  "    const int qs = n_items & 1, q_phase = (n_items / 2) & 1;\n"
+  "    ++n_items;\n"
+  "    const u32 sQ = sQ0 + qs * kQBytes;   // this item's Q, then its staged O\n"
+  ;
+
+static const char *const kernel_persist_loop =
+  "    float s[kAtomsM][kAtomsN][4], alpha[kAtomsM][2];\n"
+  "    u32 pa[kBlockN / 16][4];\n"
+  "    mbar_wait(smem_u32(&full_q[qs]), q_phase);   // Q landed\n"
+  "    int n = 0;                        // the item's tiles so far\n"
+  "    for (;; ++j) {\n"
+  "      const int sk = j % kKvStages, pv = (vi + kKvStages - 1) % kKvStages;   // K_j, V_vi-1\n"
+  "      mbar_wait(smem_u32(&full_k[sk]), (j / kKvStages) & 1);\n"
+  "      const KvTile cur = slot[sk];\n"
+  "      __syncwarp();                   // every lane read slot[sk]\n"
+  "      if (cur.tile < 0) {             // the item's end: release its slot\n"
+  "        if (lane == 0) mbar_arrive(smem_u32(&empty_k[sk]));\n"
+  "        ++j;\n"
+  "        break;\n"
+  "      }\n"
+  "      issue_qk(s, sQ, sK + sk * kStageK, warp);\n"
+  "      if (n > 0) {\n"
+  "        mbar_wait(smem_u32(&full_v[pv]), ((vi - 1) / kKvStages) & 1);\n"
+  "        issue_pv(acc_o, pa, sV + pv * kStageV);\n"
+  "        wgmma_wait<1>();\n"
+  "      } else\n"
+  "        wgmma_wait<0>();\n"
+  "      if (lane == 0) mbar_arrive(smem_u32(&empty_k[sk]));\n"
+  "      fence_acc(s);\n"
+  "      score_tile(s, p, qt, cur, q_tok, b, h, lane, scale, &col_stage[kColStage ? j % 3 : 0]);\n"
+  "      softmax_tile(s, row_max, row_sum, alpha, scale_log2);\n"
+  "      wgmma_wait<0>();\n"
+  "      if (n > 0 && lane == 0) mbar_arrive(smem_u32(&empty_v[pv]));\n"
+  "      fence_acc(acc_o);\n"
+  "      rescale_o(acc_o, alpha);\n"
+  "      pack_p(pa, s);\n"
+  "      ++n;\n"
+  "      ++vi;\n"
+  "    }\n"
+  "    if (n > 0) {                      // the last tile's P V\n"
+  "      const int pv = (vi - 1) % kKvStages;\n"
+  "      mbar_wait(smem_u32(&full_v[pv]), ((vi - 1) / kKvStages) & 1);\n"
+  "      issue_pv(acc_o, pa, sV + pv * kStageV);\n"
+  "      wgmma_wait<0>();\n"
+  "      fence_acc(acc_o);\n"
+  "      if (lane == 0) mbar_arrive(smem_u32(&empty_v[pv]));\n"
+  "    }\n"
+  "    const int hk = h / (int)(p.heads_q / p.heads_kv);\n"
+  "    (void)hk;\n";
+
+/* the persistent kernel's item end: Q buffer qs (and the O staged in it) is free */
+static const char *const kernel_persist_end =
+  "    __syncwarp();\n"
+  "    smem_to_async_proxy();            // the staged O's accesses before the next Q's TMA\n"
+  "    if (lane == 0) mbar_arrive(smem_u32(&empty_q[qs]));\n"
+  "  }\n"
+  "}\n";
+
+/*
 ** The epilogue. O goes out through shared memory where it fits in the Q
 ** buffer (Dv <= D, whole 128-byte lines): a lane holds 4 bytes of a row
 ** per n8 atom, so stores straight from registers fill 16 of a sector's 32
@@ -2175,7 +2392,7 @@ static const char *const kernel_ws =
 ** product is done, and the wait retires any Q copy still in flight (a q tile
 ** that visits no kv tile).
 */
-static const char *const kernel_tail =
+static const char *const kernel_epilogue =
   "  // O = acc / l; LSE = ln(sum exp(s')) = (m * scale_log2 + log2 l) * ln 2 (+ the\n"
   "  // row's part of the scores that score_tile left out).\n"
   "  // A row with no allowed key: O = 0, LSE = -inf.\n"
@@ -2227,8 +2444,7 @@ static const char *const kernel_tail =
   "                   : \"=r\"(v.x), \"=r\"(v.y), \"=r\"(v.z), \"=r\"(v.w) : \"r\"(tile_addr<kBlockM, kChunksO>(sQ, row, c)) : \"memory\");\n"
   "      if (q >= 0) *(uint4 *)(o_head + (i64)q * p.o_stride[2] + c * 8) = v;\n"
   "    }\n"
-  "  }\n"
-  "}\n";
+  "  }\n";
 
 /* bits per row of the partial-tile mask: 2 per n8 atom of the kv tile */
 static int cfg_block_n_bits(const EmitPlan *ep) { return ep->cfg->block_n / 8 * 2; }
@@ -2559,15 +2775,25 @@ attnc_status cuda_emit_plan(const IrPattern *p, const Plan *plan, const CudaConf
     out_puts(&o, cfg->wgmma ? gemm_wgmma : gemm_qk_sync);
     out_puts(&o, softmax_text);
     if (!cfg->wgmma) out_puts(&o, gemm_pv_sync);
-    out_puts(&o, kernel_head);
-    if (cfg->ws)
-      out_puts(&o, kernel_ws);
-    else {
-      out_puts(&o, kernel_kv_start);
-      out_puts(&o, cfg->overlap ? kernel_first_loads_wgmma : kernel_first_loads);
-      out_puts(&o, cfg->overlap ? kernel_loop_wgmma : kernel_loop_sync);
+    if (cuda_persistent(cfg)) {       /* item after item: the head's rows in the loop */
+      out_puts(&o, kernel_persist);
+      out_puts(&o, kernel_item_init);
+      out_puts(&o, kernel_persist_loop);
+      out_puts(&o, kernel_epilogue);
+      out_puts(&o, kernel_persist_end);
+    } else {
+      out_puts(&o, kernel_head);
+      out_puts(&o, kernel_item_init);
+      if (cfg->ws)
+        out_puts(&o, kernel_ws);
+      else {
+        out_puts(&o, kernel_kv_start);
+        out_puts(&o, cfg->overlap ? kernel_first_loads_wgmma : kernel_first_loads);
+        out_puts(&o, cfg->overlap ? kernel_loop_wgmma : kernel_loop_sync);
+      }
+      out_puts(&o, kernel_epilogue);
+      out_puts(&o, "}\n");
     }
-    out_puts(&o, kernel_tail);
     emit_data_prep(&o, &ep);
   }
   if (!st && o.oom) st = diag_error(d, ATTNC_ERR_NOMEM, (Loc){ NULL, 0 }, "out of memory");

@@ -73,6 +73,7 @@ attnc_status cuda_config_from_plan(const Plan *plan, CudaConfig *cfg, Diag *d) {
   if ((st = order_from_plan(&plan->qord, plan->sched.bm, &cfg->qord, "q", d)) ||
       (st = order_from_plan(&plan->kord, plan->sched.bn, &cfg->kord, "kv", d)))
     return st;
+  cfg->persist = cuda_persist_wanted(plan, cfg);
   return cuda_config_finish(plan->pat, cfg, d);
 }
 

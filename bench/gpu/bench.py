@@ -182,6 +182,9 @@ def make_cases():
     case("dilated_1024_d4_d64", 4, 16, 8192, 64,
          lambda b, h, q, k: (torch.abs(q - k) <= 1024) & ((q - k) % 4 == 0),
          spec="dilated", defs=dict(window=256, dilation=4))
+    # a short window: 64 x 64 tiles behind a producer warpgroup
+    case("sliding_window_256", 2, 16, 8192, 128, sw(256), spec="sliding_window",
+         defs=dict(window=256, causal=1))
     # packed short sequences (fine-tuning batches): documents of 32-512 tokens
     case("documents_32_512", 1, 16, 16384, 128, doc_mask, spec="document",
          defs=dict(causal=0), inputs=doc_inputs_of(32, 512))

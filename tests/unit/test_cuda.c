@@ -618,7 +618,6 @@ START_TEST(specs_emit_deterministic) {
 }
 END_TEST
 
-/* the plan's iterators are walked, not replaced by a dense loop */
 /* the sm_90a bf16 kernel source of a spec at its default params, in a */
 static char *spec_kernel(attnc_ctx *ctx, const char *spec, int head_dim, Arena *a) {
   attnc_spec *s;
@@ -784,6 +783,35 @@ START_TEST(row_sums_by_mma) {
 }
 END_TEST
 
+/* the persistent grid where every q tile carries about the same work, known
+   at compile time, on 128-row tiles: the sink-calibrated window; not the
+   short windows' 64-row tiles (two CTAs an SM), not causal (its heavy q tiles go
+   first on a grid of q tiles), not documents (tiles from an input), not
+   kernels without a producer warpgroup */
+START_TEST(persistent_where_even) {
+  static const struct { const char *spec; int d; bool on; } want[] = {
+    { "specs/sliding_window.lua", 128, false },    /* window 16: 64 x 64 tiles */
+    { "specs/sinks.lua", 128, false },
+    { "specs/sink_calibration.lua", 128, true },
+    { "specs/causal.lua", 128, false },
+    { "specs/document.lua", 128, false },
+    { "specs/neighborhood2d.lua", 64, false },
+  };
+  unsetenv("ATTNC_CUDA_PERSIST");
+  attnc_ctx *ctx = attnc_ctx_new();
+  for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+    Arena a;
+    arena_init(&a);
+    const char *src = spec_kernel(ctx, want[i].spec, want[i].d, &a);
+    ck_assert_msg((strstr(src, "kPersist = true;") != NULL) == want[i].on, "%s: kPersist", want[i].spec);
+    ck_assert_msg((strstr(src, "the kernel, persistent") != NULL) == want[i].on, "%s: the kernel", want[i].spec);
+    arena_free(&a);
+  }
+  attnc_ctx_free(ctx);
+}
+END_TEST
+
+/* the plan's iterators are walked, not replaced by a dense loop */
 START_TEST(specs_iterators_walked) {
   static const struct { const char *spec, *needle; } want[] = {
     { "specs/causal.lua", "box_step(it.u, it.wlo[0]" },
@@ -1174,6 +1202,7 @@ int main(void) {
   tcase_add_test(specs, uniform_divisor_reciprocal);
   tcase_add_test(specs, q_tiles_heavy_first);
   tcase_add_test(specs, row_sums_by_mma);
+  tcase_add_test(specs, persistent_where_even);
   tcase_add_test(specs, score_input_tiles_counted);
   tcase_add_test(specs, compile_all_specs);
   tcase_add_test(specs, fuzz_masks_compile);

@@ -113,6 +113,21 @@ static void add_case(SpecInfo *si, const IrPattern *p, Case c) {
   }
 }
 
+static attnc_status kernel_source(const IrPattern *p, const Case *c, Arena *a, CudaConfig *cfg,
+                                  char **src, int arch, bool no_tma, Diag *d);
+
+/* whether the sm_90a kernel for case c is the persistent one */
+static bool persistent_at(const IrPattern *p, const Case *c) {
+  Arena a;
+  arena_init(&a);
+  CudaConfig cfg;
+  char *src;
+  Diag d = { 0 };
+  bool on = kernel_source(p, c, &a, &cfg, &src, 90, false, &d) == ATTNC_OK && cuda_persistent(&cfg);
+  arena_free(&a);
+  return on;
+}
+
 /* the cases of one spec: GQA and ragged tails; Sq != Sk where nothing forbids it */
 static void make_cases(attnc_ctx *ctx, SpecInfo *si) {
   attnc_spec *s;
@@ -156,6 +171,11 @@ static void make_cases(attnc_ctx *ctx, SpecInfo *si) {
          (32 kv tiles): data_narrow skips the groups before and after a q
          tile's documents */
       if (p->ninputs) add_case1(si, p, (Case){ 1, 2, 1, 4500, 4500, head_dim(p, 64), false, DT_BF16, 0 });
+      /* where the kernel is the persistent one, several work items a CTA
+         (9 q tiles x 16 heads x 2 batches: 288 items on 132 SMs), so the
+         second Q buffer and the K slots running on across items are used */
+      Case many = { 2, 16, 4, 1100, 1100, head_dim(p, 128), false, DT_BF16, 0 };
+      if (persistent_at(p, &many)) add_case1(si, p, many);
     }
   }
   attnc_spec_free(s);
