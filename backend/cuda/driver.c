@@ -518,6 +518,15 @@ attnc_status cuda_launch(CudaModule *m, const IrPattern *p, const attnc_args *ar
     return diag_error(d, ATTNC_ERR_UNSUPPORTED, (Loc){ NULL, 0 }, "too many q tiles (%lld)",
                       (long long)qtiles);
   if (qtiles == 0 || s.B == 0 || s.Hq == 0) return ATTNC_OK;
+  /* a persistent kernel's items (q tile, head, batch) are ints, counted on
+     past the last by a grid of what the SMs hold */
+  bool persist = cuda_persistent(cfg);
+  int64_t items = qtiles * s.Hq * s.B, ctas = (int64_t)cuda_driver_sm_count(m->drv) * cuda_kernel_min_blocks(cfg);
+  if (ctas < 1) ctas = 1;
+  if (persist && items > 0x7fffffff - ctas)
+    return diag_error(d, ATTNC_ERR_UNSUPPORTED, (Loc){ NULL, 0 },
+                      "the persistent kernel walks at most 2^31 work items (q tiles x heads x "
+                      "batches = %lld); split the batch", (long long)items);
 
   /* the parameter block, slot by slot (cuda_param_slots) */
   CudaSlot slots[64 + 3 * 32];
@@ -596,9 +605,7 @@ attnc_status cuda_launch(CudaModule *m, const IrPattern *p, const attnc_args *ar
   }
   /* a persistent kernel: a CTA for each it fits on every SM, walking the
      (q tile, head, batch) items */
-  int64_t items = qtiles * s.Hq * s.B, ctas = (int64_t)cuda_driver_sm_count(drv) * cuda_kernel_min_blocks(cfg);
-  unsigned gx = cuda_persistent(cfg) ? (unsigned)(items < ctas ? items : ctas) : (unsigned)qtiles;
-  bool persist = cuda_persistent(cfg);
+  unsigned gx = persist ? (unsigned)(items < ctas ? items : ctas) : (unsigned)qtiles;
   unsigned gy = persist ? 1u : (unsigned)s.Hq, gz = persist ? 1u : (unsigned)s.B;
   CUresult r = drv->cuLaunchKernel(m->fn, gx, gy, gz,
                                    (unsigned)cuda_threads(cfg), 1, 1, (unsigned)m->smem,

@@ -2209,8 +2209,9 @@ static const char *const kernel_ws =
 
 /*
 ** The warp-specialised kernel on a persistent grid (cuda_persistent): the
-** grid is the CTAs the SMs hold (cuda_launch). A CTA walks work items w = blockIdx.x + i * gridDim.x
-** (q tiles fastest, heavy first with kQTileRev, then heads, then batches);
+** grid is the CTAs the SMs hold (cuda_launch). A CTA walks work items
+** w = blockIdx.x + i * gridDim.x (q tiles fastest, heavy first with
+** kQTileRev, then heads, then batches; cuda_launch keeps w within int);
 ** Q has two buffers (item i in buffer i % 2, released by the compute warps
 ** after its epilogue, which stages O there), so the producer loads the next
 ** item's Q, K and V while the compute warps finish this one. The K slots
