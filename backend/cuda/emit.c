@@ -1860,6 +1860,20 @@ static void emit_params(Out *o, const IrPattern *p) {
   out_puts(o, "// q/k/v/o strides: batch, head, token, dim (in elements); lse: batch, head, token\n");
 }
 
+/* the chunk of ones behind each V buffer (kSumMma: the row sums by P V),
+   written once a CTA by every thread (kernel_ws, kernel_persist) */
+static const char *const fill_ones_text =
+  "\n// the 64 columns of ones behind each V buffer, written once a CTA; P V's last\n"
+  "// 8 columns sum the rows of P\n"
+  "ATTNC_DEVICE void fill_ones(u32 sV, int tid) {\n"
+  "  const u32 one = kOneBits | kOneBits << 16;\n"
+  "  for (int i = tid; i < kKvStages * kBlockN * 8; i += kCtaThreads) {\n"
+  "    const u32 a = sV + (i / (kBlockN * 8)) * kStageV + kHeadDimV * kBlockN * 2 + (i % (kBlockN * 8)) * 16;\n"
+  "    asm volatile(\"st.shared.v4.u32 [%0], {%1, %1, %1, %1};\\n\" :: \"r\"(a), \"r\"(one) : \"memory\");\n"
+  "  }\n"
+  "  smem_to_async_proxy();              // wgmma reads them through the async proxy\n"
+  "}\n";
+
 /* ------------------------------------------------------------- kernel */
 
 static const char *const kernel_head =
@@ -2083,14 +2097,7 @@ static const char *const kernel_ws =
   "      mbar_init(smem_u32(&empty_v[st]), kWarps);\n"
   "    }\n"
   "  }\n"
-  "  if constexpr (kSumMma) {            // the chunk of ones behind each V buffer, once\n"
-  "    const u32 one = kOneBits | kOneBits << 16;\n"
-  "    for (int i = tid; i < kKvStages * kBlockN * 8; i += kCtaThreads) {\n"
-  "      const u32 a = sV + (i / (kBlockN * 8)) * kStageV + kHeadDimV * kBlockN * 2 + (i % (kBlockN * 8)) * 16;\n"
-  "      asm volatile(\"st.shared.v4.u32 [%0], {%1, %1, %1, %1};\\n\" :: \"r\"(a), \"r\"(one) : \"memory\");\n"
-  "    }\n"
-  "    smem_to_async_proxy();            // wgmma reads them through the async proxy\n"
-  "  }\n"
+  "  if constexpr (kSumMma) fill_ones(sV, tid);   // the chunk of ones behind each V buffer, once\n"
   "  __syncthreads();                    // the last CTA-wide barrier\n"
   "\n"
   "  if (warp >= kWarps) {               // the producer warpgroup\n"
@@ -2254,14 +2261,7 @@ static const char *const kernel_persist =
   "      mbar_init(smem_u32(&empty_v[st]), kWarps);\n"
   "    }\n"
   "  }\n"
-  "  if constexpr (kSumMma) {            // the chunk of ones behind each V buffer, once\n"
-  "    const u32 one = kOneBits | kOneBits << 16;\n"
-  "    for (int i = tid; i < kKvStages * kBlockN * 8; i += kCtaThreads) {\n"
-  "      const u32 a = sV + (i / (kBlockN * 8)) * kStageV + kHeadDimV * kBlockN * 2 + (i % (kBlockN * 8)) * 16;\n"
-  "      asm volatile(\"st.shared.v4.u32 [%0], {%1, %1, %1, %1};\\n\" :: \"r\"(a), \"r\"(one) : \"memory\");\n"
-  "    }\n"
-  "    smem_to_async_proxy();\n"
-  "  }\n"
+  "  if constexpr (kSumMma) fill_ones(sV, tid);   // the chunk of ones behind each V buffer, once\n"
   "  __syncthreads();                    // the last CTA-wide barrier\n"
   "\n"
   "  if (warp >= kWarps) {               // the producer warpgroup: Q, K and V by TMA\n"
@@ -2776,6 +2776,7 @@ attnc_status cuda_emit_plan(const IrPattern *p, const Plan *plan, const CudaConf
     out_puts(&o, cfg->wgmma ? gemm_wgmma : gemm_qk_sync);
     out_puts(&o, softmax_text);
     if (!cfg->wgmma) out_puts(&o, gemm_pv_sync);
+    if (cfg->ws) out_puts(&o, fill_ones_text);
     if (cuda_persistent(cfg)) {       /* item after item: the head's rows in the loop */
       out_puts(&o, kernel_persist);
       out_puts(&o, kernel_item_init);
