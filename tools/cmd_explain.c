@@ -301,7 +301,7 @@ static int explain_main(const CliVerb *verb, int argc, char **argv) {
                                    : "wgmma, overlapped (two K/V buffers, loaded by cp.async)")
                : cc.wgmma ? "wgmma" : "mma.sync",
                cc.sum_mma ? ", row sums by the MMA" : "",
-               cuda_persistent(&cc) && tma ? ", persistent (the CTAs the SMs hold walk the q tiles)" : "",
+               cc.persist && tma ? ", persistent (the CTAs the SMs hold walk the q tiles)" : "",
                cuda_threads(&cc) / 32, (cuda_smem_bytes(&cc) + 1023) / 1024,
                copy ? "; the copy variant: TMA cannot read tensors of this shape" : "");
       pst = cuda_mask_summary(p, pl, &cc, mask_code, sizeof mask_code, &d);

@@ -69,8 +69,8 @@ typedef struct CudaConfig {
                            (P V's N is Dv + 8) where the CTAs an SM still fit;
                            $ATTNC_CUDA_SUMMMA=0 turns it off */
   bool persist;         /* asked for by cuda_config_from_plan (cuda_persist_wanted), kept
-                           by cuda_config_finish where it fits (ws with TMA, a 1-D q
-                           order): a persistent grid of what the SMs hold, each CTA
+                           by cuda_config_finish where it fits (ws with TMA, so not in
+                           the copy variant, a 1-D q order): a persistent grid of what the SMs hold, each CTA
                            walking work items (q tile, head, batch) with two Q
                            buffers, the producer running ahead into the next item;
                            $ATTNC_CUDA_PERSIST=1 asks for it everywhere, =0 never */
@@ -109,8 +109,6 @@ int cuda_smem_bytes(const CudaConfig *cfg);
 int cuda_threads(const CudaConfig *cfg);
 /* the CTAs an SM must fit (__launch_bounds__' second argument) */
 int cuda_kernel_min_blocks(const CudaConfig *cfg);
-/* whether the kernel is the persistent one (cfg->persist with TMA) */
-bool cuda_persistent(const CudaConfig *cfg);
 /* whether a plan's q tiles carry even work, known at compile time, so the
    persistent grid beats a CTA a q tile (emit.c says where it was measured) */
 bool cuda_persist_wanted(const Plan *pl, const CudaConfig *cfg);

@@ -520,7 +520,7 @@ attnc_status cuda_launch(CudaModule *m, const IrPattern *p, const attnc_args *ar
   if (qtiles == 0 || s.B == 0 || s.Hq == 0) return ATTNC_OK;
   /* a persistent kernel's items (q tile, head, batch) are ints, counted on
      past the last by a grid of what the SMs hold */
-  bool persist = cuda_persistent(cfg);
+  bool persist = cfg->persist;
   int64_t items = qtiles * s.Hq * s.B, ctas = (int64_t)cuda_driver_sm_count(m->drv) * cuda_kernel_min_blocks(cfg);
   if (ctas < 1) ctas = 1;
   if (persist && items > 0x7fffffff - ctas)

@@ -127,9 +127,16 @@ static int kv_stages(const CudaConfig *cfg) { return cfg->overlap ? 2 : 1; }
    its 64 columns of ones where the row sums are an MMA's), 1024-aligned */
 int cuda_smem_bytes(const CudaConfig *cfg) {
   int v_cols = cfg->head_dim_v + (cfg->sum_mma ? 64 : 0);
-  return 2 * ((cuda_persistent(cfg) ? 2 : 1) * cfg->block_m * cfg->head_dim +
+  return 2 * ((cfg->persist ? 2 : 1) * cfg->block_m * cfg->head_dim +
               kv_stages(cfg) * (cfg->block_n * cfg->head_dim + cfg->block_n * v_cols)) +
          (cfg->wgmma ? 1024 : 0);          /* wgmma tiles start 1024-aligned */
+}
+
+/* whether the CTAs an SM must hold fit its 228 KiB, each with its bytes and
+   the 1 KiB the system keeps (sm_90a, the only arch with a producer
+   warpgroup; the per-CTA limit follows from it there) */
+static bool sm_holds(const CudaConfig *cfg) {
+  return cuda_kernel_min_blocks(cfg) * (cuda_smem_bytes(cfg) + 1024) <= 228 * 1024;
 }
 
 /*
@@ -252,8 +259,7 @@ attnc_status cuda_config_finish(const IrPattern *p, CudaConfig *cfg, Diag *d) {
      by the MMA, two rounds: dense 602, 607 / 622, 622; causal 552, 557 /
      565, 576; ALiBi 486, 482 / 505, 517; dense D=64 466, 455 / 471, 470;
      the window, sinks, documents, block-sparse within 1 % either way.
-     $ATTNC_CUDA_SUMMMA=0 turns it off. (ws is sm_90a's alone, where a CTA's
-     share of the 228 KiB is its bytes and 1 KiB the system keeps.) */
+     $ATTNC_CUDA_SUMMMA=0 turns it off. */
   const char *sm = getenv("ATTNC_CUDA_SUMMMA");
   cfg->sum_mma = cfg->ws && !(sm && strcmp(sm, "0") == 0);
   /* The persistent grid (kernel_persist), where cuda_config_from_plan asked
@@ -264,10 +270,8 @@ attnc_status cuda_config_finish(const IrPattern *p, CudaConfig *cfg, Diag *d) {
   if (pe && *pe) cfg->persist = strcmp(pe, "0") != 0;
   cfg->persist = cfg->persist && cfg->ws && cuda_kv_tma(cfg) && cuda_q_tma(cfg) &&
                  (cfg->qord.rank == 0 || (cfg->qord.rank == 1 && cfg->qord.dil[0] == 1));
-  if (cfg->persist && cuda_kernel_min_blocks(cfg) * (cuda_smem_bytes(cfg) + 1024) > 228 * 1024)
-    cfg->persist = false;
-  if (cfg->sum_mma && cuda_kernel_min_blocks(cfg) * (cuda_smem_bytes(cfg) + 1024) > 228 * 1024)
-    cfg->sum_mma = false;
+  if (cfg->persist && !sm_holds(cfg)) cfg->persist = false;
+  if (cfg->sum_mma && !sm_holds(cfg)) cfg->sum_mma = false;
   if (cuda_smem_bytes(cfg) > smem_max * 1024)
     return diag_error(d, ATTNC_ERR_UNSUPPORTED, none,
                       "tiles %dx%d at head dim %d need %d bytes of shared memory (at most %d KiB on %s)",
@@ -293,9 +297,6 @@ void c_ident(const char *s, char *buf, size_t n) {
   buf[k] = 0;
 }
 
-/* the persistent kernel runs where the config chose it and TMA loads Q, K
-   and V (not in the copy variant) */
-bool cuda_persistent(const CudaConfig *cfg) { return cfg->persist && cuda_kv_tma(cfg) && cuda_q_tma(cfg); }
 bool cuda_kv_tma(const CudaConfig *cfg) { return cfg->overlap && !cfg->no_tma && order_tma(&cfg->kord); }
 bool cuda_q_tma(const CudaConfig *cfg) { return cuda_kv_tma(cfg) && order_boxes(&cfg->qord); }
 
@@ -1801,7 +1802,7 @@ static void emit_schedule(Out *o, const IrPattern *p, const Plan *plan, const Cu
                list_iter || data_iter ? "true" : "false");
   }
   out_printf(o, "static constexpr bool kPersist = %s;   // a persistent grid walking work items\n",
-             cuda_persistent(cfg) ? "true" : "false");
+             cfg->persist ? "true" : "false");
   out_printf(o, "static constexpr bool kSumMma = %s;   // row sums by P V (a chunk of ones beside V)\n"
                 "static constexpr u32 kOneBits = 0x%04x;  // 1.0 in the element type\n",
              cfg->sum_mma ? "true" : "false", cfg->dtype == DT_F16 ? 0x3C00 : 0x3F80);
@@ -2215,7 +2216,7 @@ static const char *const kernel_ws =
   "\n";
 
 /*
-** The warp-specialised kernel on a persistent grid (cuda_persistent): the
+** The warp-specialised kernel on a persistent grid (CudaConfig.persist): the
 ** grid is the CTAs the SMs hold (cuda_launch). A CTA walks work items
 ** w = blockIdx.x + i * gridDim.x (q tiles fastest, heavy first with
 ** kQTileRev, then heads, then batches; cuda_launch keeps w within int);
@@ -2777,7 +2778,7 @@ attnc_status cuda_emit_plan(const IrPattern *p, const Plan *plan, const CudaConf
     out_puts(&o, softmax_text);
     if (!cfg->wgmma) out_puts(&o, gemm_pv_sync);
     if (cfg->ws) out_puts(&o, fill_ones_text);
-    if (cuda_persistent(cfg)) {       /* item after item: the head's rows in the loop */
+    if (cfg->persist) {               /* item after item: the head's rows in the loop */
       out_puts(&o, kernel_persist);
       out_puts(&o, kernel_item_init);
       out_puts(&o, kernel_persist_loop);

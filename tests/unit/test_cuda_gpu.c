@@ -123,7 +123,7 @@ static bool persistent_at(const IrPattern *p, const Case *c) {
   CudaConfig cfg;
   char *src;
   Diag d = { 0 };
-  bool on = kernel_source(p, c, &a, &cfg, &src, 90, false, &d) == ATTNC_OK && cuda_persistent(&cfg);
+  bool on = kernel_source(p, c, &a, &cfg, &src, 90, false, &d) == ATTNC_OK && cfg.persist;
   arena_free(&a);
   return on;
 }
