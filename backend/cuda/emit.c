@@ -2372,9 +2372,7 @@ static const char *const kernel_persist_loop =
   "      wgmma_wait<0>();\n"
   "      fence_acc(acc_o);\n"
   "      if (lane == 0) mbar_arrive(smem_u32(&empty_v[pv]));\n"
-  "    }\n"
-  "    const int hk = h / (int)(p.heads_q / p.heads_kv);\n"
-  "    (void)hk;\n";
+  "    }\n";
 
 /* the persistent kernel's item end: Q buffer qs (and the O staged in it) is free */
 static const char *const kernel_persist_end =
