@@ -35,6 +35,7 @@ typedef unsigned long long CUdeviceptr;
 
 enum {
   CUDA_SUCCESS = 0,
+  CUDA_ERROR_OUT_OF_MEMORY = 2,
   CUDA_ERROR_NO_DEVICE = 100,
   CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT = 16,
   CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR = 75,
@@ -96,7 +97,8 @@ struct CudaDriver {
   CUDA_FUNCS(X)
 #undef X
   TensorMapEncodeTiled encode_tiled;   /* NULL on drivers without it */
-  /* stream-ordered allocation (CUDA 11.2+), for the pre-pass's p.meta; NULL: no pre-pass */
+  /* stream-ordered allocation (CUDA 11.2+), for the pre-pass's p.meta (a kernel with a
+     pre-pass cannot launch without it) */
   CUresult (*mem_alloc_async)(CUdeviceptr *p, size_t n, CUstream s);
   CUresult (*mem_free_async)(CUdeviceptr p, CUstream s);
   CUdevice dev;
@@ -584,24 +586,29 @@ attnc_status cuda_launch(CudaModule *m, const IrPattern *p, const attnc_args *ar
   CUstream stream = (CUstream)args->stream;
   /* the data iterator's pre-pass: key_k ranges per kv tile, then per group
      of CUDA_DATA_GROUP tiles, into a buffer that lives for this launch
-     (stream-ordered); without the buffer the kernel reduces the ranges
-     itself */
+     (stream-ordered); the kernel reads them (kDataMeta), so no buffer, no
+     launch */
   CUdeviceptr meta = 0;
-  if (m->prep && meta_slot >= 0 && drv->mem_alloc_async && drv->mem_free_async) {
-    int64_t kv_tiles = cuda_order_ntiles(&cfg->kord, s.Sk);
+  int64_t kv_tiles = cuda_order_ntiles(&cfg->kord, s.Sk);
+  if (m->prep && meta_slot >= 0 && kv_tiles > 0) {
     int64_t groups = (kv_tiles + CUDA_DATA_GROUP - 1) / CUDA_DATA_GROUP;
     /* the layout of the kernel's data_meta_tiles and data_meta_groups */
     size_t bytes = (size_t)(s.B * s.Hq * (kv_tiles + groups)) * 2 * sizeof(int64_t);
-    if (kv_tiles > 0 && drv->mem_alloc_async(&meta, bytes, stream) == CUDA_SUCCESS) {
-      buf[meta_slot] = (uint64_t)meta;
-      CUresult r = drv->cuLaunchKernel(m->prep, (unsigned)groups, (unsigned)s.Hq, (unsigned)s.B,
-                                       32 * CUDA_DATA_GROUP, 1, 1, 0, stream, params, NULL);
-      if (r != CUDA_SUCCESS) {
-        drv->mem_free_async(meta, stream);
-        return cu_error(drv, r, ATTNC_ERR_RUNTIME, "cuLaunchKernel(" CUDA_PREP_NAME ")", d);
-      }
-    } else
-      meta = 0;
+    if (!drv->mem_alloc_async || !drv->mem_free_async)
+      return diag_error(d, ATTNC_ERR_NODEVICE, (Loc){ NULL, 0 },
+                        "the CUDA driver has no cuMemAllocAsync (CUDA 11.2 or newer), which the "
+                        "pre-pass of a kernel whose kv tiles come from inputs needs");
+    CUresult r = drv->mem_alloc_async(&meta, bytes, stream);
+    if (r != CUDA_SUCCESS)
+      return cu_error(drv, r, r == CUDA_ERROR_OUT_OF_MEMORY ? ATTNC_ERR_NOMEM : ATTNC_ERR_RUNTIME,
+                      "cuMemAllocAsync (the pre-pass's key ranges)", d);
+    buf[meta_slot] = (uint64_t)meta;
+    r = drv->cuLaunchKernel(m->prep, (unsigned)groups, (unsigned)s.Hq, (unsigned)s.B,
+                            32 * CUDA_DATA_GROUP, 1, 1, 0, stream, params, NULL);
+    if (r != CUDA_SUCCESS) {
+      drv->mem_free_async(meta, stream);
+      return cu_error(drv, r, ATTNC_ERR_RUNTIME, "cuLaunchKernel(" CUDA_PREP_NAME ")", d);
+    }
   }
   /* a persistent kernel: a CTA for each it fits on every SM, walking the
      (q tile, head, batch) items */

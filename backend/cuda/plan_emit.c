@@ -687,7 +687,7 @@ static void emit_box_iter(Out *o, int v, const PlanIter *it, int rank, const Emi
     out_puts(o, ";\n    it.du = attnc_max(it.clip_lo, 0);\n"
                 "    it.dhi = it.clip_may ? attnc_min(it.clip_hi, kv_tiles(seq_k) - 1) : -1;\n"
                 "    it.cbase = it.cend = it.du;          // no chunk tested yet\n");
-    out_printf(o, "    if (kDataMeta && p.meta && it.du <= it.dhi) data_narrow%d(it, p, b, h);\n  }\n", v);
+    out_printf(o, "    if (kDataMeta && it.du <= it.dhi) data_narrow%d(it, p, b, h);\n  }\n", v);
   }
   out_puts(o, "}\n");
 
@@ -736,9 +736,9 @@ static void emit_box_iter(Out *o, int v, const PlanIter *it, int rank, const Emi
       "  for (int i = tid; i < kDataChunk / 32; i += 32 * kIterWarps) { vis[i] = 0u; full[i] = 0u; }\n"
       "  iter_sync();\n"
       "  const int n = attnc_min(it.dhi - it.cbase + 1, kDataChunk);\n"
-      "  // with attnc_prep's key_k ranges in p.meta: kDataPer tiles a thread, their loads\n"
-      "  // in flight together\n"
-      "  if (kDataMeta && p.meta) {\n"
+      "  // with attnc_prep's key_k ranges in p.meta (cuda_launch fails without them):\n"
+      "  // kDataPer tiles a thread, their loads in flight together\n"
+      "  if (kDataMeta) {\n"
       "    const i64 *meta = data_meta_tiles(p, b, h, kv_tiles(seq_k));\n"
       "    i64 kmin[kDataPer], kmax[kDataPer];\n"
       "#pragma unroll\n"
