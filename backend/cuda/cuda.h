@@ -124,6 +124,7 @@ void cuda_score_summary(const IrPattern *p, char *buf, size_t n);
 
 #define CUDA_KERNEL_NAME "attnc_fwd"
 #define CUDA_PREP_NAME "attnc_prep"   /* the data iterator's pre-pass, when the kernel has one */
+#define CUDA_PREPQ_NAME "attnc_prep_q" /* its second pass, over the q tiles (after attnc_prep) */
 /* attnc_prep's summaries: one key_k range per group of this many kv tiles,
    after the tiles' own in p.meta (a block of a warp per tile writes both) */
 #define CUDA_DATA_GROUP 32
@@ -359,6 +360,7 @@ void emit_plan_free(EmitPlan *ep);
    KvTile, KvIter, kv_begin, kv_next */
 attnc_status emit_plan_order_iter(Out *o, const EmitPlan *ep, Diag *d);
 bool cuda_data_prep(const EmitPlan *ep);          /* the kernel has attnc_prep */
-void emit_data_prep(Out *o, const EmitPlan *ep);  /* attnc_prep, after the kernel */
+void emit_data_prep(Out *o, const EmitPlan *ep);  /* attnc_prep and _q, after the kernel */
+int cuda_data_qrec(const CudaConfig *cfg);        /* i64 words a q tile in attnc_prep_q's part */
 
 #endif

@@ -112,6 +112,7 @@ struct CudaModule {
   CUmodule mod;
   CUfunction fn;
   CUfunction prep;      /* the data iterator's pre-pass (CUDA_PREP_NAME), or NULL */
+  CUfunction prep_q;    /* and its pass over the q tiles (CUDA_PREPQ_NAME), with prep */
   bool maps;            /* the driver can encode descriptors and $ATTNC_CUDA_TMA is not 0 */
   CudaConfig cfg;
   int smem;
@@ -337,6 +338,8 @@ attnc_status cuda_module_load(CudaDriver *drv, const CudaImage *img, const CudaC
   if (!st && image_names(img, CUDA_PREP_NAME) &&
       (r = drv->cuModuleGetFunction(&m->prep, m->mod, CUDA_PREP_NAME)) != CUDA_SUCCESS)
     st = cu_error(drv, r, ATTNC_ERR_INTERNAL, "cuModuleGetFunction(" CUDA_PREP_NAME ")", d);
+  if (!st && m->prep && (r = drv->cuModuleGetFunction(&m->prep_q, m->mod, CUDA_PREPQ_NAME)) != CUDA_SUCCESS)
+    st = cu_error(drv, r, ATTNC_ERR_INTERNAL, "cuModuleGetFunction(" CUDA_PREPQ_NAME ")", d);
   if (!st && m->smem > drv->smem_optin)
     st = diag_error(d, ATTNC_ERR_UNSUPPORTED, (Loc){ NULL, 0 },
                     "the kernel needs %d bytes of shared memory; %s allows %d per block",
@@ -585,15 +588,17 @@ attnc_status cuda_launch(CudaModule *m, const IrPattern *p, const attnc_args *ar
   void *params[] = { buf };
   CUstream stream = (CUstream)args->stream;
   /* the data iterator's pre-pass: key_k ranges per kv tile, then per group
-     of CUDA_DATA_GROUP tiles, into a buffer that lives for this launch
-     (stream-ordered); the kernel reads them (kDataMeta), so no buffer, no
-     launch */
+     of CUDA_DATA_GROUP tiles (attnc_prep), then a record of each q tile's
+     first tests (attnc_prep_q, which reads the ranges), into a buffer that
+     lives for this launch (stream-ordered); the kernel reads them
+     (kDataMeta), so no buffer, no launch */
   CUdeviceptr meta = 0;
   int64_t kv_tiles = cuda_order_ntiles(&cfg->kord, s.Sk);
   if (m->prep && meta_slot >= 0 && kv_tiles > 0) {
     int64_t groups = (kv_tiles + CUDA_DATA_GROUP - 1) / CUDA_DATA_GROUP;
-    /* the layout of the kernel's data_meta_tiles and data_meta_groups */
-    size_t bytes = (size_t)(s.B * s.Hq * (kv_tiles + groups)) * 2 * sizeof(int64_t);
+    /* the layout of the kernel's data_meta_tiles, _groups and _q */
+    size_t bytes = (size_t)(s.B * s.Hq * ((kv_tiles + groups) * 2 + qtiles * cuda_data_qrec(cfg))) *
+                   sizeof(int64_t);
     if (!drv->mem_alloc_async || !drv->mem_free_async)
       return diag_error(d, ATTNC_ERR_NODEVICE, (Loc){ NULL, 0 },
                         "the CUDA driver has no cuMemAllocAsync (CUDA 11.2 or newer), which the "
@@ -605,9 +610,15 @@ attnc_status cuda_launch(CudaModule *m, const IrPattern *p, const attnc_args *ar
     buf[meta_slot] = (uint64_t)meta;
     r = drv->cuLaunchKernel(m->prep, (unsigned)groups, (unsigned)s.Hq, (unsigned)s.B,
                             32 * CUDA_DATA_GROUP, 1, 1, 0, stream, params, NULL);
+    const char *what = "cuLaunchKernel(" CUDA_PREP_NAME ")";
+    if (r == CUDA_SUCCESS) {
+      r = drv->cuLaunchKernel(m->prep_q, (unsigned)qtiles, (unsigned)s.Hq, (unsigned)s.B,
+                              (unsigned)cuda_threads(cfg), 1, 1, 0, stream, params, NULL);
+      what = "cuLaunchKernel(" CUDA_PREPQ_NAME ")";
+    }
     if (r != CUDA_SUCCESS) {
       drv->mem_free_async(meta, stream);
-      return cu_error(drv, r, ATTNC_ERR_RUNTIME, "cuLaunchKernel(" CUDA_PREP_NAME ")", d);
+      return cu_error(drv, r, ATTNC_ERR_RUNTIME, what, d);
     }
   }
   /* a persistent kernel: a CTA for each it fits on every SM, walking the

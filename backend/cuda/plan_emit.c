@@ -296,11 +296,13 @@ static void emit_q_order(Out *o, const CudaOrder *q, const EmitPlan *ep) {
     "  int res[kQRank], tj[kQRank];      // residue class, tile within it, per axis\n"
     "  i64 u[kQRank], lo[kQRank], hi[kQRank];   // tile coordinate, first / last valid coordinate\n"
     "  int seq_q;\n"
+    "  int t;                            // the tile's index (q_tile_begin's t)\n"
     "};\n");
   out_puts(o, "ATTNC_DEVICE bool q_tile_begin(QTile &qt, const Params &p, int b, int h, int t) {\n"
               "  const int seq_q = (int)p.seq_q, seq_k = (int)p.seq_k;\n"
               "  (void)seq_k;\n"
-              "  qt.seq_q = seq_q;\n");
+              "  qt.seq_q = seq_q;\n"
+              "  qt.t = t;\n");
   for (int a = R - 1; a >= 0; a--) {
     char n[32];
     axis_n(n, sizeof n, q, a, "seq_q");
@@ -553,6 +555,8 @@ static void emit_box_iter(Out *o, int v, const PlanIter *it, int rank, const Emi
       "  return in;\n"
       "}\n", v, v, v, v);
   if (D) {
+    out_printf(o, "// the bits of the chunk of kv tiles the iterator walks (data_fill, data_load)\n"
+                  "__shared__ u32 data_vis%d[kDataChunk / 32], data_full%d[kDataChunk / 32];\n", v, v);
     /* warp-wide min / max of the keys of a tile (every warp computes the same) */
     out_printf(o,
       "// min and max of key_q over the valid tokens of the q tile, of key_k over kv\n"
@@ -618,9 +622,34 @@ static void emit_box_iter(Out *o, int v, const PlanIter *it, int rank, const Emi
       "  it.dhi = attnc_min(it.dhi, last * kDataGroup + kDataGroup - 1);\n"
       "  it.cbase = it.cend = it.du;\n"
       "}\n", v, v, dvis);
+    /* The q tile's tests before its first kv tile (its key_q range, the
+       groups, the first chunk's tiles) are three dependent round trips to
+       memory; attnc_prep_q ran them for every q tile, so the producer's
+       first load waits for one. */
+    out_printf(o,
+      "// attnc_prep_q's record of this q tile: its key_q range, its kv tiles narrowed to\n"
+      "// the groups that may meet it, and the bits of their first chunk (no fill for it);\n"
+      "// every thread that iterates calls it (it synchronises them)\n"
+      "ATTNC_DEVICE void data_load%d(KvIter%d &it, const Params &p, const QTile &qt, int b, int h) {\n"
+      "  const int tid = iter_tid();\n"
+      "  const i64 *m = data_meta_q(p, b, h, qt.t, kv_tiles((int)p.seq_k));\n"
+      "  const u32 *bits = (const u32 *)(m + 3);\n"
+      "  iter_sync();                          // every thread is done with the last bits\n"
+      "  for (int i = tid; i < kDataChunk / 32; i += 32 * kIterWarps) {\n"
+      "    data_vis%d[i] = bits[i];\n"
+      "    data_full%d[i] = bits[kDataChunk / 32 + i];\n"
+      "  }\n"
+      "  it.qmin = m[0];\n  it.qmax = m[1];\n"
+      "  it.du = ((const int *)(m + 2))[0];\n  it.dhi = ((const int *)(m + 2))[1];\n"
+      "  it.cbase = it.du;\n  it.cend = it.du + kDataChunk;   // the first chunk's bits are in\n"
+      "  iter_sync();\n"
+      "}\n", v, v, v, v);
   }
 
-  out_printf(o, "ATTNC_DEVICE void kv_begin%d(KvIter%d &it, const Params &p, const QTile &qt, int b, int h) {\n"
+  /* tests: run the data iterator's tests here (attnc_prep_q does) rather
+     than read attnc_prep_q's record of them */
+  out_printf(o, "ATTNC_DEVICE void kv_begin%d(KvIter%d &it, const Params &p, const QTile &qt, int b, int h,\n"
+                "                            bool tests = false) {\n"
                 "  const int seq_q = (int)p.seq_q, seq_k = (int)p.seq_k;\n"
                 "  (void)seq_q; (void)seq_k;\n"
                 "  it.box = 0;\n  it.fresh = true;\n", v, v);
@@ -675,7 +704,7 @@ static void emit_box_iter(Out *o, int v, const PlanIter *it, int rank, const Emi
   }
   if (D) {
     const PlanBox *c = &D->clip;
-    out_printf(o, "  {  // the data ranges\n    data_qrange%d(p, qt, b, h, it.qmin, it.qmax);\n", v);
+    out_puts(o, "  {  // the data ranges\n");
     out_puts(o, "    it.clip_may = "); plan_bool(o, c->may); out_puts(o, ";\n");
     out_puts(o, "    it.clip_full = it.clip_may && "); plan_bool(o, c->must); out_puts(o, ";\n");
     out_puts(o, "    it.clip_lo = (int)"); plan_c(o, c->ax[0].lo); out_puts(o, ";\n");
@@ -687,7 +716,12 @@ static void emit_box_iter(Out *o, int v, const PlanIter *it, int rank, const Emi
     out_puts(o, ";\n    it.du = attnc_max(it.clip_lo, 0);\n"
                 "    it.dhi = it.clip_may ? attnc_min(it.clip_hi, kv_tiles(seq_k) - 1) : -1;\n"
                 "    it.cbase = it.cend = it.du;          // no chunk tested yet\n");
-    out_printf(o, "    if (kDataMeta && it.du <= it.dhi) data_narrow%d(it, p, b, h);\n  }\n", v);
+    out_printf(o, "    if (kDataMeta && !tests) {\n"
+                  "      if (it.du <= it.dhi) data_load%d(it, p, qt, b, h);\n"
+                  "    } else {\n"
+                  "      data_qrange%d(p, qt, b, h, it.qmin, it.qmax);\n"
+                  "      if (kDataMeta && it.du <= it.dhi) data_narrow%d(it, p, b, h);\n"
+                  "    }\n  }\n", v, v, v);
   }
   out_puts(o, "}\n");
 
@@ -795,24 +829,23 @@ static void emit_box_iter(Out *o, int v, const PlanIter *it, int rank, const Emi
               "  }\n");
   if (D) {
     out_printf(o,
-      "  __shared__ u32 data_vis[kDataChunk / 32], data_full[kDataChunk / 32];\n"
       "  // data ranges: the set bits of the tested chunks, in order\n"
       "  while (it.du <= it.dhi) {\n"
       "    if (it.du >= it.cend) {\n"
       "      it.cbase = it.du;\n"
       "      it.cend = it.du + kDataChunk;\n"
-      "      data_fill%d(it, p, b, h, data_vis, data_full);\n"
+      "      data_fill%d(it, p, b, h, data_vis%d, data_full%d);\n"
       "    }\n"
       "    const int i = it.du - it.cbase;\n"
-      "    const u32 w = data_vis[i >> 5] >> (i & 31);\n"
+      "    const u32 w = data_vis%d[i >> 5] >> (i & 31);\n"
       "    if (!w) { it.du = it.cbase + ((i >> 5) + 1) * 32; continue; }\n"
       "    const int u = it.du + __ffs(w) - 1, iu = u - it.cbase;\n"
       "    it.du = u + 1;\n"
       "    t.tile = u;\n"
-      "    t.full = (data_full[iu >> 5] >> (iu & 31)) & 1u;\n"
+      "    t.full = (data_full%d[iu >> 5] >> (iu & 31)) & 1u;\n"
       "    return true;\n"
       "  }\n"
-      "  return false;\n}\n", v);
+      "  return false;\n}\n", v, v, v, v, v);
     return;
   }
   if (!L) {
@@ -922,15 +955,23 @@ attnc_status emit_plan_order_iter(Out *o, const EmitPlan *ep, Diag *d) {
               "static constexpr int kDataChunk = 32 * kIterWarps * kDataPer;\n");
   out_printf(o, "static constexpr int kDataGroup = %d;   // kv tiles a range of attnc_prep's summaries\n",
              CUDA_DATA_GROUP);
+  out_printf(o, "static constexpr int kDataQRec = %d;   // i64 words of attnc_prep_q's record\n"
+                "static_assert(kDataQRec == 3 + kDataChunk / 32, \"cuda_data_qrec\");\n",
+             cuda_data_qrec(cfg));
   out_puts(o, "// p.meta, written by attnc_prep (cuda_launch sizes it): the key_k min, max of each\n"
               "// kv tile of (b, h), then, after every (b, h)'s tiles, those of each group of\n"
-              "// kDataGroup tiles\n"
+              "// kDataGroup tiles, then attnc_prep_q's record of each q tile t (t outermost)\n"
               "ATTNC_DEVICE i64 *data_meta_tiles(const Params &p, int b, int h, int tiles) {\n"
               "  return (i64 *)p.meta + ((i64)b * p.heads_q + h) * tiles * 2;\n"
               "}\n"
               "ATTNC_DEVICE i64 *data_meta_groups(const Params &p, int b, int h, int tiles) {\n"
               "  const int groups = (tiles + kDataGroup - 1) / kDataGroup;\n"
               "  return (i64 *)p.meta + (p.batch * p.heads_q * tiles + ((i64)b * p.heads_q + h) * groups) * 2;\n"
+              "}\n"
+              "ATTNC_DEVICE i64 *data_meta_q(const Params &p, int b, int h, int t, int tiles) {\n"
+              "  const int groups = (tiles + kDataGroup - 1) / kDataGroup;\n"
+              "  return (i64 *)p.meta + p.batch * p.heads_q * (tiles + groups) * 2 +\n"
+              "         (((i64)t * p.batch + b) * p.heads_q + h) * kDataQRec;\n"
               "}\n");
   out_puts(o, box_helpers);
   for (int v = 0; v < ep->nvariants; v++) {
@@ -1001,10 +1042,20 @@ attnc_status emit_plan_order_iter(Out *o, const EmitPlan *ep, Diag *d) {
 ** tile repeated (documents at 8 % density spent most of their time there).
 ** It also writes each group of CUDA_DATA_GROUP tiles' range, by which
 ** data_narrow skips the groups before and after those that may meet a q
-** tile before any tile is tested. cuda_launch allocates p.meta
-** (stream-ordered) and runs attnc_prep first; without it (p.meta null)
-** data_fill reduces as before and nothing is narrowed.
+** tile before any tile is tested. A second kernel, attnc_prep_q, runs
+** the iterator's first tests for every q tile as kv_begin did (its key_q
+** range, the groups, the first chunk of tiles) and writes them after the
+** groups: the attention kernel's producer then reads one record before
+** its first load instead of waiting on three dependent round trips to
+** memory (documents of 32-512 tokens visit 1-5 kv tiles a q tile). Later
+** chunks are tested in the kernel, from the tiles' ranges. cuda_launch
+** allocates p.meta (stream-ordered) and runs both first.
 */
+/* i64 words of attnc_prep_q's record of a q tile: key_q's min and max, du
+   and dhi (two ints), then the bits (visited, full) of the first chunk of
+   kDataChunk = 64 kIterWarps kv tiles */
+int cuda_data_qrec(const CudaConfig *cfg) { return 3 + 2 * (cfg->ws ? 4 : cfg->warps); }
+
 bool cuda_data_prep(const EmitPlan *ep) {
   return ep->plan && ep->nvariants == 1 && ep->data_qkey[0] >= 0 &&
          ep->plan->variants[0].it.kind == ITER_DATA;
@@ -1045,6 +1096,35 @@ void emit_data_prep(Out *o, const EmitPlan *ep) {
     "    i64 *m = data_meta_groups(p, b, h, tiles) + 2 * g;\n"
     "    m[0] = mn;\n"
     "    m[1] = mx;\n"
+    "  }\n"
+    "}\n"
+    "\n// ---- its second pass, after attnc_prep: grid (q tiles, query heads, batch); the\n"
+    "// threads that iterate in attnc_fwd run kv_begin's tests for q tile t and write its\n"
+    "// record (data_meta_q) for data_load\n"
+    "extern \"C\" __global__ void __launch_bounds__(kCtaThreads) " CUDA_PREPQ_NAME "(const __grid_constant__ Params p) {\n"
+    "  const int t = blockIdx.x, h = blockIdx.y, b = blockIdx.z, tid = iter_tid();\n"
+    "  if (tid < 0 || !p.meta) return;   // the compute warps of a warp-specialised kernel\n"
+    "  QTile qt;\n"
+    "  if (!q_tile_begin(qt, p, b, h, t)) return;   // all padding: attnc_fwd skips it too\n"
+    "  KvIter0 it;\n"
+    "  kv_begin0(it, p, qt, b, h, true);\n"
+    "  i64 *m = data_meta_q(p, b, h, t, kv_tiles((int)p.seq_k));\n"
+    "  u32 *bits = (u32 *)(m + 3);\n"
+    "  const bool some = it.du <= it.dhi;\n"
+    "  if (some) {\n"
+    "    it.cbase = it.du;\n"
+    "    it.cend = it.du + kDataChunk;\n"
+    "    data_fill0(it, p, b, h, data_vis0, data_full0);\n"
+    "  }\n"
+    "  for (int i = tid; i < kDataChunk / 32; i += 32 * kIterWarps) {\n"
+    "    bits[i] = some ? data_vis0[i] : 0u;\n"
+    "    bits[kDataChunk / 32 + i] = some ? data_full0[i] : 0u;\n"
+    "  }\n"
+    "  if (tid == 0) {\n"
+    "    m[0] = it.qmin;\n"
+    "    m[1] = it.qmax;\n"
+    "    ((int *)(m + 2))[0] = it.du;\n"
+    "    ((int *)(m + 2))[1] = it.dhi;\n"
     "  }\n"
     "}\n");
 }
