@@ -670,6 +670,96 @@ START_TEST(target_ops_host_tensors) {
 }
 END_TEST
 
+/*
+** One document over all S tokens is dense attention. At these lengths a q
+** tile's kv tiles span more than one chunk of the data iterator's tests
+** (kDataChunk tiles): the first chunk comes from attnc_prep_q's record,
+** the rest are tested in the kernel. The documents kernel's output is
+** compared with the dense kernel's on the same inputs (host tensors, the
+** CLI's path; both kernels are checked against the reference above on
+** shapes the reference can afford).
+*/
+static int source_int(const char *src, const char *name) {
+  const char *at = src ? strstr(src, name) : NULL;
+  return at ? atoi(at + strlen(name)) : -1;
+}
+
+START_TEST(one_document_is_dense) {
+  if (dry) return;
+  static const struct { int64_t S, D; } cs[] = { { 17000, 64 }, { 33000, 128 } };
+  attnc_ctx *ctx = attnc_ctx_new();
+  attnc_error err;
+  attnc_spec *doc, *dense;
+  attnc_define whole = { "causal", "0" };
+  ck_assert_msg(attnc_spec_load_file(ctx, tu_path("specs/document.lua"), &whole, 1, &doc, &err) == ATTNC_OK,
+                "%s", err.message);
+  ck_assert_msg(attnc_spec_load_string(ctx, "dense", "local a = require \"attnc\"\nreturn a.pattern {}\n",
+                                       NULL, 0, &dense, &err) == ATTNC_OK, "%s", err.message);
+  for (size_t ci = 0; ci < sizeof cs / sizeof cs[0]; ci++) {
+    const int64_t S = cs[ci].S, D = cs[ci].D;
+    attnc_compile_options opts = { .target = ATTNC_TARGET_CUDA, .dtype = ATTNC_DTYPE_F16,
+                                   .head_dim = (int)D, .seq_hint = S };
+    attnc_kernel *kd, *kn;
+    ck_assert_msg(attnc_kernel_compile(ctx, doc, &opts, &kd, &err) == ATTNC_OK, "%s", err.message);
+    ck_assert_msg(attnc_kernel_compile(ctx, dense, &opts, &kn, &err) == ATTNC_OK, "%s", err.message);
+    /* the walk must reach a second chunk, or this tests nothing new */
+    void *src;
+    size_t len;
+    ck_assert_int_eq(attnc_kernel_artifact(kd, "cuda", &src, &len, &err), ATTNC_OK);
+    int bn = source_int(src, "kBlockN = "), rec = source_int(src, "kDataQRec = ");
+    free(src);
+    ck_assert_msg(bn > 0 && rec > 3 && (S + bn - 1) / bn > (int64_t)(rec - 3) * 32,
+                  "S %lld: kBlockN %d, kDataQRec %d: one chunk", (long long)S, bn, rec);
+
+    rng_state = 777 + ci;
+    HostT q, k, v, od, on, ld, ln;
+    int64_t qs[4] = { 1, 1, S, D }, ls[3] = { 1, 1, S };
+    DLDataType f32 = { kDLFloat, 32, 1 };
+    host_init(&q, 4, qs, f32); host_init(&k, 4, qs, f32); host_init(&v, 4, qs, f32);
+    host_init(&od, 4, qs, f32); host_init(&on, 4, qs, f32);
+    host_init(&ld, 3, ls, f32); host_init(&ln, 3, ls, f32);
+    fill_rounded(&q, DT_F16, -1, 1); fill_rounded(&k, DT_F16, -1, 1); fill_rounded(&v, DT_F16, -1, 1);
+    uint16_t *hq, *hk, *hv, *hod, *hon;
+    DLTensor tq, tk, tv, tod, ton;
+    int64_t sq[4], sk[4], sv[4], sod[4], son[4];
+    host_half(&q, false, &hq, &tq, sq);
+    host_half(&k, false, &hk, &tk, sk);
+    host_half(&v, false, &hv, &tv, sv);
+    host_half(&od, false, &hod, &tod, sod);
+    host_half(&on, false, &hon, &ton, son);
+    int32_t *ids = calloc((size_t)S, sizeof *ids);      /* document 0 throughout */
+    int64_t ids_shape[1] = { S };
+    DLTensor tids = { .data = ids, .device = { kDLCPU, 0 }, .ndim = 1, .dtype = { kDLInt, 32, 1 },
+                      .shape = ids_shape };
+    attnc_named_tensor in = { "doc", &tids };
+    attnc_args ad = { .q = &tq, .k = &tk, .v = &tv, .o = &tod, .lse = &ld.t, .inputs = &in, .ninputs = 1 };
+    attnc_args an = { .q = &tq, .k = &tk, .v = &tv, .o = &ton, .lse = &ln.t };
+    ck_assert_msg(attnc_kernel_run(kd, &ad, &err) == ATTNC_OK, "%s", err.message);
+    ck_assert_msg(attnc_kernel_run(kn, &an, &err) == ATTNC_OK, "%s", err.message);
+    double eo = 0, el = 0;
+    for (int64_t i = 0; i < numel(&od); i++) {
+      double e = fabs(cuda_f16_to_f32(hod[i]) - cuda_f16_to_f32(hon[i]));
+      if (!(e <= eo)) eo = e;
+    }
+    for (int64_t i = 0; i < S; i++) {
+      double e = fabs((double)ld.data[i] - ln.data[i]);
+      if (!(e <= el)) el = e;
+    }
+    fprintf(stderr, "test_cuda_gpu: one document of %lld tokens, D=%lld (%lld kv tiles, chunks of %d): "
+            "max diff against dense O %.2e, LSE %.2e\n", (long long)S, (long long)D,
+            (long long)((S + bn - 1) / bn), (rec - 3) * 32, eo, el);
+    ck_assert_msg(eo <= TOL && el <= TOL, "S %lld D %lld: O %g LSE %g", (long long)S, (long long)D, eo, el);
+    free(hq); free(hk); free(hv); free(hod); free(hon); free(ids);
+    free(q.data); free(k.data); free(v.data); free(od.data); free(on.data); free(ld.data); free(ln.data);
+    attnc_kernel_free(kd);
+    attnc_kernel_free(kn);
+  }
+  attnc_spec_free(doc);
+  attnc_spec_free(dense);
+  attnc_ctx_free(ctx);
+}
+END_TEST
+
 /* ------------------------------------------------------------- main */
 
 /* probe for a GPU in a child, so the parent never initialises CUDA before forking */
@@ -782,6 +872,7 @@ int main(void) {
   tcase_set_timeout(tc, 600);
   tcase_add_loop_test(tc, verify_spec, 0, nspecs);
   if (!getenv("ATTNC_GPU_SPECS")) tcase_add_test(tc, target_ops_host_tensors);
+  if (wanted("document")) tcase_add_test(tc, one_document_is_dense);
   suite_add_tcase(s, tc);
   return tu_run(s);
 }
