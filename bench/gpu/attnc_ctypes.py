@@ -112,9 +112,12 @@ class Lib:
                            head_dim_v=D, seq_hint=seq_hint)
         o.schedule.block_m, o.schedule.block_n = block_m, block_n
         out, err = C.c_void_p(), Error()
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.thread_time()
         st = self.lib.attnc_kernel_compile(ctx, spec, C.byref(o), C.byref(out), C.byref(err))
         dt = time.perf_counter() - t0
+        # the CPU time of this thread, where NVRTC compiles: the compile's own
+        # work, apart from what other processes take of a shared CPU
+        self.last_compile_cpu = time.thread_time() - c0
         if st:
             raise AttncError(err.message.decode())
         info = KernelInfo()
