@@ -272,6 +272,7 @@ static int explain_main(const CliVerb *verb, int argc, char **argv) {
   Plan *pl = NULL;
   attnc_status pst;
   char kernel[512] = "", mask_code[512] = "", score_code[512] = "";  /* whole sentences, never cut */
+  int64_t gpu_meta = -1;            /* cuda: p.meta a launch allocates (-1: not the cuda target) */
 #ifdef ATTNC_HAVE_CUDA
   if (target == ATTNC_TARGET_CUDA) {
     /* the plan the cuda backend builds: its tile table, refined by the plan */
@@ -304,6 +305,7 @@ static int explain_main(const CliVerb *verb, int argc, char **argv) {
                cc.persist && tma ? ", persistent (the CTAs the SMs hold walk the q tiles)" : "",
                cuda_threads(&cc) / 32, (cuda_smem_bytes(&cc) + 1023) / 1024,
                copy ? "; the copy variant: TMA cannot read tensors of this shape" : "");
+      gpu_meta = cuda_plan_prep(pl) ? cuda_meta_bytes(&cc, B, H, S, S) : 0;
       pst = cuda_mask_summary(p, pl, &cc, mask_code, sizeof mask_code, &d);
       cuda_score_summary(p, score_code, sizeof score_code);
     }
@@ -399,6 +401,7 @@ static int explain_main(const CliVerb *verb, int argc, char **argv) {
            ", \"kv_tiles_per_q_tile_max\": %" PRId64 ", \"metadata_bytes\": %" PRId64,
            st.tiles_total, st.tiles_visited, st.tiles_full, st.tiles_partial, st.density,
            st.visited_allowed_fraction, st.kv_tiles_per_q_tile_max, st.metadata_bytes);
+    if (gpu_meta >= 0) printf(", \"cuda_metadata_bytes\": %" PRId64, gpu_meta);
     if (check)
       printf(", \"skipped_allowed\": %" PRId64 ", \"full_violations\": %" PRId64, st.skipped_allowed,
              st.full_violations);
@@ -447,7 +450,10 @@ static int explain_main(const CliVerb *verb, int argc, char **argv) {
     printf("kv tiles   at most %" PRId64 " per q tile\n", st.kv_tiles_per_q_tile_max);
     printf("density    %.4f of all pairs allowed\n", st.density);
     printf("visited    %.4f of the pairs in visited tiles allowed\n", st.visited_allowed_fraction);
-    printf("metadata   %" PRId64 " bytes at run time\n", st.metadata_bytes);
+    if (gpu_meta > 0)       /* the kernel's pre-passes, not the plan's (which the ref and cpu run) */
+      printf("metadata   %" PRId64 " bytes a launch (attnc_prep and attnc_prep_q write them)\n", gpu_meta);
+    else
+      printf("metadata   %" PRId64 " bytes at run time\n", gpu_meta == 0 ? 0 : st.metadata_bytes);
     if (check)
       printf("check      %s (%" PRId64 " allowed pairs skipped, %" PRId64 " tiles wrongly full)\n",
              st.skipped_allowed || st.full_violations ? "FAIL" : "ok", st.skipped_allowed, st.full_violations);

@@ -593,12 +593,9 @@ attnc_status cuda_launch(CudaModule *m, const IrPattern *p, const attnc_args *ar
      lives for this launch (stream-ordered); the kernel reads them
      (kDataMeta), so no buffer, no launch */
   CUdeviceptr meta = 0;
-  int64_t kv_tiles = cuda_order_ntiles(&cfg->kord, s.Sk);
-  if (m->prep && meta_slot >= 0 && kv_tiles > 0) {
-    int64_t groups = (kv_tiles + CUDA_DATA_GROUP - 1) / CUDA_DATA_GROUP;
-    /* the layout of the kernel's data_meta_tiles, _groups and _q */
-    size_t bytes = (size_t)(s.B * s.Hq * ((kv_tiles + groups) * 2 + qtiles * cuda_data_qrec(cfg))) *
-                   sizeof(int64_t);
+  size_t bytes = (size_t)cuda_meta_bytes(cfg, s.B, s.Hq, s.Sq, s.Sk);
+  if (m->prep && meta_slot >= 0 && bytes > 0) {
+    int64_t groups = (cuda_order_ntiles(&cfg->kord, s.Sk) + CUDA_DATA_GROUP - 1) / CUDA_DATA_GROUP;
     if (!drv->mem_alloc_async || !drv->mem_free_async)
       return diag_error(d, ATTNC_ERR_NODEVICE, (Loc){ NULL, 0 },
                         "the CUDA driver has no cuMemAllocAsync (CUDA 11.2 or newer), which the "

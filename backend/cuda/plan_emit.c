@@ -1056,9 +1056,21 @@ attnc_status emit_plan_order_iter(Out *o, const EmitPlan *ep, Diag *d) {
    kDataChunk = 64 kIterWarps kv tiles */
 int cuda_data_qrec(const CudaConfig *cfg) { return 3 + 2 * (cfg->ws ? 4 : cfg->warps); }
 
+bool cuda_plan_prep(const Plan *plan) {
+  return plan && plan->nvariants == 1 && plan->variants[0].it.kind == ITER_DATA &&
+         plan->variants[0].it.data && data_walkable(plan);
+}
+
 bool cuda_data_prep(const EmitPlan *ep) {
-  return ep->plan && ep->nvariants == 1 && ep->data_qkey[0] >= 0 &&
-         ep->plan->variants[0].it.kind == ITER_DATA;
+  return cuda_plan_prep(ep->plan) && ep->nvariants == 1 && ep->data_qkey[0] >= 0;
+}
+
+/* the layout of the kernel's data_meta_tiles, _groups and _q */
+int64_t cuda_meta_bytes(const CudaConfig *cfg, int64_t B, int64_t Hq, int64_t Sq, int64_t Sk) {
+  int64_t kv_tiles = cuda_order_ntiles(&cfg->kord, Sk), qtiles = cuda_order_ntiles(&cfg->qord, Sq);
+  if (kv_tiles <= 0) return 0;     /* no kv tiles: no pre-pass */
+  int64_t groups = (kv_tiles + CUDA_DATA_GROUP - 1) / CUDA_DATA_GROUP;
+  return B * Hq * ((kv_tiles + groups) * 2 + qtiles * cuda_data_qrec(cfg)) * (int64_t)sizeof(int64_t);
 }
 
 void emit_data_prep(Out *o, const EmitPlan *ep) {

@@ -811,6 +811,44 @@ START_TEST(persistent_where_even) {
 }
 END_TEST
 
+/* `attnc explain` sizes p.meta from the plan (cuda_plan_prep,
+   cuda_meta_bytes) as cuda_launch does: for every spec its predicate says
+   what the emitted kernel has (attnc_prep and attnc_prep_q), and no kv
+   tiles need no buffer */
+START_TEST(meta_bytes_where_prep) {
+  attnc_ctx *ctx = attnc_ctx_new();
+  char paths[256][512];
+  attnc_spec *specs[256];
+  int n = load_specs(ctx, paths, specs, 256), with = 0;
+  for (int i = 0; i < n; i++) {
+    Arena a;
+    arena_init(&a);
+    Diag d = { 0 };
+    CudaConfig cc = { .dtype = DT_BF16, .head_dim = 128, .arch = 90 };
+    Plan *pl = NULL;
+    ck_assert_msg(cuda_plan(specs[i]->pat, &cc, &a, &pl, &d) == ATTNC_OK, "%s: %s", paths[i], d.msg);
+    bool prep = cuda_plan_prep(pl);
+    CudaConfig cfg = { .dtype = DT_BF16, .head_dim = 128, .arch = 90 };
+    char *src;
+    ck_assert_msg(cuda_build_source(specs[i]->pat, &cfg, true, &a, &src, &d) == ATTNC_OK, "%s: %s", paths[i], d.msg);
+    ck_assert_msg(prep == (strstr(src, "void __launch_bounds__(kCtaThreads) " CUDA_PREPQ_NAME "(") != NULL) &&
+                  prep == (strstr(src, "kDataMeta = true;") != NULL), "%s: cuda_plan_prep %d", paths[i], prep);
+    if (prep) {
+      with++;
+      int64_t kt = cuda_order_ntiles(&cc.kord, 1000), qt = cuda_order_ntiles(&cc.qord, 1000);
+      int64_t groups = (kt + CUDA_DATA_GROUP - 1) / CUDA_DATA_GROUP;
+      ck_assert_int_eq(cuda_meta_bytes(&cc, 2, 3, 1000, 1000),
+                       2 * 3 * ((kt + groups) * 2 + qt * cuda_data_qrec(&cc)) * 8);
+      ck_assert_int_eq(cuda_meta_bytes(&cc, 2, 3, 1000, 0), 0);
+    }
+    arena_free(&a);
+  }
+  ck_assert_msg(with >= 2, "%d specs with the data iterator's pre-pass", with);   /* documents, clusters */
+  for (int i = 0; i < n; i++) attnc_spec_free(specs[i]);
+  attnc_ctx_free(ctx);
+}
+END_TEST
+
 /* the plan's iterators are walked, not replaced by a dense loop */
 START_TEST(specs_iterators_walked) {
   static const struct { const char *spec, *needle; } want[] = {
@@ -1198,6 +1236,7 @@ int main(void) {
   tcase_set_timeout(specs, 900);
   tcase_add_test(specs, specs_emit_deterministic);
   tcase_add_test(specs, specs_iterators_walked);
+  tcase_add_test(specs, meta_bytes_where_prep);
   tcase_add_test(specs, score_split_terms);
   tcase_add_test(specs, uniform_divisor_reciprocal);
   tcase_add_test(specs, q_tiles_heavy_first);
