@@ -9,6 +9,9 @@ change to generated code when the GPU suite cannot run: identical SASS to a
 commit the suite passed on carries that result over.
 
   python3 tools/sass_same.py OLD/attnc NEW/attnc
+  NEW_OPTS="-Xptxas=--split-compile=0" python3 tools/sass_same.py B/attnc B/attnc
+      (extra NVRTC options for the second build: whether an option changes
+      the machine code)
 
 cuobjdump: $CUOBJDUMP, else on PATH (Debian's CUDA toolkit here has none: pip
 download nvidia-cuda-cuobjdump, unzip, nvidia/cu13/bin/cuobjdump).
@@ -60,14 +63,15 @@ def source(attnc, cfg, path):
 
 
 def sass(job):
-    path, cuobjdump = job
+    path, cuobjdump, extra = job
     if not os.path.exists(path):
         return "no source"
     nv = ctypes.CDLL(NVRTC)
     prog = ctypes.c_void_p()
     with open(path, "rb") as f:
         nv.nvrtcCreateProgram(ctypes.byref(prog), f.read(), b"k.cu", 0, None, None)
-    if nv.nvrtcCompileProgram(prog, len(OPTS), (ctypes.c_char_p * len(OPTS))(*OPTS)):
+    opts = OPTS + extra
+    if nv.nvrtcCompileProgram(prog, len(opts), (ctypes.c_char_p * len(opts))(*opts)):
         return "NVRTC failed"
     n = ctypes.c_size_t()
     nv.nvrtcGetCUBINSize(prog, ctypes.byref(n))
@@ -97,7 +101,8 @@ def main():
             p = os.path.join(work, str(i), c[0] + ".cu")
             if not source(os.path.abspath(attnc), c, p):
                 print(f"{attnc}: no source for {c[0]}")
-            jobs.append((p, cuobjdump))
+            extra = [o.encode() for o in os.environ.get("NEW_OPTS", "").split()] if i else []
+            jobs.append((p, cuobjdump, extra))
     with ProcessPoolExecutor(os.cpu_count()) as ex:
         res = list(ex.map(sass, jobs))
     old, new = res[:len(cfgs)], res[len(cfgs):]
