@@ -593,8 +593,8 @@ attnc_status cuda_launch(CudaModule *m, const IrPattern *p, const attnc_args *ar
      lives for this launch (stream-ordered); the kernel reads them
      (kDataMeta), so no buffer, no launch */
   CUdeviceptr meta = 0;
-  size_t bytes = (size_t)cuda_meta_bytes(cfg, s.B, s.Hq, s.Sq, s.Sk);
-  if (m->prep && meta_slot >= 0 && bytes > 0) {
+  size_t bytes = m->prep && meta_slot >= 0 ? (size_t)cuda_meta_bytes(cfg, s.B, s.Hq, s.Sq, s.Sk) : 0;
+  if (bytes > 0) {
     int64_t groups = (cuda_order_ntiles(&cfg->kord, s.Sk) + CUDA_DATA_GROUP - 1) / CUDA_DATA_GROUP;
     if (!drv->mem_alloc_async || !drv->mem_free_async)
       return diag_error(d, ATTNC_ERR_NODEVICE, (Loc){ NULL, 0 },

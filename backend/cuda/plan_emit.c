@@ -1062,7 +1062,7 @@ bool cuda_plan_prep(const Plan *plan) {
 }
 
 bool cuda_data_prep(const EmitPlan *ep) {
-  return cuda_plan_prep(ep->plan) && ep->nvariants == 1 && ep->data_qkey[0] >= 0;
+  return cuda_plan_prep(ep->plan);   /* emit_plan_init set data_qkey[0] from the same tests */
 }
 
 /* the layout of the kernel's data_meta_tiles, _groups and _q */

@@ -812,9 +812,18 @@ START_TEST(persistent_where_even) {
 END_TEST
 
 /* `attnc explain` sizes p.meta from the plan (cuda_plan_prep,
-   cuda_meta_bytes) as cuda_launch does: for every spec its predicate says
-   what the emitted kernel has (attnc_prep and attnc_prep_q), and no kv
-   tiles need no buffer */
+   cuda_meta_bytes of cuda_plan's config): for every spec its predicate says
+   what the emitted kernel has (attnc_prep and attnc_prep_q), and its bytes
+   are those of the layout the kernel's data_meta_* helpers index (from the
+   source's own constants: its tiles, kDataGroup, kDataQRec), which
+   cuda_launch allocates with the built kernel's config; no kv tiles need no
+   buffer */
+static int64_t source_int(const char *src, const char *name) {
+  const char *at = strstr(src, name);
+  ck_assert_msg(at != NULL, "no %s in the source", name);
+  return atoll(at + strlen(name));
+}
+
 START_TEST(meta_bytes_where_prep) {
   attnc_ctx *ctx = attnc_ctx_new();
   char paths[256][512];
@@ -833,13 +842,14 @@ START_TEST(meta_bytes_where_prep) {
     ck_assert_msg(cuda_build_source(specs[i]->pat, &cfg, true, &a, &src, &d) == ATTNC_OK, "%s: %s", paths[i], d.msg);
     ck_assert_msg(prep == (strstr(src, "void __launch_bounds__(kCtaThreads) " CUDA_PREPQ_NAME "(") != NULL) &&
                   prep == (strstr(src, "kDataMeta = true;") != NULL), "%s: cuda_plan_prep %d", paths[i], prep);
-    if (prep) {
+    if (prep) {         /* data iterators walk 1-D orders: tiles of kBlockM / kBlockN tokens */
       with++;
-      int64_t kt = cuda_order_ntiles(&cc.kord, 1000), qt = cuda_order_ntiles(&cc.qord, 1000);
-      int64_t groups = (kt + CUDA_DATA_GROUP - 1) / CUDA_DATA_GROUP;
-      ck_assert_int_eq(cuda_meta_bytes(&cc, 2, 3, 1000, 1000),
-                       2 * 3 * ((kt + groups) * 2 + qt * cuda_data_qrec(&cc)) * 8);
-      ck_assert_int_eq(cuda_meta_bytes(&cc, 2, 3, 1000, 0), 0);
+      const int64_t Sq = 1000, Sk = 5000, bm = source_int(src, "kBlockM = "), bn = source_int(src, "kBlockN = ");
+      const int64_t kt = (Sk + bn - 1) / bn, qt = (Sq + bm - 1) / bm, g = source_int(src, "kDataGroup = ");
+      const int64_t want = 2 * 3 * ((kt + (kt + g - 1) / g) * 2 + qt * source_int(src, "kDataQRec = ")) * 8;
+      ck_assert_int_eq(cuda_meta_bytes(&cc, 2, 3, Sq, Sk), want);    /* explain's */
+      ck_assert_int_eq(cuda_meta_bytes(&cfg, 2, 3, Sq, Sk), want);   /* cuda_launch's */
+      ck_assert_int_eq(cuda_meta_bytes(&cc, 2, 3, Sq, 0), 0);
     }
     arena_free(&a);
   }
