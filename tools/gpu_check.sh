@@ -12,7 +12,8 @@
 # bench (bench/gpu/run.sh, --cases $CASES if set), sweep (the same with
 # --sweep --no-flex), ab (bench.py --no-flex once per setting of $AB, the
 # kernel's switches such as ATTNC_CUDA_WS=0, one table), ncu
-# (tools/ncu_case.sh on $CASES). Limits in seconds:
+# (tools/ncu_case.sh on $CASES); $BENCH_ARGS go to bench.py in the bench
+# and sweep steps. Limits in seconds:
 # LIMIT_TEST (120 a test step), LIMIT_BENCH (240); a step past its limit is
 # reported and the next one runs. From the dev machine: `run` with
 # carry [".deps"] and a timeout above the sum of the limits.
@@ -48,6 +49,8 @@ for s in ${GPU_STEPS:-verify nows bench}; do
       args=()
       [ -n "${CASES:-}" ] && args+=(--cases "$CASES")
       [ "$s" = sweep ] && args+=(--sweep --no-flex)
+      read -r -a more <<<"${BENCH_ARGS:-}"     # e.g. BENCH_ARGS="--kernels --no-flex"
+      args+=("${more[@]}")
       OUT=$W/$s timeout "$LIMIT_BENCH" bash bench/gpu/run.sh "${args[@]}" > "$W/$s.txt" 2>&1
       rc=$?
       echo "$s: rc $rc, $(( $(date +%s) - t0 )) s"

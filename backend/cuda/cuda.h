@@ -363,6 +363,11 @@ bool cuda_data_prep(const EmitPlan *ep);          /* the kernel has attnc_prep *
 bool cuda_plan_prep(const Plan *plan);            /* its kernel will have attnc_prep */
 void emit_data_prep(Out *o, const EmitPlan *ep);  /* attnc_prep and _q, after the kernel */
 int cuda_data_qrec(const CudaConfig *cfg);        /* i64 words a q tile in attnc_prep_q's part */
+int cuda_prep_q_threads(const CudaConfig *cfg);   /* attnc_prep_q's block: the threads that iterate */
+/* whether attnc_prep_q and attnc_fwd start while the pass before them ends
+   (programmatic dependent launch, sm_90 on): the kernels wait for its
+   writes where they read them (griddepcontrol), the launch allows it */
+bool cuda_prep_overlap(const CudaConfig *cfg);
 /* bytes of p.meta, which attnc_prep and attnc_prep_q write, for a launch of
    B x Hq heads of Sq queries and Sk keys (0 with no kv tiles: no pre-pass) */
 int64_t cuda_meta_bytes(const CudaConfig *cfg, int64_t B, int64_t Hq, int64_t Sq, int64_t Sk);

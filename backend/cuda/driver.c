@@ -91,6 +91,20 @@ enum {
   CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE = 0,   /* out-of-bounds elements read as zero */
 };
 
+/* cuLaunchKernelEx's configuration (CUDA 12+), for programmatic dependent launch */
+typedef struct {
+  int id;                                  /* CUlaunchAttributeID */
+  char pad[4];
+  union { char pad[64]; int programmatic_stream_serialization; } value;
+} CUlaunchAttribute;
+typedef struct {
+  unsigned gx, gy, gz, bx, by, bz, smem;
+  CUstream stream;
+  CUlaunchAttribute *attrs;
+  unsigned nattrs;
+} CUlaunchConfig;
+enum { CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION = 6 };
+
 struct CudaDriver {
   void *lib;
 #define X(fn, sym, args) CUresult (*fn) args;
@@ -101,6 +115,8 @@ struct CudaDriver {
      pre-pass cannot launch without it) */
   CUresult (*mem_alloc_async)(CUdeviceptr *p, size_t n, CUstream s);
   CUresult (*mem_free_async)(CUdeviceptr p, CUstream s);
+  /* CUDA 12+: a launch that may start before the one before it on the stream ends */
+  CUresult (*launch_ex)(const CUlaunchConfig *cfg, CUfunction f, void **params, void **extra);
   CUdevice dev;
   CUcontext ctx;
   int arch, sm_count, smem_optin, driver_version;
@@ -114,6 +130,9 @@ struct CudaModule {
   CUfunction prep;      /* the data iterator's pre-pass (CUDA_PREP_NAME), or NULL */
   CUfunction prep_q;    /* and its pass over the q tiles (CUDA_PREPQ_NAME), with prep */
   bool maps;            /* the driver can encode descriptors and $ATTNC_CUDA_TMA is not 0 */
+  bool overlap;         /* attnc_prep_q and the kernel start while the pass before ends
+                           (cuda_prep_overlap, the driver has cuLaunchKernelEx, and
+                           $ATTNC_CUDA_PDL is not 0) */
   CudaConfig cfg;
   int smem;
 };
@@ -160,6 +179,7 @@ attnc_status cuda_driver_open(int device, CudaDriver **out, Diag *d) {
   *(void **)&drv->encode_tiled = dlsym(lib, "cuTensorMapEncodeTiled");
   *(void **)&drv->mem_alloc_async = dlsym(lib, "cuMemAllocAsync");
   *(void **)&drv->mem_free_async = dlsym(lib, "cuMemFreeAsync");
+  *(void **)&drv->launch_ex = dlsym(lib, "cuLaunchKernelEx");
   attnc_status st = ATTNC_OK;
   CUresult r = drv->cuInit(0);
   int count = 0;
@@ -322,6 +342,8 @@ attnc_status cuda_module_load(CudaDriver *drv, const CudaImage *img, const CudaC
   m->smem = cuda_smem_bytes(cfg);
   const char *tma_env = getenv("ATTNC_CUDA_TMA");
   m->maps = drv->encode_tiled && !(tma_env && strcmp(tma_env, "0") == 0);
+  const char *pdl_env = getenv("ATTNC_CUDA_PDL");
+  m->overlap = cuda_prep_overlap(cfg) && drv->launch_ex && !(pdl_env && strcmp(pdl_env, "0") == 0);
   char an[16];
   CUresult r = drv->cuModuleLoadData(&m->mod, img->data);
   if (r != CUDA_SUCCESS) {
@@ -365,6 +387,20 @@ void cuda_module_free(CudaModule *m) {
 }
 
 /* ------------------------------------------------------------ launch */
+
+/* f on stream; after_prev: it may start while the kernel before it on the
+   stream ends (it waits for that kernel's writes with griddepcontrol.wait) */
+static CUresult launch(CudaDriver *drv, CUfunction f, unsigned gx, unsigned gy, unsigned gz,
+                       unsigned threads, unsigned smem, CUstream stream, void **params,
+                       bool after_prev) {
+  if (!after_prev) return drv->cuLaunchKernel(f, gx, gy, gz, threads, 1, 1, smem, stream, params, NULL);
+  CUlaunchAttribute at;
+  memset(&at, 0, sizeof at);
+  at.id = CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION;
+  at.value.programmatic_stream_serialization = 1;
+  CUlaunchConfig lc = { gx, gy, gz, threads, 1, 1, smem, stream, &at, 1 };
+  return drv->launch_ex(&lc, f, params, NULL);
+}
 
 static void strides_of(const DLTensor *t, int64_t *st) {
   if (t->strides) {
@@ -605,12 +641,12 @@ attnc_status cuda_launch(CudaModule *m, const IrPattern *p, const attnc_args *ar
       return cu_error(drv, r, r == CUDA_ERROR_OUT_OF_MEMORY ? ATTNC_ERR_NOMEM : ATTNC_ERR_RUNTIME,
                       "cuMemAllocAsync (the pre-pass's key ranges)", d);
     buf[meta_slot] = (uint64_t)meta;
-    r = drv->cuLaunchKernel(m->prep, (unsigned)groups, (unsigned)s.Hq, (unsigned)s.B,
-                            32 * CUDA_DATA_GROUP, 1, 1, 0, stream, params, NULL);
+    r = launch(drv, m->prep, (unsigned)groups, (unsigned)s.Hq, (unsigned)s.B,
+               32 * CUDA_DATA_GROUP, 0, stream, params, false);
     const char *what = "cuLaunchKernel(" CUDA_PREP_NAME ")";
     if (r == CUDA_SUCCESS) {
-      r = drv->cuLaunchKernel(m->prep_q, (unsigned)qtiles, (unsigned)s.Hq, (unsigned)s.B,
-                              (unsigned)cuda_threads(cfg), 1, 1, 0, stream, params, NULL);
+      r = launch(drv, m->prep_q, (unsigned)qtiles, (unsigned)s.Hq, (unsigned)s.B,
+                 (unsigned)cuda_prep_q_threads(cfg), 0, stream, params, m->overlap);
       what = "cuLaunchKernel(" CUDA_PREPQ_NAME ")";
     }
     if (r != CUDA_SUCCESS) {
@@ -622,9 +658,8 @@ attnc_status cuda_launch(CudaModule *m, const IrPattern *p, const attnc_args *ar
      (q tile, head, batch) items */
   unsigned gx = persist ? (unsigned)(items < ctas ? items : ctas) : (unsigned)qtiles;
   unsigned gy = persist ? 1u : (unsigned)s.Hq, gz = persist ? 1u : (unsigned)s.B;
-  CUresult r = drv->cuLaunchKernel(m->fn, gx, gy, gz,
-                                   (unsigned)cuda_threads(cfg), 1, 1, (unsigned)m->smem,
-                                   stream, params, NULL);
+  CUresult r = launch(drv, m->fn, gx, gy, gz, (unsigned)cuda_threads(cfg), (unsigned)m->smem,
+                      stream, params, meta && m->overlap);
   if (meta) drv->mem_free_async(meta, stream);   /* after the kernel, in stream order */
   if (r != CUDA_SUCCESS) return cu_error(drv, r, ATTNC_ERR_RUNTIME, "cuLaunchKernel", d);
   return ATTNC_OK;

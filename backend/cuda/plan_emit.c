@@ -605,6 +605,7 @@ static void emit_box_iter(Out *o, int v, const PlanIter *it, int rank, const Emi
       "  const int lane = threadIdx.x %% 32, tiles = kv_tiles((int)p.seq_k);\n"
       "  const int glast = it.dhi / kDataGroup;\n"
       "  const i64 *meta = data_meta_groups(p, b, h, tiles);\n"
+      "  grid_dep_wait();                      // attnc_prep's ranges (attnc_prep_q runs this)\n"
       "  int first = -1, last = -1;\n"
       "  for (int g0 = it.du / kDataGroup; g0 <= glast; g0 += 32) {\n"
       "    const int g = g0 + lane;\n"
@@ -634,6 +635,7 @@ static void emit_box_iter(Out *o, int v, const PlanIter *it, int rank, const Emi
       "  const int tid = iter_tid();\n"
       "  const i64 *m = data_meta_q(p, b, h, qt.t, kv_tiles((int)p.seq_k));\n"
       "  const u32 *bits = (const u32 *)(m + 3);\n"
+      "  grid_dep_wait();                      // attnc_prep_q's record\n"
       "  iter_sync();                          // every thread is done with the last bits\n"
       "  for (int i = tid; i < kDataChunk / 32; i += 32 * kIterWarps) {\n"
       "    data_vis%d[i] = bits[i];\n"
@@ -946,6 +948,16 @@ attnc_status emit_plan_order_iter(Out *o, const EmitPlan *ep, Diag *d) {
               "struct KvTile { int tile; bool full; unsigned char edge; };\n");
   out_printf(o, "static constexpr bool kDataMeta = %s;   // attnc_prep writes key_k ranges to p.meta\n",
              cuda_data_prep(ep) ? "true" : "false");
+  out_printf(o, "// attnc_prep_q starts while attnc_prep ends, attnc_fwd while attnc_prep_q does\n"
+                "// (programmatic dependent launch): a thread reads what the pass before wrote\n"
+                "// only after grid_dep_wait, which waits for that pass and its writes\n"
+                "static constexpr bool kPrepOverlap = kDataMeta && %s;\n"
+                "ATTNC_DEVICE void grid_dep_wait() {\n"
+                "  if constexpr (kPrepOverlap) asm volatile(\"griddepcontrol.wait;\\n\" ::: \"memory\");\n"
+                "}\n"
+                "ATTNC_DEVICE void grid_dep_launch() {\n"
+                "  if constexpr (kPrepOverlap) asm volatile(\"griddepcontrol.launch_dependents;\\n\" ::: \"memory\");\n"
+                "}\n", cuda_prep_overlap(cfg) ? "true" : "false");
   /* the data iterator tests kDataChunk kv tiles a fill, kDataPer a thread
      with their loads in flight together: fewer fills, each with its
      barriers and a round trip to memory (H200, session 10, TFLOP/s 2 / 1 a
@@ -1056,6 +1068,16 @@ attnc_status emit_plan_order_iter(Out *o, const EmitPlan *ep, Diag *d) {
    kDataChunk = 64 kIterWarps kv tiles */
 int cuda_data_qrec(const CudaConfig *cfg) { return 3 + 2 * (cfg->ws ? 4 : cfg->warps); }
 
+/* only the warps that iterate in attnc_fwd: the producer warpgroup of a
+   warp-specialised kernel, not the whole CTA, whose compute warps returned
+   at once (H200, session 17, one call, without the overlap below:
+   documents 32-512 181-182 -> 183 TFLOP/s, 64-2048 383-384 -> 384-386,
+   within the noise; its 9 us a call are its dependent round trips, not
+   its waves) */
+int cuda_prep_q_threads(const CudaConfig *cfg) { return cfg->ws ? 128 : cfg->warps * 32; }
+
+bool cuda_prep_overlap(const CudaConfig *cfg) { return cfg->arch >= 90; }
+
 bool cuda_plan_prep(const Plan *plan) {
   return plan && plan->nvariants == 1 && plan->variants[0].it.kind == ITER_DATA &&
          plan->variants[0].it.data && data_walkable(plan);
@@ -1084,6 +1106,7 @@ void emit_data_prep(Out *o, const EmitPlan *ep) {
     "  const int g = blockIdx.x, warp = threadIdx.x / 32, lane = threadIdx.x % 32, h = blockIdx.y, b = blockIdx.z;\n"
     "  const int seq_k = (int)p.seq_k, tiles = kv_tiles(seq_k);\n"
     "  const int u = g * kDataGroup + warp;\n"
+    "  grid_dep_launch();                    // attnc_prep_q may start (it waits for these)\n"
     "  if (!p.meta) return;\n"
     "  i64 mn = 2147483647LL, mx = -2147483648LL;   // no tokens: meets nothing\n"
     "  if (u < tiles) {\n"
@@ -1112,10 +1135,11 @@ void emit_data_prep(Out *o, const EmitPlan *ep) {
     "}\n"
     "\n// ---- its second pass, after attnc_prep: grid (q tiles, query heads, batch); the\n"
     "// threads that iterate in attnc_fwd run kv_begin's tests for q tile t and write its\n"
-    "// record (data_meta_q) for data_load\n"
-    "extern \"C\" __global__ void __launch_bounds__(kCtaThreads) " CUDA_PREPQ_NAME "(const __grid_constant__ Params p) {\n"
+    "// record (data_meta_q) for data_load; a block is those threads alone (iter_tid)\n"
+    "extern \"C\" __global__ void __launch_bounds__(32 * kIterWarps) " CUDA_PREPQ_NAME "(const __grid_constant__ Params p) {\n"
     "  const int t = blockIdx.x, h = blockIdx.y, b = blockIdx.z, tid = iter_tid();\n"
-    "  if (tid < 0 || !p.meta) return;   // the compute warps of a warp-specialised kernel\n"
+    "  grid_dep_launch();                    // attnc_fwd may start (it waits for the records)\n"
+    "  if (!p.meta) return;\n"
     "  QTile qt;\n"
     "  if (!q_tile_begin(qt, p, b, h, t)) return;   // all padding: attnc_fwd skips it too\n"
     "  KvIter0 it;\n"

@@ -8,7 +8,7 @@ first-call compile with a cold cache and its load with a warm one, Flex's
 mask build, and the max abs error of attnc's output against Flex / SDPA.
 
   python3 bench/gpu/bench.py [--lib build-gpu/libattnc.so] [--out DIR]
-                             [--cases a,b,...] [--sweep] [--no-flex] [--list]
+                             [--cases a,b,...] [--sweep] [--no-flex] [--kernels] [--list]
 """
 import argparse
 import json
@@ -214,6 +214,29 @@ def bench_ms(fn):
     return triton.testing.do_bench(fn, warmup=25, rep=100, return_mode="median")
 
 
+def kernel_times(fn, calls=20):
+    """the device time of each kernel one call launches (mean us, by name)
+    and the span of a call, first kernel's start to last one's end (mean
+    us): what the pre-passes and the gaps between launches cost"""
+    from torch.profiler import profile, ProfilerActivity
+    fn()
+    torch.cuda.synchronize()
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        for _ in range(calls):
+            fn()
+        torch.cuda.synchronize()
+    ev = sorted((e for e in prof.events() if e.device_type.name == "CUDA" and "attnc" in e.name),
+                key=lambda e: e.time_range.start)
+    per = {}
+    for e in ev:
+        per.setdefault(e.name, []).append(e.time_range.end - e.time_range.start)
+    k = max(1, len(ev) // calls)
+    spans = [ev[i + k - 1].time_range.end - ev[i].time_range.start
+             for i in range(0, len(ev) - k + 1, k)]
+    return ({n: sum(v) / len(v) for n, v in per.items()},
+            sum(spans) / len(spans) if spans else None)
+
+
 def count_pairs(c, mask, dev):
     """allowed (q, k) pairs summed over batch and heads, exactly"""
     B, H, S = c["B"], c["H"], c["S"]
@@ -310,6 +333,8 @@ def run_case(c, lib, args, flex_c, dev, g, cold_root):
     ms = bench_ms(run)
     res["attnc_ms"] = ms
     res["attnc_tflops"] = flops / ms / 1e9
+    if args.kernels:
+        res["kernels_us"], res["call_span_us"] = kernel_times(run)
     # warm: a new context (its own memory cache), the disk cache now holds the image
     ctx2 = lib.ctx()
     spec2 = lib.spec(ctx2, defines=c["defs"], **spec_kw)
@@ -469,6 +494,13 @@ def table(results, card):
                 cells.append(f"{s['bm']}x{s['bn']} w{s['warps']} {s['mma']}: " +
                              (fmt(s.get("tflops")) if "tflops" in s else "err"))
             lines.append(f"| {r['name']} | {fmt(r['attnc_tflops'])} | " + " | ".join(cells) + " |")
+    kt = [r for r in results if r.get("kernels_us")]
+    if kt:
+        lines += ["", "## a call's kernels (--kernels: device us, mean of 20 calls under the profiler)",
+                  "", "| case | call ms (bench) | span us | kernels |", "|---|---|---|---|"]
+        for r in kt:
+            ks = ", ".join(f"{n} {v:.1f}" for n, v in r["kernels_us"].items())
+            lines.append(f"| {r['name']} | {fmt(r['attnc_ms'], 3)} | {fmt(r['call_span_us'], 1)} | {ks} |")
     return "\n".join(lines) + "\n"
 
 
@@ -480,6 +512,8 @@ def main():
     ap.add_argument("--cases", default="")
     ap.add_argument("--sweep", action="store_true")
     ap.add_argument("--no-flex", action="store_true")
+    ap.add_argument("--kernels", action="store_true",
+                    help="profile attnc's calls: each kernel's device time and a call's span")
     ap.add_argument("--tag", default="")
     ap.add_argument("--list", action="store_true",
                     help="print each case's spec, defines and shape as a JSON line, and stop")

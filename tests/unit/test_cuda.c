@@ -840,7 +840,7 @@ START_TEST(meta_bytes_where_prep) {
     CudaConfig cfg = { .dtype = DT_BF16, .head_dim = 128, .arch = 90 };
     char *src;
     ck_assert_msg(cuda_build_source(specs[i]->pat, &cfg, true, &a, &src, &d) == ATTNC_OK, "%s: %s", paths[i], d.msg);
-    ck_assert_msg(prep == (strstr(src, "void __launch_bounds__(kCtaThreads) " CUDA_PREPQ_NAME "(") != NULL) &&
+    ck_assert_msg(prep == (strstr(src, " " CUDA_PREPQ_NAME "(const __grid_constant__ Params p)") != NULL) &&
                   prep == (strstr(src, "kDataMeta = true;") != NULL), "%s: cuda_plan_prep %d", paths[i], prep);
     if (prep) {         /* data iterators walk 1-D orders: tiles of kBlockM / kBlockN tokens */
       with++;
@@ -850,6 +850,18 @@ START_TEST(meta_bytes_where_prep) {
       ck_assert_int_eq(cuda_meta_bytes(&cc, 2, 3, Sq, Sk), want);    /* explain's */
       ck_assert_int_eq(cuda_meta_bytes(&cfg, 2, 3, Sq, Sk), want);   /* cuda_launch's */
       ck_assert_int_eq(cuda_meta_bytes(&cc, 2, 3, Sq, 0), 0);
+      /* attnc_prep_q's block is the threads that iterate (its launch bounds,
+         and iter_tid counts from the block's end) */
+      const int64_t pw = source_int(src, "kProducerWarps = ");
+      ck_assert(strstr(src, "__launch_bounds__(32 * kIterWarps) " CUDA_PREPQ_NAME "(") != NULL);
+      ck_assert_int_eq(cuda_prep_q_threads(&cfg), 32 * (pw ? pw : source_int(src, "kWarps = ")));
+      /* sm_90 kernels wait for the pass before where they read its output
+         (the launch lets them start early); sm_80 has no griddepcontrol */
+      ck_assert(strstr(src, "kPrepOverlap = kDataMeta && true;") != NULL && cuda_prep_overlap(&cfg));
+      CudaConfig c80 = { .dtype = DT_BF16, .head_dim = 128, .arch = 80 };
+      char *src80;
+      ck_assert_msg(cuda_build_source(specs[i]->pat, &c80, true, &a, &src80, &d) == ATTNC_OK, "%s: %s", paths[i], d.msg);
+      ck_assert(strstr(src80, "kPrepOverlap = kDataMeta && false;") != NULL && !cuda_prep_overlap(&c80));
     }
     arena_free(&a);
   }
