@@ -897,6 +897,18 @@ static bool plan_tiles_static(const Plan *pl) {
 ** (b, h) at plan_tokens; -1 where it cannot be counted (tiles from runtime
 ** inputs) or nothing is visited.
 */
+/* the (q, k) pairs of the tiles the plan visits on one (b, h) at its length
+   (as partial_fraction counts them); -1 when unknown */
+static double visited_pairs(const Plan *pl, int64_t seq_hint) {
+  if (!plan_tiles_static(pl)) return -1;
+  int64_t n = plan_tokens(pl, seq_hint);
+  PlanRun r = { .B = 1, .H = 1, .Sq = n, .Sk = n };
+  int64_t visited = 0, full = 0;
+  Diag quiet = { 0 };
+  if (plan_count_tiles(pl, &r, 0, 0, &visited, &full, &quiet) != ATTNC_OK) return -1;
+  return (double)visited * (double)pl->sched.bm * (double)pl->sched.bn;
+}
+
 static double partial_fraction(const Plan *pl, int64_t seq_hint) {
   if (!plan_tiles_static(pl)) return -1;
   int64_t n = plan_tokens(pl, seq_hint);
@@ -2827,7 +2839,23 @@ attnc_status cuda_emit_plan(const IrPattern *p, const Plan *plan, const CudaConf
 ** kernels, with the copy path in every TMA kernel, had 128 x 64 ahead,
 ** 302 against 290). Counted on one (b, h) at the plan's sequence length
 ** (8192 when unknown). False: the table's tile.
+**
+** At D = 128 the 128 x 128 kernel runs a visited pair about 1.37 times as
+** fast as the 64 x 64 one even where most tiles are partial: the sliding
+** window 256, 67 % of its 128 x 128 tiles partial, visits 0.83 times the
+** pairs at 64 x 64 and ran 256 TFLOP/s at 128 x 128 against 224 (H200
+** sweep, session 17, bench/results/gpu-h200-s17-ab.md). So there the small
+** tiles are kept only where they visit at most 0.73 of the big tiles'
+** pairs (keep_small_tiles): the 2-D neighborhood, 0.59, keeps them.
 */
+static bool keep_small_tiles(const CudaConfig *cfg, const Plan *big, const Plan *small,
+                             int64_t seq_hint) {
+  int dmax = cfg->head_dim > cfg->head_dim_v ? cfg->head_dim : cfg->head_dim_v;
+  if (dmax != 128 || big->sched.bm != 128) return true;
+  double vb = visited_pairs(big, seq_hint), vs = visited_pairs(small, seq_hint);
+  return vb <= 0 || vs < 0 || vs <= 0.73 * vb;
+}
+
 static bool wgmma_table_refine(const IrPattern *p, const CudaConfig *cfg, const PlanOptions *opt,
                                const Plan *plan, int64_t *bm, int64_t *bn) {
   int dmax = cfg->head_dim > cfg->head_dim_v ? cfg->head_dim : cfg->head_dim_v;
@@ -2874,7 +2902,9 @@ attnc_status cuda_plan(const IrPattern *p, CudaConfig *cfg, Arena *a, Plan **pla
     opt.pin.pin_tile = true;
     st = plan_build(a, p, &opt, NULL, plan, d);
   } else if (!st && !user_tile && wgmma_table_refine(p, cfg, &opt, *plan, &opt.pin.bm, &opt.pin.bn)) {
+    Plan *big = *plan;
     st = plan_build(a, p, &opt, NULL, plan, d);
+    if (!st && !keep_small_tiles(cfg, big, *plan, opt.Sq)) *plan = big;
   }
   if (st == ATTNC_ERR_ARG && p->grid_rank > 0 && !opt.pin.raster) {
     /* no tile box fits a small grid: tile it as a 1-D sequence */

@@ -824,6 +824,39 @@ static int64_t source_int(const char *src, const char *name) {
   return atoll(at + strlen(name));
 }
 
+/* D = 128, where most 128 x 128 tiles are partial: 64 x 64 tiles only where
+   they visit at most 0.73 of the pairs (keep_small_tiles): the sliding
+   window 256 keeps 128 x 128 (0.83), the 2-D neighborhood (kernel 13 on
+   128 x 128, 0.59) and the window 64 (0.50) take 64 x 64; at D = 64 the
+   window 1024 takes them from 192 x 128 as before */
+START_TEST(small_tiles_where_fewer_pairs) {
+  static const struct { const char *spec; attnc_define defs[3]; int ndefs, d, seq, bm; } want[] = {
+    { "specs/sliding_window.lua", { { "window", "256" } }, 1, 128, 8192, 128 },
+    { "specs/sliding_window.lua", { { "window", "64" } }, 1, 128, 8192, 64 },
+    { "specs/neighborhood2d.lua", { { "height", "128" }, { "width", "128" }, { "kernel", "13" } }, 3, 128, 16384, 64 },
+    { "specs/sliding_window.lua", { { "window", "1024" } }, 1, 64, 8192, 64 },
+  };
+  attnc_ctx *ctx = attnc_ctx_new();
+  for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+    attnc_spec *s;
+    attnc_error err;
+    ck_assert_msg(attnc_spec_load_file(ctx, tu_path(want[i].spec), want[i].defs, want[i].ndefs, &s, &err) ==
+                  ATTNC_OK, "%s: %s", want[i].spec, err.message);
+    Arena a;
+    arena_init(&a);
+    Diag d = { 0 };
+    CudaConfig cfg = { .dtype = DT_BF16, .head_dim = want[i].d, .arch = 90, .seq_hint = want[i].seq };
+    Plan *pl = NULL;
+    ck_assert_msg(cuda_plan(s->pat, &cfg, &a, &pl, &d) == ATTNC_OK, "%s: %s", want[i].spec, d.msg);
+    ck_assert_msg(pl->sched.bm == want[i].bm, "%s %s=%s D=%d: q tile %d, want %d", want[i].spec,
+                  want[i].defs[0].name, want[i].defs[0].value, want[i].d, (int)pl->sched.bm, want[i].bm);
+    arena_free(&a);
+    attnc_spec_free(s);
+  }
+  attnc_ctx_free(ctx);
+}
+END_TEST
+
 START_TEST(meta_bytes_where_prep) {
   attnc_ctx *ctx = attnc_ctx_new();
   char paths[256][512];
@@ -1264,6 +1297,7 @@ int main(void) {
   tcase_add_test(specs, q_tiles_heavy_first);
   tcase_add_test(specs, row_sums_by_mma);
   tcase_add_test(specs, persistent_where_even);
+  tcase_add_test(specs, small_tiles_where_fewer_pairs);
   tcase_add_test(specs, score_input_tiles_counted);
   tcase_add_test(specs, compile_all_specs);
   tcase_add_test(specs, fuzz_masks_compile);
