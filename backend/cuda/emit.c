@@ -835,6 +835,135 @@ static void emit_sum(Ex *x, const int *nodes, const int *signs, int n) {
   out_puts(x->o, ";\n}\n");
 }
 
+/*
+** Tiles the score leaves alone. Where the score is s plus terms of q alone
+** and of k alone (no gain, no distance terms: score_raw_ok), a kv tile
+** whose column terms are all zero needs no per-element FMA: its scores stay
+** <q, k> and the softmax scales them (softmax_tile's tile gain, scale in
+** place of 1). The column terms' support, as C over the tile's first and
+** last keys k0, k1 (col_may), is what a select with a zero branch, sums and
+** products leave of comparisons of k with values free of q and k: a
+** sink-calibrated window's s - (k < sinks ? delta[h] : 0) changes the
+** first kv tile alone. Anything else may be nonzero anywhere ("true").
+*/
+static bool score_raw_ok(const ScoreSplit *ss, const CudaConfig *cfg) {
+  return ss->on && ss->ncoef == 0 && ss->gain < 0 && ss->gsign > 0 && cfg->kord.rank == 1 &&
+         cfg->kord.dil[0] == 1 && cfg->kord.box[0] == cfg->block_n;   /* tile u: keys u * kBlockN on */
+}
+
+/* buf holds what snprintf wrote (w), or "true" where it did not fit: a
+   support that is too long to write may hold anywhere */
+static void fits_or_true(char *buf, size_t cap, int w) {
+  if (w < 0 || (size_t)w >= cap) snprintf(buf, cap, "true");
+}
+
+/* "(x && y)" or "(x || y)" into buf, folding the constants true and false */
+static void txt_logic(char *buf, size_t cap, const char *x, bool and, const char *y) {
+  const char *unit = and ? "true" : "false", *zero = and ? "false" : "true";
+  if (!strcmp(x, zero) || !strcmp(y, zero)) snprintf(buf, cap, "%s", zero);
+  else if (!strcmp(x, unit)) snprintf(buf, cap, "%s", y);
+  else if (!strcmp(y, unit)) snprintf(buf, cap, "%s", x);
+  else fits_or_true(buf, cap, snprintf(buf, cap, "(%s %s %s)", x, and ? "&&" : "||", y));
+}
+
+/* C text into buf: may k in [k0, k1] satisfy boolean node n (its negation
+   with neg)? The values it compares k with are added to roots. */
+static void col_may(Ex *x, int n, bool neg, int *roots, int *nr, char *buf, size_t cap) {
+  const IrPattern *p = x->p;
+  const IrNode *nd = &p->nodes[n];
+  char a[512], b[512], e[64];
+  if (nd->op == IR_CONST) { snprintf(buf, cap, "%s", (nd->imm.i != 0) != neg ? "true" : "false"); return; }
+  if (nd->op == IR_NOT) { col_may(x, nd->args[0], !neg, roots, nr, buf, cap); return; }
+  if (nd->op == IR_AND || nd->op == IR_OR) {
+    col_may(x, nd->args[0], neg, roots, nr, a, sizeof a);
+    col_may(x, nd->args[1], neg, roots, nr, b, sizeof b);
+    /* not (a and b) = not a or not b: either may hold somewhere; a and b
+       may each hold somewhere (not necessarily at one k: conservative) */
+    txt_logic(buf, cap, a, (nd->op == IR_OR) == neg, b);
+    return;
+  }
+  if (ir_op_kind((IrOp)nd->op) == IRK_CMP && *nr < SPLIT_TERMS * 4) {
+    int j = p->nodes[nd->args[0]].op == IR_K ? 0 : p->nodes[nd->args[1]].op == IR_K ? 1 : -1;
+    if (j >= 0 && !(x->dep[nd->args[1 - j]] & (DEP_Q | DEP_K | DEP_SCORE))) {
+      IrOp op = (IrOp)nd->op;
+      if (j == 1) op = op == IR_LT ? IR_GT : op == IR_LE ? IR_GE : op == IR_GT ? IR_LT : op == IR_GE ? IR_LE : op;
+      if (neg) op = op == IR_LT ? IR_GE : op == IR_LE ? IR_GT : op == IR_GT ? IR_LE :
+                    op == IR_GE ? IR_LT : op == IR_EQ ? IR_NE : IR_EQ;
+      roots[(*nr)++] = nd->args[1 - j];
+      ref(x, nd->args[1 - j], e, sizeof e);
+      switch (op) {                      /* k op e for some k0 <= k <= k1 */
+      case IR_LT: fits_or_true(buf, cap, snprintf(buf, cap, "k0 < %s", e)); return;
+      case IR_LE: fits_or_true(buf, cap, snprintf(buf, cap, "k0 <= %s", e)); return;
+      case IR_GT: fits_or_true(buf, cap, snprintf(buf, cap, "k1 > %s", e)); return;
+      case IR_GE: fits_or_true(buf, cap, snprintf(buf, cap, "k1 >= %s", e)); return;
+      case IR_EQ: fits_or_true(buf, cap, snprintf(buf, cap, "(k0 <= %s && %s <= k1)", e, e)); return;
+      default: fits_or_true(buf, cap, snprintf(buf, cap, "!(k0 == k1 && k0 == %s)", e)); return;
+      }
+    }
+  }
+  snprintf(buf, cap, "true");
+}
+
+/* C text into buf: may float node n be nonzero for some k in [k0, k1]? */
+static void col_support(Ex *x, int n, int *roots, int *nr, char *buf, size_t cap) {
+  const IrPattern *p = x->p;
+  const IrNode *nd = &p->nodes[n];
+  char a[512], b[512], c[512], c2[512];
+  switch ((IrOp)nd->op) {
+  case IR_CONST: snprintf(buf, cap, "%s", nd->imm.f != 0.0 ? "true" : "false"); return;
+  case IR_NEG: case IR_TOFLOAT: col_support(x, nd->args[0], roots, nr, buf, cap); return;
+  case IR_ADD: case IR_SUB: case IR_MUL:
+    if (nd->type != IR_FLOAT) break;
+    col_support(x, nd->args[0], roots, nr, a, sizeof a);
+    col_support(x, nd->args[1], roots, nr, b, sizeof b);
+    txt_logic(buf, cap, a, nd->op == IR_MUL, b);
+    return;
+  case IR_SELECT:
+    col_may(x, nd->args[0], false, roots, nr, c, sizeof c);
+    col_may(x, nd->args[0], true, roots, nr, c2, sizeof c2);
+    col_support(x, nd->args[1], roots, nr, a, sizeof a);
+    col_support(x, nd->args[2], roots, nr, b, sizeof b);
+    char l[1024], r[1024];
+    txt_logic(l, sizeof l, c, true, a);
+    txt_logic(r, sizeof r, c2, true, b);
+    txt_logic(buf, cap, l, false, r);
+    return;
+  default: break;
+  }
+  snprintf(buf, cap, "true");
+}
+
+/* score_col_may: whether a tile's column terms may be nonzero; tile_raw:
+   whether kv tile u's scores stay <q, k>; kScoreRaw: whether some tile may
+   (false where the support is "true") */
+static void emit_score_raw(Ex *x, const ScoreSplit *ss, const CudaConfig *cfg) {
+  char all[2048] = "false", t[1024];
+  int roots[SPLIT_TERMS * 4], nr = 0;
+  bool ok = score_raw_ok(ss, cfg);
+  for (int i = 0; ok && i < ss->ncol; i++) {
+    col_support(x, ss->col[i], roots, &nr, t, sizeof t);
+    char prev[2048];
+    snprintf(prev, sizeof prev, "%s", all);
+    txt_logic(all, sizeof all, prev, false, t);
+    ok = strcmp(all, "true") != 0;
+  }
+  out_printf(x->o, "\n// tiles the score leaves alone (emit_score_raw): where no column term may be\n"
+                   "// nonzero on keys k0..k1, the tile's scores stay <q, k> and the softmax scales them\n"
+                   "static constexpr bool kScoreRaw = %s;\n", ok ? "true" : "false");
+  if (!ok) {
+    out_puts(x->o, "ATTNC_DEVICE bool tile_raw(const Params &, int, int, int) { return false; }\n");
+    return;
+  }
+  out_puts(x->o, "ATTNC_DEVICE bool score_col_may(const Params &p, int b, int h, int k0, int k1, int seq_q, int seq_k) {\n"
+                 "  (void)p; (void)b; (void)h; (void)seq_q; (void)seq_k; (void)k0; (void)k1;\n");
+  emit_dag_roots(x, roots, nr);
+  out_printf(x->o, "  return %s;\n}\n", all);
+  out_puts(x->o, "ATTNC_DEVICE bool tile_raw(const Params &p, int b, int h, int u) {\n"
+                 "  const int k0 = u * kBlockN;\n"
+                 "  return !score_col_may(p, b, h, k0, k0 + kBlockN - 1, (int)p.seq_q, (int)p.seq_k);\n"
+                 "}\n");
+}
+
 /* the score split's parts (ScoreSplit): the distance coefficient c, the
    column part C(k) and the row part R(q) */
 static void emit_score_split(Ex *x, const ScoreSplit *ss) {
@@ -1185,6 +1314,11 @@ static attnc_status emit_pattern(Out *o, const IrPattern *p, const CudaConfig *c
     out_printf(o, "  return %s;\n}\n", r);
     if (ss->on && diag_ok(d)) emit_score_split(&x, ss);
   }
+  if (diag_ok(d)) {
+    if (p->score >= 0 && ss->on) emit_score_raw(&x, ss, cfg);
+    else out_puts(o, "\nstatic constexpr bool kScoreRaw = false;   // (emit_score_raw)\n"
+                     "ATTNC_DEVICE bool tile_raw(const Params &, int, int, int) { return false; }\n");
+  }
   /* the integer keys of data iterators: key_q(b, h, q) and key_k(b, h, k) */
   for (int v = 0; v < nmasks && diag_ok(d); v++)
     for (int side = 0; side < 2; side++) {
@@ -1447,16 +1581,19 @@ static const char *const softmax_text =
   "static constexpr float kRescaleSlack = 8.0f;\n"
   "ATTNC_DEVICE void softmax_tile(float (&s)[kAtomsM][kAtomsN][4], float (&row_max)[kAtomsM][2],\n"
   "                               float (&row_sum)[kAtomsM][2], float (&alpha)[kAtomsM][2],\n"
-  "                               float scale_log2) {\n"
+  "                               float scale_log2, float gain = 1.0f) {\n"
+  "  // kScoreRaw: the tile's values are its logits over gain (tile_raw: <q, k>, gain = scale)\n"
+  "  const float sl = kScoreRaw ? gain * scale_log2 : scale_log2;\n"
   "#pragma unroll\n"
   "  for (int mi = 0; mi < kAtomsM; ++mi)\n"
   "#pragma unroll\n"
   "    for (int r = 0; r < 2; ++r) {            // rows lane/4 and lane/4 + 8 of the atom\n"
-  "      float mx = row_max[mi][r];\n"
+  "      float mx = kScoreRaw ? -kInf : row_max[mi][r];\n"
   "#pragma unroll\n"
   "      for (int ni = 0; ni < kAtomsN; ++ni) mx = fmaxf(mx, fmaxf(s[mi][ni][2 * r], s[mi][ni][2 * r + 1]));\n"
   "      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));   // the 4 lanes of a row\n"
   "      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));\n"
+  "      if constexpr (kScoreRaw) mx = fmaxf(row_max[mi][r], mx * gain);\n"
   "      const float old = row_max[mi][r];\n"
   "      if (old != -kInf && (mx - old) * scale_log2 <= kRescaleSlack) mx = old;   // p <= 2^slack\n"
   "      const float m_scaled = mx == -kInf ? 0.0f : mx * scale_log2;\n"
@@ -1467,7 +1604,7 @@ static const char *const softmax_text =
   "      for (int ni = 0; ni < kAtomsN; ++ni)\n"
   "#pragma unroll\n"
   "        for (int c = 0; c < 2; ++c) {\n"
-  "          const float pr = fast_exp2(s[mi][ni][2 * r + c] * scale_log2 - m_scaled);\n"
+  "          const float pr = fast_exp2(s[mi][ni][2 * r + c] * sl - m_scaled);\n"
   "          s[mi][ni][2 * r + c] = pr;\n"
   "          if constexpr (!kSumMma) sum += pr;\n"
   "        }\n"
@@ -2000,7 +2137,7 @@ static const char *const kernel_loop_sync =
   "      cp_async_commit();\n"
   "    }\n"
   "    float alpha[kAtomsM][2];\n"
-  "    softmax_tile(s, row_max, row_sum, alpha, scale_log2);\n"
+  "    softmax_tile(s, row_max, row_sum, alpha, scale_log2, tile_raw(p, b, h, cur.tile) ? scale : 1.0f);\n"
   "    rescale_o(acc_o, alpha);\n"
   "    gemm_pv(acc_o, s, sV, lane);\n"
   "    cur = next;\n"
@@ -2054,7 +2191,7 @@ static const char *const kernel_loop_wgmma =
   "    }\n"
   "    fence_acc(s);\n"
   "    score_tile(s, p, qt, cur, q_tok, b, h, lane, scale);\n"
-  "    softmax_tile(s, row_max, row_sum, alpha, scale_log2);\n"
+  "    softmax_tile(s, row_max, row_sum, alpha, scale_log2, tile_raw(p, b, h, cur.tile) ? scale : 1.0f);\n"
   "    wgmma_wait<0>();\n"
   "    fence_acc(acc_o);\n"
   "    rescale_o(acc_o, alpha);          // step 0: O = 0 and alpha = 0\n"
@@ -2212,7 +2349,7 @@ static const char *const kernel_ws =
   "    if (lane == 0) mbar_arrive(smem_u32(&empty_k[sk]));\n"
   "    fence_acc(s);\n"
   "    score_tile(s, p, qt, cur, q_tok, b, h, lane, scale, &col_stage[kColStage ? j % 3 : 0]);\n"
-  "    softmax_tile(s, row_max, row_sum, alpha, scale_log2);\n"
+  "    softmax_tile(s, row_max, row_sum, alpha, scale_log2, tile_raw(p, b, h, cur.tile) ? scale : 1.0f);\n"
   "    wgmma_wait<0>();\n"
   "    if (j > 0 && lane == 0) mbar_arrive(smem_u32(&empty_v[pv]));\n"
   "    fence_acc(acc_o);\n"
@@ -2369,7 +2506,7 @@ static const char *const kernel_persist_loop =
   "      if (lane == 0) mbar_arrive(smem_u32(&empty_k[sk]));\n"
   "      fence_acc(s);\n"
   "      score_tile(s, p, qt, cur, q_tok, b, h, lane, scale, &col_stage[kColStage ? j % 3 : 0]);\n"
-  "      softmax_tile(s, row_max, row_sum, alpha, scale_log2);\n"
+  "      softmax_tile(s, row_max, row_sum, alpha, scale_log2, tile_raw(p, b, h, cur.tile) ? scale : 1.0f);\n"
   "      wgmma_wait<0>();\n"
   "      if (n > 0 && lane == 0) mbar_arrive(smem_u32(&empty_v[pv]));\n"
   "      fence_acc(acc_o);\n"
@@ -2630,6 +2767,7 @@ static void emit_score_tile(Out *o, const IrPattern *p, const EmitPlan *ep, cons
     "  (void)cs;\n"
     "  const int seq_q = (int)p.seq_q, seq_k = (int)p.seq_k;\n");
   if (p->score >= 0 && ss->on) {
+    out_puts(o, "  if (!tile_raw(p, b, h, t.tile)) {   // else the softmax scales <q, k> (kScoreRaw)\n");
     out_puts(o, "  // the score split: x = s * scale * g(q) + col per element, col = C(k) + coef * (k - q0)\n"
                 "  float sscale[kAtomsM][2];\n"
                 "#pragma unroll\n"
@@ -2671,7 +2809,8 @@ static void emit_score_tile(Out *o, const IrPattern *p, const EmitPlan *ep, cons
       "        s[mi][ni][e] = fmaf(s[mi][ni][e], sscale[mi][0], col);\n"
       "        s[mi][ni][e + 2] = fmaf(s[mi][ni][e + 2], sscale[mi][1], col);\n"
       "      }\n"
-      "    }\n");
+      "    }\n"
+      "  }\n");
   } else if (p->score >= 0)
     out_puts(o,
       "#pragma unroll\n"

@@ -824,6 +824,57 @@ static int64_t source_int(const char *src, const char *name) {
   return atoll(at + strlen(name));
 }
 
+/* score splits whose column terms vanish on some kv tiles leave those
+   tiles' scores alone (kScoreRaw, emit_score_raw): the sink-calibrated
+   window's k < sinks, key_bias's key ranges; not where the terms may be
+   nonzero on every tile (k % 2), with a distance term (ALiBi), a gain
+   (log-n scaling) or no split (a relative bias table) */
+START_TEST(score_raw_where_keys_bounded) {
+  static const struct { const char *name, *src; bool raw; const char *support; } want[] = {
+    { "sinks", "local a = require 'attnc'\n"
+               "return a.pattern { mask = a.causal(), score = a.score(function(s, b, h, q, k)\n"
+               "  return s - a.select(k:lt(4), 0.5, 0.0) end) }\n", true, "k0 < 4" },
+    { "range", "local a = require 'attnc'\n"
+               "return a.pattern { mask = a.causal(), score = a.score(function(s, b, h, q, k)\n"
+               "  return s + a.select(a.negate(a.any(k:lt(100), k:ge(200))), 0.7, 0.0) end) }\n",
+      true, "(k1 >= 100 && k0 < 200)" },
+    { "even", "local a = require 'attnc'\n"
+              "return a.pattern { mask = a.causal(), score = a.score(function(s, b, h, q, k)\n"
+              "  return s + a.select((k % 2):eq(0), 0.7, 0.0) end) }\n", false, NULL },
+    { "alibi", NULL, false, NULL },
+    { "logit_scaling", NULL, false, NULL },
+    { "relative_bias", NULL, false, NULL },
+    { "sink_calibration", NULL, true, "k0 < 4" },
+  };
+  attnc_ctx *ctx = attnc_ctx_new();
+  for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+    attnc_spec *s;
+    attnc_error err;
+    char path[256];
+    snprintf(path, sizeof path, "specs/%s.lua", want[i].name);
+    attnc_status st = want[i].src ? attnc_spec_load_string(ctx, want[i].name, want[i].src, NULL, 0, &s, &err)
+                                  : attnc_spec_load_file(ctx, tu_path(path), NULL, 0, &s, &err);
+    ck_assert_msg(st == ATTNC_OK, "%s: %s", want[i].name, err.message);
+    Arena a;
+    arena_init(&a);
+    Diag d = { 0 };
+    CudaConfig cfg = { .dtype = DT_BF16, .head_dim = 128, .arch = 90 };
+    char *src;
+    ck_assert_msg(cuda_build_source(s->pat, &cfg, true, &a, &src, &d) == ATTNC_OK, "%s: %s", want[i].name, d.msg);
+    ck_assert_msg((strstr(src, "kScoreRaw = true;") != NULL) == want[i].raw, "%s: kScoreRaw", want[i].name);
+    ck_assert_msg(strstr(src, "kScoreRaw = ") != NULL, "%s: no kScoreRaw", want[i].name);
+    if (want[i].support) {
+      const char *f = strstr(src, "bool score_col_may(");
+      ck_assert_msg(f && strstr(f, want[i].support), "%s: support %s", want[i].name, want[i].support);
+      ck_assert(strstr(src, "if (!tile_raw(p, b, h, t.tile))") != NULL);
+    }
+    arena_free(&a);
+    attnc_spec_free(s);
+  }
+  attnc_ctx_free(ctx);
+}
+END_TEST
+
 /* D = 128, where most 128 x 128 tiles are partial: 64 x 64 tiles only where
    they visit at most 0.73 of the pairs (keep_small_tiles): the sliding
    window 256 keeps 128 x 128 (0.83), the 2-D neighborhood (kernel 13 on
@@ -1298,6 +1349,7 @@ int main(void) {
   tcase_add_test(specs, row_sums_by_mma);
   tcase_add_test(specs, persistent_where_even);
   tcase_add_test(specs, small_tiles_where_fewer_pairs);
+  tcase_add_test(specs, score_raw_where_keys_bounded);
   tcase_add_test(specs, score_input_tiles_counted);
   tcase_add_test(specs, compile_all_specs);
   tcase_add_test(specs, fuzz_masks_compile);
