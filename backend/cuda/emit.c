@@ -841,8 +841,10 @@ static void emit_sum(Ex *x, const int *nodes, const int *signs, int n) {
 ** whose column terms are all zero needs no per-element FMA: its scores stay
 ** <q, k> and the softmax scales them (softmax_tile's tile gain, scale in
 ** place of 1). The column terms' support, as C over the tile's first and
-** last keys k0, k1 (col_may), is what a select with a zero branch, sums and
-** products leave of comparisons of k with values free of q and k: a
+** last keys k0, k1 (col_may), is what a select with a zero branch, sums,
+** negations and products by finite constants leave of comparisons of k
+** with values free of q and k (a product of two terms is nonzero where
+** either is: 0 * inf is NaN): a
 ** sink-calibrated window's s - (k < sinks ? delta[h] : 0) changes the
 ** first kv tile alone. Anything else may be nonzero anywhere ("true").
 */
@@ -910,13 +912,26 @@ static void col_support(Ex *x, int n, int *roots, int *nr, char *buf, size_t cap
   const IrNode *nd = &p->nodes[n];
   char a[512], b[512], c[512], c2[512];
   switch ((IrOp)nd->op) {
-  case IR_CONST: snprintf(buf, cap, "%s", nd->imm.f != 0.0 ? "true" : "false"); return;
+  case IR_CONST:
+    snprintf(buf, cap, "%s", (nd->type == IR_FLOAT ? nd->imm.f != 0.0 : nd->imm.i != 0) ? "true" : "false");
+    return;
   case IR_NEG: case IR_TOFLOAT: col_support(x, nd->args[0], roots, nr, buf, cap); return;
   case IR_ADD: case IR_SUB: case IR_MUL:
     if (nd->type != IR_FLOAT) break;
     col_support(x, nd->args[0], roots, nr, a, sizeof a);
     col_support(x, nd->args[1], roots, nr, b, sizeof b);
-    txt_logic(buf, cap, a, nd->op == IR_MUL, b);
+    /* a product is zero where a factor is only if the other is finite (0 *
+       inf is NaN): a finite constant factor */
+    if (nd->op == IR_MUL) {
+      for (int j = 0; j < 2; j++) {
+        const IrNode *f = &p->nodes[nd->args[j]];
+        if (f->op == IR_CONST && f->type == IR_FLOAT && isfinite(f->imm.f)) {
+          snprintf(buf, cap, "%s", f->imm.f == 0.0 ? "false" : j ? a : b);
+          return;
+        }
+      }
+    }
+    txt_logic(buf, cap, a, false, b);
     return;
   case IR_SELECT:
     col_may(x, nd->args[0], false, roots, nr, c, sizeof c);
@@ -1021,30 +1036,30 @@ static bool plan_tiles_static(const Plan *pl) {
   return true;
 }
 
-/*
-** The fraction of a plan's visited tiles that are partial, counted on one
-** (b, h) at plan_tokens; -1 where it cannot be counted (tiles from runtime
-** inputs) or nothing is visited.
-*/
-/* the (q, k) pairs of the tiles the plan visits on one (b, h) at its length
-   (as partial_fraction counts them); -1 when unknown */
-static double visited_pairs(const Plan *pl, int64_t seq_hint) {
-  if (!plan_tiles_static(pl)) return -1;
+/* the tiles the plan visits on one (b, h) at plan_tokens, and how many of
+   them are full; false where they cannot be counted (tiles from runtime
+   inputs) */
+static bool count_tiles(const Plan *pl, int64_t seq_hint, int64_t *visited, int64_t *full) {
+  if (!plan_tiles_static(pl)) return false;
   int64_t n = plan_tokens(pl, seq_hint);
   PlanRun r = { .B = 1, .H = 1, .Sq = n, .Sk = n };
-  int64_t visited = 0, full = 0;
   Diag quiet = { 0 };
-  if (plan_count_tiles(pl, &r, 0, 0, &visited, &full, &quiet) != ATTNC_OK) return -1;
+  *visited = *full = 0;
+  return plan_count_tiles(pl, &r, 0, 0, visited, full, &quiet) == ATTNC_OK;
+}
+
+/* the (q, k) pairs of those tiles; -1 where they cannot be counted */
+static double visited_pairs(const Plan *pl, int64_t seq_hint) {
+  int64_t visited, full;
+  if (!count_tiles(pl, seq_hint, &visited, &full)) return -1;
   return (double)visited * (double)pl->sched.bm * (double)pl->sched.bn;
 }
 
+/* the fraction of those tiles that are partial; -1 where they cannot be
+   counted or none is visited */
 static double partial_fraction(const Plan *pl, int64_t seq_hint) {
-  if (!plan_tiles_static(pl)) return -1;
-  int64_t n = plan_tokens(pl, seq_hint);
-  PlanRun r = { .B = 1, .H = 1, .Sq = n, .Sk = n };
-  int64_t visited = 0, full = 0;
-  Diag quiet = { 0 };
-  if (plan_count_tiles(pl, &r, 0, 0, &visited, &full, &quiet) != ATTNC_OK || visited == 0) return -1;
+  int64_t visited, full;
+  if (!count_tiles(pl, seq_hint, &visited, &full) || visited == 0) return -1;
   return (double)(visited - full) / (double)visited;
 }
 

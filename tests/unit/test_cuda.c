@@ -838,6 +838,13 @@ START_TEST(score_raw_where_keys_bounded) {
                "return a.pattern { mask = a.causal(), score = a.score(function(s, b, h, q, k)\n"
                "  return s + a.select(a.negate(a.any(k:lt(100), k:ge(200))), 0.7, 0.0) end) }\n",
       true, "(k1 >= 100 && k0 < 200)" },
+    { "scaled", "local a = require 'attnc'\n"
+                "return a.pattern { mask = a.causal(), score = a.score(function(s, b, h, q, k)\n"
+                "  return s + 0.5 * a.select(k:lt(8), 1.0, 0.0) end) }\n", true, "return k0 < 8;" },
+    { "product", "local a = require 'attnc'\n"   /* 0 * an input may be NaN: nonzero where either is */
+                 "local t = a.input('t', 'f32', { 'H' })\n"
+                 "return a.pattern { mask = a.causal(), score = a.score(function(s, b, h, q, k)\n"
+                 "  return s + a.select(k:lt(8), 1.0, 0.0) * t[h] end) }\n", false, NULL },
     { "even", "local a = require 'attnc'\n"
               "return a.pattern { mask = a.causal(), score = a.score(function(s, b, h, q, k)\n"
               "  return s + a.select((k % 2):eq(0), 0.7, 0.0) end) }\n", false, NULL },
