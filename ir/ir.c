@@ -16,6 +16,21 @@ const char *ir_op_name(IrOp op) { return op < IR_NOPS ? op_info[op].name : "?"; 
 int ir_op_arity(IrOp op) { return op_info[op].arity; }
 IrKind ir_op_kind(IrOp op) { return op_info[op].kind; }
 
+IrOp ir_cmp_negate(IrOp op) {
+  switch (op) {
+  case IR_LT: return IR_GE; case IR_LE: return IR_GT; case IR_GT: return IR_LE;
+  case IR_GE: return IR_LT; case IR_EQ: return IR_NE; case IR_NE: return IR_EQ;
+  default: return op;
+  }
+}
+
+IrOp ir_cmp_swap(IrOp op) {
+  switch (op) {
+  case IR_LT: return IR_GT; case IR_LE: return IR_GE; case IR_GT: return IR_LT;
+  case IR_GE: return IR_LE; default: return op;
+  }
+}
+
 bool ir_op_from_name(const char *name, IrOp *out) {
   for (int i = 0; i < IR_NOPS; i++)
     if (strcmp(op_info[i].name, name) == 0) { *out = (IrOp)i; return true; }

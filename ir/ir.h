@@ -149,6 +149,10 @@ const char *ir_op_name(IrOp op);
 int ir_op_arity(IrOp op);          /* -1: variadic */
 IrKind ir_op_kind(IrOp op);
 bool ir_op_from_name(const char *name, IrOp *out);
+/* comparisons: not (a op b) is a ir_cmp_negate(op) b; a op b is b
+   ir_cmp_swap(op) a (other ops come back as they are) */
+IrOp ir_cmp_negate(IrOp op);
+IrOp ir_cmp_swap(IrOp op);
 
 #define IR_MAXARGS 6
 

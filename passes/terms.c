@@ -225,21 +225,6 @@ static void preimage(Ctx *c, int node, int lo, int hi, KBs *out) {
 
 /* ------------------------------------------------------------ the atoms */
 
-static IrOp negate_cmp(IrOp op) {
-  switch (op) {
-  case IR_LT: return IR_GE; case IR_LE: return IR_GT; case IR_GT: return IR_LE;
-  case IR_GE: return IR_LT; case IR_EQ: return IR_NE; case IR_NE: return IR_EQ;
-  default: return op;
-  }
-}
-
-static IrOp swap_cmp(IrOp op) {
-  switch (op) {
-  case IR_LT: return IR_GT; case IR_LE: return IR_GE; case IR_GT: return IR_LT;
-  case IR_GE: return IR_LE; default: return op;
-  }
-}
-
 /* k // unit or k: the needle of a list atom (-> unit), over K (1-D) only */
 static bool needle_unit(Ctx *c, int n, int64_t *unit) {
   const IrNode *nd = N(c, n);
@@ -350,12 +335,12 @@ static TL classify(Ctx *c, int node, bool neg) {
   }
   if (ir_op_kind((IrOp)nd->op) != IRK_CMP) return opaque(c, node, neg, "a boolean that is not a comparison");
   IrOp op = (IrOp)nd->op;
-  if (neg) op = negate_cmp(op);
+  if (neg) op = ir_cmp_negate(op);
   int lhs = nd->args[0], rhs = nd->args[1];
   if (N(c, lhs)->type == IR_BOOL) return opaque(c, node, neg, "a comparison of booleans");
   if (!(deps(c, lhs) & DEP_K)) {
     int t = lhs; lhs = rhs; rhs = t;
-    op = swap_cmp(op);
+    op = ir_cmp_swap(op);
   }
   uint16_t dl = deps(c, lhs), dr = deps(c, rhs);
   if (congruence(c, op, lhs, rhs, &a)) return tl_one(c, &a);
@@ -395,7 +380,7 @@ static TL classify(Ctx *c, int node, bool neg) {
     a.kind = ATOM_DATA;
     a.kkey = lhs;
     a.qkey = rhs;
-    a.cmp = (uint8_t)swap_cmp(op);   /* key(q) cmp key(k) */
+    a.cmp = (uint8_t)ir_cmp_swap(op);   /* key(q) cmp key(k) */
     return tl_one(c, &a);
   }
   if (dl & DEP_LOAD) return opaque(c, node, neg, "k inside a load");

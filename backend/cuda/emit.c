@@ -888,9 +888,8 @@ static void col_may(Ex *x, int n, bool neg, int *roots, int *nr, char *buf, size
     int j = p->nodes[nd->args[0]].op == IR_K ? 0 : p->nodes[nd->args[1]].op == IR_K ? 1 : -1;
     if (j >= 0 && !(x->dep[nd->args[1 - j]] & (DEP_Q | DEP_K | DEP_SCORE))) {
       IrOp op = (IrOp)nd->op;
-      if (j == 1) op = op == IR_LT ? IR_GT : op == IR_LE ? IR_GE : op == IR_GT ? IR_LT : op == IR_GE ? IR_LE : op;
-      if (neg) op = op == IR_LT ? IR_GE : op == IR_LE ? IR_GT : op == IR_GT ? IR_LE :
-                    op == IR_GE ? IR_LT : op == IR_EQ ? IR_NE : IR_EQ;
+      if (j == 1) op = ir_cmp_swap(op);
+      if (neg) op = ir_cmp_negate(op);
       roots[(*nr)++] = nd->args[1 - j];
       ref(x, nd->args[1 - j], e, sizeof e);
       switch (op) {                      /* k op e for some k0 <= k <= k1 */
@@ -2999,8 +2998,11 @@ attnc_status cuda_emit_plan(const IrPattern *p, const Plan *plan, const CudaConf
 ** window 256, 67 % of its 128 x 128 tiles partial, visits 0.83 times the
 ** pairs at 64 x 64 and ran 256 TFLOP/s at 128 x 128 against 224 (H200
 ** sweep, session 17, bench/results/gpu-h200-s17-ab.md). So there the small
-** tiles are kept only where they visit at most 0.73 of the big tiles'
-** pairs (keep_small_tiles): the 2-D neighborhood, 0.59, keeps them.
+** tiles are kept only where they visit at most 1 / 1.37 = 0.73 of the big
+** tiles' pairs (keep_small_tiles). The threshold rests on that one case;
+** the other side: the 2-D neighborhood at D = 128 visits 0.59 and keeps
+** 64 x 64, which an older sweep ran at 35 TFLOP/s against 22 at 128 x 128
+** (bench/results/gpu-h200-overlap-sweep.md).
 */
 static bool keep_small_tiles(const CudaConfig *cfg, const Plan *big, const Plan *small,
                              int64_t seq_hint) {

@@ -19,6 +19,8 @@
 
 #include "backend/cuda/cuda.h"
 
+enum { DATA_PER = 2 };   /* kv tiles a thread tests a fill (kDataPer, see emit_plan_order_iter) */
+
 /* ------------------------------------------------------------ orders */
 
 int64_t cuda_order_ntiles(const CudaOrder *o, int64_t seqlen) {
@@ -963,8 +965,8 @@ attnc_status emit_plan_order_iter(Out *o, const EmitPlan *ep, Diag *d) {
      barriers and a round trip to memory (H200, session 10, TFLOP/s 2 / 1 a
      thread: documents 316 / 314, at 65536 tokens 317 / 308); 4 made the
      producer spill */
-  out_puts(o, "static constexpr int kDataPer = 2;\n"
-              "static constexpr int kDataChunk = 32 * kIterWarps * kDataPer;\n");
+  out_printf(o, "static constexpr int kDataPer = %d;\n"
+                "static constexpr int kDataChunk = 32 * kIterWarps * kDataPer;\n", DATA_PER);
   out_printf(o, "static constexpr int kDataGroup = %d;   // kv tiles a range of attnc_prep's summaries\n",
              CUDA_DATA_GROUP);
   out_printf(o, "static constexpr int kDataQRec = %d;   // i64 words of attnc_prep_q's record\n"
@@ -1063,10 +1065,14 @@ attnc_status emit_plan_order_iter(Out *o, const EmitPlan *ep, Diag *d) {
 ** chunks are tested in the kernel, from the tiles' ranges. cuda_launch
 ** allocates p.meta (stream-ordered) and runs both first.
 */
+/* the warps that run the kv iterator (the kernel's kIterWarps): the
+   producer warpgroup of a warp-specialised kernel, else every warp */
+static int iter_warps(const CudaConfig *cfg) { return cfg->ws ? 4 : cfg->warps; }
+
 /* i64 words of attnc_prep_q's record of a q tile: key_q's min and max, du
    and dhi (two ints), then the bits (visited, full) of the first chunk of
-   kDataChunk = 64 kIterWarps kv tiles */
-int cuda_data_qrec(const CudaConfig *cfg) { return 3 + 2 * (cfg->ws ? 4 : cfg->warps); }
+   kDataChunk = 32 kIterWarps kDataPer kv tiles, kDataChunk / 64 words each */
+int cuda_data_qrec(const CudaConfig *cfg) { return 3 + iter_warps(cfg) * DATA_PER; }
 
 /* only the warps that iterate in attnc_fwd: the producer warpgroup of a
    warp-specialised kernel, not the whole CTA, whose compute warps returned
@@ -1074,7 +1080,7 @@ int cuda_data_qrec(const CudaConfig *cfg) { return 3 + 2 * (cfg->ws ? 4 : cfg->w
    documents 32-512 181-182 -> 183 TFLOP/s, 64-2048 383-384 -> 384-386,
    within the noise; its 9 us a call are its dependent round trips, not
    its waves) */
-int cuda_prep_q_threads(const CudaConfig *cfg) { return cfg->ws ? 128 : cfg->warps * 32; }
+int cuda_prep_q_threads(const CudaConfig *cfg) { return 32 * iter_warps(cfg); }
 
 bool cuda_prep_overlap(const CudaConfig *cfg) { return cfg->arch >= 90; }
 

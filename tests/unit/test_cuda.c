@@ -819,9 +819,9 @@ END_TEST
    cuda_launch allocates with the built kernel's config; no kv tiles need no
    buffer */
 static int64_t source_int(const char *src, const char *name) {
-  const char *at = strstr(src, name);
-  ck_assert_msg(at != NULL, "no %s in the source", name);
-  return atoll(at + strlen(name));
+  long long v = tu_source_int(src, name);
+  ck_assert_msg(v >= 0, "no %s in the source", name);
+  return v;
 }
 
 /* score splits whose column terms vanish on some kv tiles leave those

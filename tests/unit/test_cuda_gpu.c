@@ -679,11 +679,6 @@ END_TEST
 ** CLI's path; both kernels are checked against the reference above on
 ** shapes the reference can afford).
 */
-static int source_int(const char *src, const char *name) {
-  const char *at = src ? strstr(src, name) : NULL;
-  return at ? atoi(at + strlen(name)) : -1;
-}
-
 START_TEST(one_document_is_dense) {
   if (dry) return;
   static const struct { int64_t S, D; } cs[] = { { 17000, 64 }, { 33000, 128 } };
@@ -706,7 +701,7 @@ START_TEST(one_document_is_dense) {
     void *src;
     size_t len;
     ck_assert_int_eq(attnc_kernel_artifact(kd, "cuda", &src, &len, &err), ATTNC_OK);
-    int bn = source_int(src, "kBlockN = "), rec = source_int(src, "kDataQRec = ");
+    int bn = (int)tu_source_int(src, "kBlockN = "), rec = (int)tu_source_int(src, "kDataQRec = ");
     free(src);
     ck_assert_msg(bn > 0 && rec > 3 && (S + bn - 1) / bn > (int64_t)(rec - 3) * 32,
                   "S %lld: kBlockN %d, kDataQRec %d: one chunk", (long long)S, bn, rec);

@@ -7,6 +7,11 @@
 
 #include "tests/unit/testutil.h"
 
+long long tu_source_int(const char *src, const char *name) {
+  const char *at = src ? strstr(src, name) : NULL;
+  return at ? atoll(at + strlen(name)) : -1;
+}
+
 const char *tu_path(const char *rel) {
   static _Thread_local char buf[4096];
   const char *root = getenv("ATTNC_SOURCE_DIR");

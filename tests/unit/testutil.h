@@ -11,6 +11,9 @@ const char *tu_path(const char *rel);
 /* a file's bytes, NUL-terminated (malloc'd; free it), and its length in
    *len when len is not NULL; NULL when it cannot be read */
 char *tu_read_file(const char *path, size_t *len);
+/* the integer after the first `name` in a kernel's source ("kBlockN = "),
+   -1 when the source or the name is missing */
+long long tu_source_int(const char *src, const char *name);
 /* run a suite, print results, return the exit status for main */
 int tu_run(Suite *s);
 
