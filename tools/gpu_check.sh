@@ -13,7 +13,8 @@
 # --sweep --no-flex), ab (bench.py --no-flex once per setting of $AB, the
 # kernel's switches such as ATTNC_CUDA_WS=0, one table), ncu
 # (tools/ncu_case.sh on $CASES); $BENCH_ARGS go to bench.py in the bench
-# and sweep steps. Limits in seconds:
+# and sweep steps; ctime (tools/compile_time.py: cold compiles alone,
+# $CTIME_ARGS). Limits in seconds:
 # LIMIT_TEST (120 a test step), LIMIT_BENCH (240); a step past its limit is
 # reported and the next one runs. From the dev machine: `run` with
 # carry [".deps"] and a timeout above the sum of the limits.
@@ -88,7 +89,14 @@ PY
       echo "ncu: rc $?, $(( $(date +%s) - t0 )) s"
       grep -E '^(==|stall)' "$W/ncu.txt"
       rm -f "$W"/ncu/*.ncu-rep ;;
-    *) echo "unknown step $s (verify nows dense sanitize racecheck unit cli bench sweep ab ncu)" ;;
+    ctime)
+      # cold compiles alone on this machine's CPU (tools/compile_time.py)
+      LD_LIBRARY_PATH=/opt/deps/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} \
+        timeout "$LIMIT_BENCH" python3 tools/compile_time.py --attnc build-gpu/attnc ${CASES:+--cases "$CASES"} \
+        ${CTIME_ARGS:-} > "$W/ctime.txt" 2>&1
+      echo "ctime: rc $?, $(( $(date +%s) - t0 )) s; $(grep -m1 'model name' /proc/cpuinfo)"
+      cat "$W/ctime.txt" ;;
+    *) echo "unknown step $s (verify nows dense sanitize racecheck unit cli bench sweep ab ncu ctime)" ;;
   esac
   pack
 done

@@ -849,8 +849,10 @@ static void emit_sum(Ex *x, const int *nodes, const int *signs, int n) {
 ** first kv tile alone. Anything else may be nonzero anywhere ("true").
 */
 static bool score_raw_ok(const ScoreSplit *ss, const CudaConfig *cfg) {
-  return ss->on && ss->ncoef == 0 && ss->gain < 0 && ss->gsign > 0 && cfg->kord.rank == 1 &&
-         cfg->kord.dil[0] == 1 && cfg->kord.box[0] == cfg->block_n;   /* tile u: keys u * kBlockN on */
+  /* a gain's sign is row_gain's to check; the column terms need tile u's
+     keys to be u * kBlockN on */
+  return ss->on && ss->ncoef == 0 && (ss->gain >= 0 || ss->gsign > 0) &&
+         (ss->ncol == 0 || (cfg->kord.rank == 1 && cfg->kord.dil[0] == 1 && cfg->kord.box[0] == cfg->block_n));
 }
 
 /* buf holds what snprintf wrote (w), or "true" where it did not fit: a
@@ -976,6 +978,42 @@ static void emit_score_raw(Ex *x, const ScoreSplit *ss, const CudaConfig *cfg) {
                  "  const int k0 = u * kBlockN;\n"
                  "  return !score_col_may(p, b, h, k0, k0 + kBlockN - 1, (int)p.seq_q, (int)p.seq_k);\n"
                  "}\n");
+}
+
+/*
+** The rows' gains, scale * g(q) of the score split, once a work item
+** (score_tile's FMA takes them, and the softmax those of the tiles it
+** leaves alone), and whether a warp's tiles that tile_raw names keep <q, k>:
+** where every gain of its rows is positive and finite, a row's maximum
+** commutes with its gain and the softmax scales <q, k> by it (log-n logit
+** scaling: s * max(1, log(q + 1) / log(n)) needs no per-element FMA).
+** Without a score split, every gain is scale and no tile is raw.
+*/
+static void emit_row_gain(Out *o, bool split) {
+  out_puts(o, "struct RowGain { float g[kAtomsM][2]; bool raw; };\n"
+              "ATTNC_DEVICE RowGain row_gain(const Params &p, int b, int h, const int (&q_tok)[kAtomsM][2],\n"
+              "                              float scale) {\n"
+              "  RowGain rg;\n");
+  if (!split) {
+    out_puts(o, "  (void)p; (void)b; (void)h; (void)q_tok;\n"
+                "#pragma unroll\n"
+                "  for (int mi = 0; mi < kAtomsM; ++mi) rg.g[mi][0] = rg.g[mi][1] = scale;\n"
+                "  rg.raw = false;\n"
+                "  return rg;\n}\n");
+    return;
+  }
+  out_puts(o, "  bool pos = true;   // padding rows (q < 0) write nothing\n"
+              "#pragma unroll\n"
+              "  for (int mi = 0; mi < kAtomsM; ++mi)\n"
+              "#pragma unroll\n"
+              "    for (int r = 0; r < 2; ++r) {\n"
+              "      const float g = scale * score_gain(p, b, h, q_tok[mi][r], (int)p.seq_q, (int)p.seq_k);\n"
+              "      rg.g[mi][r] = g;\n"
+              "      pos = pos && (q_tok[mi][r] < 0 || (g > 0.0f && g <= 3.402823466e38f));\n"
+              "    }\n"
+              "  rg.raw = false;\n"
+              "  if constexpr (kScoreRaw) rg.raw = __all_sync(0xffffffffu, pos);\n"
+              "  return rg;\n}\n");
 }
 
 /* the score split's parts (ScoreSplit): the distance coefficient c, the
@@ -1329,9 +1367,11 @@ static attnc_status emit_pattern(Out *o, const IrPattern *p, const CudaConfig *c
     if (ss->on && diag_ok(d)) emit_score_split(&x, ss);
   }
   if (diag_ok(d)) {
-    if (p->score >= 0 && ss->on) emit_score_raw(&x, ss, cfg);
+    bool split = p->score >= 0 && ss->on;
+    if (split) emit_score_raw(&x, ss, cfg);
     else out_puts(o, "\nstatic constexpr bool kScoreRaw = false;   // (emit_score_raw)\n"
                      "ATTNC_DEVICE bool tile_raw(const Params &, int, int, int) { return false; }\n");
+    emit_row_gain(o, split);
   }
   /* the integer keys of data iterators: key_q(b, h, q) and key_k(b, h, k) */
   for (int v = 0; v < nmasks && diag_ok(d); v++)
@@ -1595,13 +1635,16 @@ static const char *const softmax_text =
   "static constexpr float kRescaleSlack = 8.0f;\n"
   "ATTNC_DEVICE void softmax_tile(float (&s)[kAtomsM][kAtomsN][4], float (&row_max)[kAtomsM][2],\n"
   "                               float (&row_sum)[kAtomsM][2], float (&alpha)[kAtomsM][2],\n"
-  "                               float scale_log2, float gain = 1.0f) {\n"
-  "  // kScoreRaw: the tile's values are its logits over gain (tile_raw: <q, k>, gain = scale)\n"
-  "  const float sl = kScoreRaw ? gain * scale_log2 : scale_log2;\n"
+  "                               float scale_log2, const RowGain &rg, bool raw) {\n"
+  "  // kScoreRaw: a raw tile's values are <q, k>, each row's logits over its gain\n"
+  "  // (row_gain: scale * g(q), positive)\n"
+  "  (void)rg; (void)raw;\n"
   "#pragma unroll\n"
   "  for (int mi = 0; mi < kAtomsM; ++mi)\n"
   "#pragma unroll\n"
   "    for (int r = 0; r < 2; ++r) {            // rows lane/4 and lane/4 + 8 of the atom\n"
+  "      const float gain = kScoreRaw && raw ? rg.g[mi][r] : 1.0f;\n"
+  "      const float sl = kScoreRaw ? gain * scale_log2 : scale_log2;\n"
   "      float mx = kScoreRaw ? -kInf : row_max[mi][r];\n"
   "#pragma unroll\n"
   "      for (int ni = 0; ni < kAtomsN; ++ni) mx = fmaxf(mx, fmaxf(s[mi][ni][2 * r], s[mi][ni][2 * r + 1]));\n"
@@ -2069,6 +2112,7 @@ static const char *const kernel_item_init =
   "  for (int mi = 0; mi < kAtomsM; ++mi)\n"
   "#pragma unroll\n"
   "    for (int r = 0; r < 2; ++r) q_tok[mi][r] = q_token(qt, warp * kWarpM + mi * 16 + r * 8 + lane / 4);\n"
+  "  const RowGain rg = row_gain(p, b, h, q_tok, scale);\n"
   "\n"
   "  float acc_o[kAtomsM][kAtomsOA][4];\n"
   "  float row_max[kAtomsM][2], row_sum[kAtomsM][2];\n"
@@ -2141,7 +2185,7 @@ static const char *const kernel_loop_sync =
   "\n"
   "    float s[kAtomsM][kAtomsN][4];\n"
   "    gemm_qk(s, sQ, sK, warp, lane);\n"
-  "    score_tile(s, p, qt, cur, q_tok, b, h, lane, scale);\n"
+  "    score_tile(s, p, qt, cur, q_tok, b, h, lane, scale, rg);\n"
   "\n"
   "    cp_async_wait_all();\n"
   "    smem_to_async_proxy();\n"
@@ -2151,7 +2195,7 @@ static const char *const kernel_loop_sync =
   "      cp_async_commit();\n"
   "    }\n"
   "    float alpha[kAtomsM][2];\n"
-  "    softmax_tile(s, row_max, row_sum, alpha, scale_log2, tile_raw(p, b, h, cur.tile) ? scale : 1.0f);\n"
+  "    softmax_tile(s, row_max, row_sum, alpha, scale_log2, rg, rg.raw && tile_raw(p, b, h, cur.tile));\n"
   "    rescale_o(acc_o, alpha);\n"
   "    gemm_pv(acc_o, s, sV, lane);\n"
   "    cur = next;\n"
@@ -2204,8 +2248,8 @@ static const char *const kernel_loop_wgmma =
   "        tma_kv(sK + ((j + 1) & 1) * kStageK, p.kmap, smem_u32(&full_k[(j + 1) & 1]), kHeadDim, nxt.tile, hk, b, p);\n"
   "    }\n"
   "    fence_acc(s);\n"
-  "    score_tile(s, p, qt, cur, q_tok, b, h, lane, scale);\n"
-  "    softmax_tile(s, row_max, row_sum, alpha, scale_log2, tile_raw(p, b, h, cur.tile) ? scale : 1.0f);\n"
+  "    score_tile(s, p, qt, cur, q_tok, b, h, lane, scale, rg);\n"
+  "    softmax_tile(s, row_max, row_sum, alpha, scale_log2, rg, rg.raw && tile_raw(p, b, h, cur.tile));\n"
   "    wgmma_wait<0>();\n"
   "    fence_acc(acc_o);\n"
   "    rescale_o(acc_o, alpha);          // step 0: O = 0 and alpha = 0\n"
@@ -2362,8 +2406,8 @@ static const char *const kernel_ws =
   "    __syncwarp();                     // every lane read slot[sk] (racecheck)\n"
   "    if (lane == 0) mbar_arrive(smem_u32(&empty_k[sk]));\n"
   "    fence_acc(s);\n"
-  "    score_tile(s, p, qt, cur, q_tok, b, h, lane, scale, &col_stage[kColStage ? j % 3 : 0]);\n"
-  "    softmax_tile(s, row_max, row_sum, alpha, scale_log2, tile_raw(p, b, h, cur.tile) ? scale : 1.0f);\n"
+  "    score_tile(s, p, qt, cur, q_tok, b, h, lane, scale, rg, &col_stage[kColStage ? j % 3 : 0]);\n"
+  "    softmax_tile(s, row_max, row_sum, alpha, scale_log2, rg, rg.raw && tile_raw(p, b, h, cur.tile));\n"
   "    wgmma_wait<0>();\n"
   "    if (j > 0 && lane == 0) mbar_arrive(smem_u32(&empty_v[pv]));\n"
   "    fence_acc(acc_o);\n"
@@ -2519,8 +2563,8 @@ static const char *const kernel_persist_loop =
   "        wgmma_wait<0>();\n"
   "      if (lane == 0) mbar_arrive(smem_u32(&empty_k[sk]));\n"
   "      fence_acc(s);\n"
-  "      score_tile(s, p, qt, cur, q_tok, b, h, lane, scale, &col_stage[kColStage ? j % 3 : 0]);\n"
-  "      softmax_tile(s, row_max, row_sum, alpha, scale_log2, tile_raw(p, b, h, cur.tile) ? scale : 1.0f);\n"
+  "      score_tile(s, p, qt, cur, q_tok, b, h, lane, scale, rg, &col_stage[kColStage ? j % 3 : 0]);\n"
+  "      softmax_tile(s, row_max, row_sum, alpha, scale_log2, rg, rg.raw && tile_raw(p, b, h, cur.tile));\n"
   "      wgmma_wait<0>();\n"
   "      if (n > 0 && lane == 0) mbar_arrive(smem_u32(&empty_v[pv]));\n"
   "      fence_acc(acc_o);\n"
@@ -2777,17 +2821,13 @@ static void emit_score_tile(Out *o, const IrPattern *p, const EmitPlan *ep, cons
     "// unless mask_tile (unrolled) is there and the tile has no padding.\n"
     "ATTNC_DEVICE void score_tile(float (&s)[kAtomsM][kAtomsN][4], const Params &p, const QTile &qt,\n"
     "                             const KvTile &t, const int (&q_tok)[kAtomsM][2], int b, int h,\n"
-    "                             int lane, float scale, const ColStage *cs = nullptr) {\n"
-    "  (void)cs;\n"
+    "                             int lane, float scale, const RowGain &rg, const ColStage *cs = nullptr) {\n"
+    "  (void)cs; (void)rg;\n"
     "  const int seq_q = (int)p.seq_q, seq_k = (int)p.seq_k;\n");
   if (p->score >= 0 && ss->on) {
-    out_puts(o, "  if (!tile_raw(p, b, h, t.tile)) {   // else the softmax scales <q, k> (kScoreRaw)\n");
+    out_puts(o, "  if (!(rg.raw && tile_raw(p, b, h, t.tile))) {   // else the softmax scales <q, k> (kScoreRaw)\n");
     out_puts(o, "  // the score split: x = s * scale * g(q) + col per element, col = C(k) + coef * (k - q0)\n"
-                "  float sscale[kAtomsM][2];\n"
-                "#pragma unroll\n"
-                "  for (int mi = 0; mi < kAtomsM; ++mi)\n"
-                "#pragma unroll\n"
-                "    for (int r = 0; r < 2; ++r) sscale[mi][r] = scale * score_gain(p, b, h, q_tok[mi][r], seq_q, seq_k);\n");
+                "  const float (&sscale)[kAtomsM][2] = rg.g;   // scale * g(q) (row_gain)\n");
     if (ss->ncoef)
       out_puts(o,
         "  const int q0 = attnc_max(q_token(qt, 0), 0);\n"

@@ -152,6 +152,15 @@ attnc_status cuda_compile(const char *src, int arch, CudaImageKind kind, CudaIma
   if (r != NVRTC_SUCCESS)
     return diag_error(d, r == NVRTC_ERROR_OUT_OF_MEMORY ? ATTNC_ERR_NOMEM : ATTNC_ERR_COMPILE,
                       (Loc){ NULL, 0 }, "NVRTC: %s", nvrtcGetErrorString(r));
+  /* ATTNC_NVRTC_TIME=FILE: NVRTC writes its phases' times there (front
+     end, NVVM, ptxas; tools/compile_time.py). Not in the cache key: it
+     changes no code */
+  char timebuf[600];
+  const char *tf = getenv("ATTNC_NVRTC_TIME");
+  if (tf && *tf && nopts < 16 && strlen(tf) < sizeof timebuf - 8) {
+    snprintf(timebuf, sizeof timebuf, "-time=%s", tf);
+    opts[nopts++] = timebuf;
+  }
   double t0 = now_ms();
   r = nvrtcCompileProgram(prog, nopts, opts);
   double t1 = now_ms();

@@ -826,9 +826,11 @@ static int64_t source_int(const char *src, const char *name) {
 
 /* score splits whose column terms vanish on some kv tiles leave those
    tiles' scores alone (kScoreRaw, emit_score_raw): the sink-calibrated
-   window's k < sinks, key_bias's key ranges; not where the terms may be
-   nonzero on every tile (k % 2), with a distance term (ALiBi), a gain
-   (log-n scaling) or no split (a relative bias table) */
+   window's k < sinks, key_bias's key ranges, and with no column terms
+   every tile where the rows' gains are positive (log-n scaling, a
+   temperature); not where the terms may be nonzero on every tile (k % 2),
+   with a distance term (ALiBi), a negated s or no split (a relative bias
+   table) */
 START_TEST(score_raw_where_keys_bounded) {
   static const struct { const char *name, *src; bool raw; const char *support; } want[] = {
     { "sinks", "local a = require 'attnc'\n"
@@ -848,8 +850,17 @@ START_TEST(score_raw_where_keys_bounded) {
     { "even", "local a = require 'attnc'\n"
               "return a.pattern { mask = a.causal(), score = a.score(function(s, b, h, q, k)\n"
               "  return s + a.select((k % 2):eq(0), 0.7, 0.0) end) }\n", false, NULL },
+    /* a factor per row (or per head) folds into the softmax where it is
+       positive (row_gain checks at run time); one known to be negative not */
+    { "temperature", "local a = require 'attnc'\n"
+                     "local t = a.input('t', 'f32', { 'H' })\n"
+                     "return a.pattern { mask = a.causal(), score = a.score(function(s, b, h, q, k)\n"
+                     "  return s / t[h] end) }\n", true, "return false;" },
+    { "negated", "local a = require 'attnc'\n"
+                 "return a.pattern { mask = a.causal(), score = a.score(function(s, b, h, q, k)\n"
+                 "  return -s end) }\n", false, NULL },
     { "alibi", NULL, false, NULL },
-    { "logit_scaling", NULL, false, NULL },
+    { "logit_scaling", NULL, true, "return false;" },
     { "relative_bias", NULL, false, NULL },
     { "sink_calibration", NULL, true, "k0 < 4" },
   };
@@ -873,7 +884,8 @@ START_TEST(score_raw_where_keys_bounded) {
     if (want[i].support) {
       const char *f = strstr(src, "bool score_col_may(");
       ck_assert_msg(f && strstr(f, want[i].support), "%s: support %s", want[i].name, want[i].support);
-      ck_assert(strstr(src, "if (!tile_raw(p, b, h, t.tile))") != NULL);
+      ck_assert(strstr(src, "if (!(rg.raw && tile_raw(p, b, h, t.tile)))") != NULL);
+      ck_assert(strstr(src, "rg.raw = __all_sync(0xffffffffu, pos);") != NULL);
     }
     arena_free(&a);
     attnc_spec_free(s);
