@@ -207,7 +207,15 @@ static void *dup_nul(const void *data, size_t len) {
 static bool mem_insert(KCache *c, const uint64_t h[2], const void *key, size_t keylen,
                        const void *data, size_t len) {
   Entry *e = mem_find(c, h, key, keylen);
-  if (e) return true;
+  if (e && e->len == len && memcmp(e->data, data, len) == 0) return true;
+  if (e) {                        /* a new value (one that failed a check before) */
+    void *nd = dup_nul(data, len);
+    if (!nd) return false;
+    free(e->data);
+    e->data = nd;
+    e->len = len;
+    return true;
+  }
   e = calloc(1, sizeof *e);
   if (!e) return false;
   e->key = dup_nul(key, keylen);
@@ -439,8 +447,13 @@ attnc_status kcache_cuda_image(KCache *c, const char *src, int arch, CudaImageKi
     out->data = data;
     out->size = len;
     out->kind = kind;
-    free(key);
-    return ATTNC_OK;
+    /* a cubin container must hold together (else: compile again, below) */
+    if (kind == CUDA_IMAGE_PTX || cuda_image_parts(out) == (cuda_source_parts(src) ? 2 : 1)) {
+      free(key);
+      return ATTNC_OK;
+    }
+    cuda_image_free(out);
+    *hit = KCACHE_MISS;
   }
   st = cuda_compile(src, arch, kind, out, d);
   if (!st && c && !kcache_put(c, key, keylen, out->data, out->size))

@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
 """tools/compile_time.py -- where a cold compile's time goes, per case of
-bench/gpu/bench.py: `attnc compile --emit cubin` with no kernel cache, the
-process's wall and CPU time, NVRTC's own time, and NVRTC's phases (C++
-front end, NVVM optimiser, ptxas) from its -time report
-(ATTNC_NVRTC_TIME). No GPU needed; run it on the GPU machine alone to see
-its CPU's share of the benchmark's cold column.
+bench/gpu/bench.py: `attnc compile` of the runtime's image with no kernel
+cache, the process's wall and CPU time, NVRTC's own time, and NVRTC's
+phases (C++ front end, NVVM optimiser, ptxas) from its -time report
+(ATTNC_NVRTC_TIME); where the kernel has pre-passes, compiled as a second
+program beside it, that program's phases in the last column. No GPU
+needed; run it on the GPU machine alone to see its CPU's share of the
+benchmark's cold column.
 
   python3 tools/compile_time.py [--attnc build/attnc] [--arch sm_90a] [--cases a,b] [--rounds 3]
 
@@ -42,14 +44,17 @@ def one(attnc, arch, c, tmp):
         with open(spec, "w") as f:
             f.write(c["src"])
     tfile = os.path.join(tmp, "time.csv")
-    if os.path.exists(tfile):
-        os.unlink(tfile)
+    for f in (tfile, tfile + ".2"):
+        if os.path.exists(f):
+            os.unlink(f)
     # CUDA_CACHE_DISABLE: NVRTC's own cache (the driver's compute cache, on a
     # GPU machine) off, as in bench/gpu/bench.py: a source compiled before
     # would come back without ptxas, and its set-up would start the driver
     env = dict(os.environ, ATTNC_CACHE_DIR="off", ATTNC_NVRTC_TIME=tfile, CUDA_CACHE_DISABLE="1")
-    cmd = [attnc, "compile", spec, "--target", "cuda", "--arch", arch, "--emit", "cubin",
-           "--head-dim", str(c["D"]), "--seq", str(c["S"]), "--json", "-o", os.path.join(tmp, "k.cubin")]
+    # --emit cuda: the build compiles the runtime's image (--emit cubin would
+    # compile one cubin of every kernel after it, where the image is two)
+    cmd = [attnc, "compile", spec, "--target", "cuda", "--arch", arch, "--emit", "cuda",
+           "--head-dim", str(c["D"]), "--seq", str(c["S"]), "--json", "-o", os.path.join(tmp, "k.cu")]
     for k, v in c["defs"].items():
         cmd += ["-D", f"{k}={v}"]
     r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -62,9 +67,10 @@ def one(attnc, arch, c, tmp):
     info = json.loads(r.stdout.strip().splitlines()[-1])
     cpu = (r1.ru_utime + r1.ru_stime - r0.ru_utime - r0.ru_stime) * 1e3
     ph = phases(tfile) if os.path.exists(tfile) else {}
+    second = sum(phases(tfile + ".2").values()) if os.path.exists(tfile + ".2") else 0.0
     return dict(wall=wall, cpu=cpu, nvrtc=info.get("compile_ms", 0.0),
                 front=ph.get("CUDA C++ Frontend", 0.0), nvvm=ph.get("NVVM Optimizer", 0.0),
-                ptxas=ph.get("PTX Translation", 0.0))
+                ptxas=ph.get("PTX Translation", 0.0), second=second)
 
 
 def main():
@@ -76,18 +82,18 @@ def main():
     args = ap.parse_args()
     if not os.access(args.attnc, os.X_OK):
         sys.exit(f"compile_time: no attnc at {args.attnc} (build it, or pass --attnc)")
-    print(f"cold `attnc compile --emit cubin` for {args.arch}, no cache; ms, median of {args.rounds}; "
+    print(f"cold `attnc compile` for {args.arch}, no cache; ms, median of {args.rounds}; "
           f"{os.cpu_count()} CPUs\n")
-    keys = ["wall", "cpu", "nvrtc", "front", "nvvm", "ptxas"]
-    print("| case | process wall | process CPU | NVRTC | front end | NVVM | ptxas |")
-    print("|---|---|---|---|---|---|---|")
+    keys = ["wall", "cpu", "nvrtc", "front", "nvvm", "ptxas", "second"]
+    print("| case | process wall | process CPU | NVRTC | front end | NVVM | ptxas | pre-passes' program |")
+    print("|---|---|---|---|---|---|---|---|")
     bad = 0
     with tempfile.TemporaryDirectory(prefix="attnc-ctime-") as tmp:
         for c in cases([x for x in args.cases.split(",") if x]):
             try:
                 runs = [one(args.attnc, args.arch, c, tmp) for _ in range(max(1, args.rounds))]
             except RuntimeError as e:
-                print(f"| {c['name']} | attnc failed: {e} | | | | | |")
+                print(f"| {c['name']} | attnc failed: {e} | | | | | | |")
                 bad += 1
                 continue
             med = {k: statistics.median(r[k] for r in runs) for k in keys}

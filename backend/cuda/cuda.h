@@ -125,6 +125,9 @@ void cuda_score_summary(const IrPattern *p, char *buf, size_t n);
 #define CUDA_KERNEL_NAME "attnc_fwd"
 #define CUDA_PREP_NAME "attnc_prep"   /* the data iterator's pre-pass, when the kernel has one */
 #define CUDA_PREPQ_NAME "attnc_prep_q" /* its second pass, over the q tiles (after attnc_prep) */
+/* a source with pre-passes is two programs: ATTNC_PART=1 the attention
+   kernel, =2 the pre-passes (cuda_compile builds them at once) */
+#define CUDA_PART_MACRO "ATTNC_PART"
 /* attnc_prep's summaries: one key_k range per group of this many kv tiles,
    after the tiles' own in p.meta (a block of a warp per tile writes both) */
 #define CUDA_DATA_GROUP 32
@@ -189,7 +192,14 @@ int cuda_tma_map_layout(const CudaOrder *ko, const int64_t shape[4], const int64
 
 /* ------------------------------------------------------------ NVRTC */
 
-typedef enum CudaImageKind { CUDA_IMAGE_CUBIN = 0, CUDA_IMAGE_PTX } CudaImageKind;
+/*
+** CUDA_IMAGE_CUBIN: what the runtime loads, one cubin, or where the source
+** has parts (cuda_source_parts: a kernel with pre-passes) the parts' cubins,
+** compiled at once, in one container (cuda_image_part);
+** CUDA_IMAGE_CUBIN_ONE: one cubin of the whole source (what `attnc compile
+** --emit cubin` writes; the same as CUDA_IMAGE_CUBIN without parts).
+*/
+typedef enum CudaImageKind { CUDA_IMAGE_CUBIN = 0, CUDA_IMAGE_PTX, CUDA_IMAGE_CUBIN_ONE } CudaImageKind;
 
 typedef struct CudaImage {
   void *data;           /* malloc'd; free with cuda_image_free */
@@ -201,6 +211,13 @@ typedef struct CudaImage {
                            should not make; false when it came from a cache */
 } CudaImage;
 void cuda_image_free(CudaImage *img);
+/* whether src is two programs (CUDA_PART_MACRO) */
+bool cuda_source_parts(const char *src);
+/* how many cubins img holds: 1 (a cubin), 2 (a container of two), 0 (a
+   container that does not hold together: a damaged cache entry) */
+int cuda_image_parts(const CudaImage *img);
+/* cubin i of img (i < cuda_image_parts(img)) */
+void cuda_image_part(const CudaImage *img, int i, const void **data, size_t *size);
 
 /*
 ** The NVRTC options for an arch and image kind ("-arch=sm_90a",

@@ -37,6 +37,7 @@ enum {
   CUDA_SUCCESS = 0,
   CUDA_ERROR_OUT_OF_MEMORY = 2,
   CUDA_ERROR_NO_DEVICE = 100,
+  CUDA_ERROR_INVALID_IMAGE = 200,
   CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT = 16,
   CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR = 75,
   CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR = 76,
@@ -126,6 +127,7 @@ struct CudaDriver {
 struct CudaModule {
   CudaDriver *drv;
   CUmodule mod;
+  CUmodule mod2;        /* the pre-passes' module, where the image has two parts, or NULL */
   CUfunction fn;
   CUfunction prep;      /* the data iterator's pre-pass (CUDA_PREP_NAME), or NULL */
   CUfunction prep_q;    /* and its pass over the q tiles (CUDA_PREPQ_NAME), with prep */
@@ -321,10 +323,10 @@ attnc_status cuda_time_ms(CudaDriver *drv, void *stream, attnc_status (*fn)(void
 /* ------------------------------------------------------------ modules */
 
 /* does the image (cubin or PTX) hold the name, NUL- or '(' -terminated? */
-static bool image_names(const CudaImage *img, const char *name) {
+static bool image_names(const void *data, size_t size, const char *name) {
   size_t n = strlen(name);
-  const char *p = img->data;
-  for (size_t i = 0; i + n < img->size; i++)
+  const char *p = data;
+  for (size_t i = 0; i + n < size; i++)
     if (p[i] == name[0] && memcmp(p + i, name, n) == 0 && (p[i + n] == 0 || p[i + n] == '('))
       return true;
   return false;
@@ -345,7 +347,14 @@ attnc_status cuda_module_load(CudaDriver *drv, const CudaImage *img, const CudaC
   const char *pdl_env = getenv("ATTNC_CUDA_PDL");
   m->overlap = cuda_prep_overlap(cfg) && drv->launch_ex && !(pdl_env && strcmp(pdl_env, "0") == 0);
   char an[16];
-  CUresult r = drv->cuModuleLoadData(&m->mod, img->data);
+  /* the attention kernel's cubin, and the pre-passes' where they are a second */
+  int parts = cuda_image_parts(img);
+  const void *part[2] = { NULL, NULL };
+  size_t psize[2] = { 0, 0 };
+  for (int i = 0; i < parts; i++) cuda_image_part(img, i, &part[i], &psize[i]);
+  CUresult r = parts ? drv->cuModuleLoadData(&m->mod, part[0]) : CUDA_ERROR_INVALID_IMAGE;
+  if (r == CUDA_SUCCESS && parts == 2 && (r = drv->cuModuleLoadData(&m->mod2, part[1])) != CUDA_SUCCESS)
+    drv->cuModuleUnload(m->mod);
   if (r != CUDA_SUCCESS) {
     char what[400];
     snprintf(what, sizeof what, "loading the %s kernel image on %s (sm_%d)",
@@ -357,10 +366,12 @@ attnc_status cuda_module_load(CudaDriver *drv, const CudaImage *img, const CudaC
     st = cu_error(drv, r, ATTNC_ERR_INTERNAL, "cuModuleGetFunction(" CUDA_KERNEL_NAME ")", d);
   /* most kernels have no pre-pass: look it up only when the image names it
      (a failed lookup is an API error to tools like compute-sanitizer) */
-  if (!st && image_names(img, CUDA_PREP_NAME) &&
-      (r = drv->cuModuleGetFunction(&m->prep, m->mod, CUDA_PREP_NAME)) != CUDA_SUCCESS)
+  CUmodule pm = m->mod2 ? m->mod2 : m->mod;
+  int pi = m->mod2 ? 1 : 0;
+  if (!st && image_names(part[pi], psize[pi], CUDA_PREP_NAME) &&
+      (r = drv->cuModuleGetFunction(&m->prep, pm, CUDA_PREP_NAME)) != CUDA_SUCCESS)
     st = cu_error(drv, r, ATTNC_ERR_INTERNAL, "cuModuleGetFunction(" CUDA_PREP_NAME ")", d);
-  if (!st && m->prep && (r = drv->cuModuleGetFunction(&m->prep_q, m->mod, CUDA_PREPQ_NAME)) != CUDA_SUCCESS)
+  if (!st && m->prep && (r = drv->cuModuleGetFunction(&m->prep_q, pm, CUDA_PREPQ_NAME)) != CUDA_SUCCESS)
     st = cu_error(drv, r, ATTNC_ERR_INTERNAL, "cuModuleGetFunction(" CUDA_PREPQ_NAME ")", d);
   if (!st && m->smem > drv->smem_optin)
     st = diag_error(d, ATTNC_ERR_UNSUPPORTED, (Loc){ NULL, 0 },
@@ -373,6 +384,7 @@ attnc_status cuda_module_load(CudaDriver *drv, const CudaImage *img, const CudaC
     st = cu_error(drv, r, ATTNC_ERR_RUNTIME, "cuFuncSetAttribute(max dynamic shared memory)", d);
   if (st) {
     drv->cuModuleUnload(m->mod);
+    if (m->mod2) drv->cuModuleUnload(m->mod2);
     free(m);
     return st;
   }
@@ -382,7 +394,10 @@ attnc_status cuda_module_load(CudaDriver *drv, const CudaImage *img, const CudaC
 
 void cuda_module_free(CudaModule *m) {
   if (!m) return;
-  if (m->drv->cuCtxSetCurrent(m->drv->ctx) == CUDA_SUCCESS) m->drv->cuModuleUnload(m->mod);
+  if (m->drv->cuCtxSetCurrent(m->drv->ctx) == CUDA_SUCCESS) {
+    m->drv->cuModuleUnload(m->mod);
+    if (m->mod2) m->drv->cuModuleUnload(m->mod2);
+  }
   free(m);
 }
 

@@ -8,6 +8,8 @@
 ** compile error in generated code is a compiler bug; the message quotes
 ** the failing generated line so the bug report carries it.
 */
+#include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +26,41 @@ void cuda_image_free(CudaImage *img) {
   free(img->data);
   img->data = NULL;
   img->size = 0;
+}
+
+/*
+** A source with pre-passes (documents) is two programs, compiled on two
+** threads at once: the attention kernel's NVVM and ptxas run beside the
+** pre-passes' instead of after them. The cubins go into one container,
+** CONTAINER_MAGIC, the two sizes (u64), then the cubins.
+*/
+#define CONTAINER_MAGIC "ATTNC\0M2"
+#define CONTAINER_HEAD 24
+
+bool cuda_source_parts(const char *src) { return strstr(src, "\n#ifndef " CUDA_PART_MACRO "\n") != NULL; }
+
+static bool is_elf(const unsigned char *p, uint64_t n) { return n >= 4 && memcmp(p, "\x7f" "ELF", 4) == 0; }
+
+int cuda_image_parts(const CudaImage *img) {
+  const unsigned char *p = img->data;
+  if (!p || img->size == 0) return 0;
+  if (img->size < 8 || memcmp(p, CONTAINER_MAGIC, 8) != 0) return 1;
+  if (img->size < CONTAINER_HEAD) return 0;
+  uint64_t n0, n1;
+  memcpy(&n0, p + 8, 8);
+  memcpy(&n1, p + 16, 8);
+  if (n0 > img->size || n1 > img->size || CONTAINER_HEAD + n0 + n1 != img->size) return 0;
+  return is_elf(p + CONTAINER_HEAD, n0) && is_elf(p + CONTAINER_HEAD + n0, n1) ? 2 : 0;
+}
+
+void cuda_image_part(const CudaImage *img, int i, const void **data, size_t *size) {
+  const unsigned char *p = img->data;
+  if (cuda_image_parts(img) != 2) { *data = p; *size = img->size; return; }
+  uint64_t n0, n1;
+  memcpy(&n0, p + 8, 8);
+  memcpy(&n1, p + 16, 8);
+  *data = p + CONTAINER_HEAD + (i ? n0 : 0);
+  *size = (size_t)(i ? n1 : n0);
 }
 
 int cuda_nvrtc_options(int arch, CudaImageKind kind, char archbuf[32], const char **opts,
@@ -53,8 +90,11 @@ attnc_status cuda_cache_key(const char *src, int arch, CudaImageKind kind, char 
   size_t cap = strlen(src) + 512;
   char *k = malloc(cap);
   if (!k) return diag_error(d, ATTNC_ERR_NOMEM, (Loc){ NULL, 0 }, "out of memory");
+  /* a source without parts compiles to the same cubin either way */
+  const char *what = kind == CUDA_IMAGE_PTX ? "ptx" :
+                     kind == CUDA_IMAGE_CUBIN && cuda_source_parts(src) ? "cubins" : "cubin";
   size_t m = (size_t)snprintf(k, cap, "attnc cuda kernel\n%s\n%s\n%s\n", cuda_nvrtc_version(ver),
-                              cuda_arch_name(arch, an), kind == CUDA_IMAGE_PTX ? "ptx" : "cubin");
+                              cuda_arch_name(arch, an), what);
   for (int i = 0; i < n && m < cap; i++) m += (size_t)snprintf(k + m, cap - m, "%s ", opts[i]);
   if (m < cap) m += (size_t)snprintf(k + m, cap - m, "\n");
   size_t sl = strlen(src);
@@ -139,14 +179,17 @@ static bool arch_supported(int arch) {
   return false;
 }
 
-attnc_status cuda_compile(const char *src, int arch, CudaImageKind kind, CudaImage *out, Diag *d) {
+/* one program of src (part: 0 all of it, else CUDA_PART_MACRO=part) */
+static attnc_status compile_one(const char *src, int arch, CudaImageKind kind, int part,
+                                CudaImage *out, Diag *d) {
   memset(out, 0, sizeof *out);
-  char archbuf[32], ver[32], an[16];
+  char archbuf[32], partbuf[32];
   const char *opts[16];
   int nopts = cuda_nvrtc_options(arch, kind, archbuf, opts, 16);
-  if (!arch_supported(arch))
-    return diag_error(d, ATTNC_ERR_UNSUPPORTED, (Loc){ NULL, 0 }, "%s cannot compile for %s",
-                      cuda_nvrtc_version(ver), cuda_arch_name(arch, an));
+  if (part) {
+    snprintf(partbuf, sizeof partbuf, "-D" CUDA_PART_MACRO "=%d", part);
+    opts[nopts++] = partbuf;
+  }
   nvrtcProgram prog;
   nvrtcResult r = nvrtcCreateProgram(&prog, src, CUDA_SOURCE_NAME, 0, NULL, NULL);
   if (r != NVRTC_SUCCESS)
@@ -157,8 +200,8 @@ attnc_status cuda_compile(const char *src, int arch, CudaImageKind kind, CudaIma
      changes no code */
   char timebuf[600];
   const char *tf = getenv("ATTNC_NVRTC_TIME");
-  if (tf && *tf && nopts < 16 && strlen(tf) < sizeof timebuf - 8) {
-    snprintf(timebuf, sizeof timebuf, "-time=%s", tf);
+  if (tf && *tf && nopts < 16 && strlen(tf) < sizeof timebuf - 16) {   /* part 2: FILE.2 */
+    snprintf(timebuf, sizeof timebuf, part == 2 ? "-time=%s.2" : "-time=%s", tf);
     opts[nopts++] = timebuf;
   }
   double t0 = now_ms();
@@ -202,4 +245,65 @@ attnc_status cuda_compile(const char *src, int arch, CudaImageKind kind, CudaIma
   out->compile_ms = t1 - t0;
   out->wgmma_serial = serial;
   return ATTNC_OK;
+}
+
+typedef struct PartJob {
+  const char *src;
+  int arch;
+  CudaImage img;
+  Diag d;
+  attnc_status st;
+} PartJob;
+
+static void *part2_main(void *arg) {
+  PartJob *j = arg;
+  j->st = compile_one(j->src, j->arch, CUDA_IMAGE_CUBIN, 2, &j->img, &j->d);
+  return NULL;
+}
+
+/* the two parts at once (the second on a thread of its own, or after the
+   first where no thread can start), into one container */
+static attnc_status compile_parts(const char *src, int arch, CudaImage *out, Diag *d) {
+  PartJob j = { .src = src, .arch = arch };
+  double t0 = now_ms();
+  pthread_t th;
+  bool threaded = pthread_create(&th, NULL, part2_main, &j) == 0;
+  CudaImage a;
+  attnc_status st = compile_one(src, arch, CUDA_IMAGE_CUBIN, 1, &a, d);
+  if (threaded) pthread_join(th, NULL);
+  else part2_main(&j);
+  double t1 = now_ms();
+  if (!st && j.st) st = diag_error(d, j.st, (Loc){ NULL, 0 }, "%s", j.d.msg);
+  if (!st) {
+    uint64_t n0 = a.size, n1 = j.img.size;
+    out->data = malloc(CONTAINER_HEAD + a.size + j.img.size);
+    if (!out->data) st = diag_error(d, ATTNC_ERR_NOMEM, (Loc){ NULL, 0 }, "out of memory");
+    else {
+      unsigned char *p = out->data;
+      memcpy(p, CONTAINER_MAGIC, 8);
+      memcpy(p + 8, &n0, 8);
+      memcpy(p + 16, &n1, 8);
+      memcpy(p + CONTAINER_HEAD, a.data, a.size);
+      memcpy(p + CONTAINER_HEAD + a.size, j.img.data, j.img.size);
+      out->size = CONTAINER_HEAD + a.size + j.img.size;
+      out->kind = CUDA_IMAGE_CUBIN;
+      out->compile_ms = t1 - t0;
+      out->wgmma_serial = a.wgmma_serial || j.img.wgmma_serial;
+    }
+  }
+  cuda_image_free(&a);
+  cuda_image_free(&j.img);
+  return st;
+}
+
+attnc_status cuda_compile(const char *src, int arch, CudaImageKind kind, CudaImage *out, Diag *d) {
+  memset(out, 0, sizeof *out);
+  char ver[32], an[16];
+  if (!arch_supported(arch))
+    return diag_error(d, ATTNC_ERR_UNSUPPORTED, (Loc){ NULL, 0 }, "%s cannot compile for %s",
+                      cuda_nvrtc_version(ver), cuda_arch_name(arch, an));
+  if (kind == CUDA_IMAGE_CUBIN && cuda_source_parts(src)) return compile_parts(src, arch, out, d);
+  attnc_status st = compile_one(src, arch, kind == CUDA_IMAGE_CUBIN_ONE ? CUDA_IMAGE_CUBIN : kind, 0, out, d);
+  if (!st) out->kind = kind;
+  return st;
 }

@@ -1103,6 +1103,7 @@ int64_t cuda_meta_bytes(const CudaConfig *cfg, int64_t B, int64_t Hq, int64_t Sq
 
 void emit_data_prep(Out *o, const EmitPlan *ep) {
   if (!cuda_data_prep(ep)) return;
+  out_puts(o, "\n#if " CUDA_PART_MACRO " != 1\n");
   out_puts(o,
     "\n// ---- the pre-pass of the data iterator: grid (kv tile groups, query heads, batch),\n"
     "// a warp per kv tile u of group g writes its key_k min, max (data_meta_tiles), and warp\n"
@@ -1168,5 +1169,6 @@ void emit_data_prep(Out *o, const EmitPlan *ep) {
     "    ((int *)(m + 2))[0] = it.du;\n"
     "    ((int *)(m + 2))[1] = it.dhi;\n"
     "  }\n"
-    "}\n");
+    "}\n"
+    "#endif\n");
 }

@@ -450,7 +450,8 @@ const TargetOps cuda_target_ops = { "cuda", cuda_build, cuda_run, cuda_release,
 /*
 ** What `attnc compile --target cuda --emit cuda|ptx|cubin` writes, for a
 ** built specialisation: the generated source, PTX (compiled now, through
-** the cache), or the cubin. *data is malloc'd.
+** the cache), or the cubin (where the runtime's image is two, one of all
+** the kernels, compiled now through the cache). *data is malloc'd.
 */
 attnc_status cuda_target_artifact(void *impl, const char *kind, void **data, size_t *len, Diag *d) {
   CudaImpl *m = impl;
@@ -463,7 +464,13 @@ attnc_status cuda_target_artifact(void *impl, const char *kind, void **data, siz
   size_t n = 0;
   CudaImage ptx = { 0 };
   if (strcmp(kind, "cuda") == 0) { src = v->src; n = strlen(v->src); }
-  else if (strcmp(kind, "cubin") == 0) { src = v->img.data; n = v->img.size; }
+  else if (strcmp(kind, "cubin") == 0 && cuda_image_parts(&v->img) == 1) { src = v->img.data; n = v->img.size; }
+  else if (strcmp(kind, "cubin") == 0) {   /* the image is two: one cubin of all the kernels */
+    KCacheHit hit;
+    st = kcache_cuda_image(m->cache, v->src, m->arch, CUDA_IMAGE_CUBIN_ONE, &ptx, &hit, d);
+    src = ptx.data;
+    n = ptx.size;
+  }
   else if (strcmp(kind, "ptx") == 0) {
     KCacheHit hit;
     st = kcache_cuda_image(m->cache, v->src, m->arch, CUDA_IMAGE_PTX, &ptx, &hit, d);

@@ -1054,6 +1054,87 @@ static attnc_status cached_compile(const char *dir, Warns *w, KCacheHit *hit, do
   return st;
 }
 
+/* whether the bytes [data, data + n) hold name as a symbol ("name\0") */
+static bool names(const void *data, size_t n, const char *name) {
+  size_t k = strlen(name) + 1;
+  for (size_t i = 0; i + k <= n; i++)
+    if (memcmp((const char *)data + i, name, k) == 0) return true;
+  return false;
+}
+
+/* a kernel with pre-passes (documents) compiles as two programs at once:
+   the runtime's image holds the attention kernel's cubin and the
+   pre-passes', the CLI's cubin all three; a kernel without them one
+   cubin; a container that does not hold together is no image, and one in
+   the cache is compiled again */
+START_TEST(documents_two_programs) {
+  attnc_ctx *ctx = attnc_ctx_new();
+  const char *specs[] = { "specs/document.lua", "specs/causal.lua" };
+  for (int i = 0; i < 2; i++) {
+    attnc_spec *s;
+    attnc_error err;
+    ck_assert_msg(attnc_spec_load_file(ctx, tu_path(specs[i]), NULL, 0, &s, &err) == ATTNC_OK, "%s", err.message);
+    Arena a;
+    arena_init(&a);
+    Diag d = { 0 };
+    CudaConfig cfg = { .dtype = DT_BF16, .head_dim = 128, .arch = 90 };
+    char *src;
+    ck_assert_msg(cuda_build_source(s->pat, &cfg, true, &a, &src, &d) == ATTNC_OK, "%s", d.msg);
+    ck_assert(cuda_source_parts(src) == (i == 0));
+    CudaImage img, one;
+    ck_assert_msg(cuda_compile(src, 90, CUDA_IMAGE_CUBIN, &img, &d) == ATTNC_OK, "%s", d.msg);
+    ck_assert_msg(cuda_compile(src, 90, CUDA_IMAGE_CUBIN_ONE, &one, &d) == ATTNC_OK, "%s", d.msg);
+    ck_assert_int_eq(cuda_image_parts(&one), 1);
+    ck_assert(names(one.data, one.size, CUDA_KERNEL_NAME));
+    ck_assert(names(one.data, one.size, CUDA_PREP_NAME) == (i == 0));
+    ck_assert_int_eq(cuda_image_parts(&img), i == 0 ? 2 : 1);
+    const void *part;
+    size_t n;
+    cuda_image_part(&img, 0, &part, &n);
+    ck_assert(names(part, n, CUDA_KERNEL_NAME) && !names(part, n, CUDA_PREP_NAME));
+    if (i == 0) {
+      cuda_image_part(&img, 1, &part, &n);
+      ck_assert(!names(part, n, CUDA_KERNEL_NAME));
+      ck_assert(names(part, n, CUDA_PREP_NAME) && names(part, n, CUDA_PREPQ_NAME));
+      /* damaged containers: a size past the end, a part that is no ELF */
+      unsigned char *bad = malloc(img.size);
+      memcpy(bad, img.data, img.size);
+      CudaImage b = { .data = bad, .size = img.size - 1 };
+      ck_assert_int_eq(cuda_image_parts(&b), 0);
+      b.size = img.size;
+      bad[24] = 0;
+      ck_assert_int_eq(cuda_image_parts(&b), 0);
+      /* such an entry in the cache (its checksum right): compiled again */
+      make_cache_root();
+      KCacheOptions opt = { .dir = cache_root };
+      KCache *c = kcache_new(&opt);
+      char *key;
+      size_t keylen;
+      ck_assert_int_eq(cuda_cache_key(src, 90, CUDA_IMAGE_CUBIN, &key, &keylen, &d), ATTNC_OK);
+      ck_assert(kcache_put(c, key, keylen, bad, img.size));
+      CudaImage again;
+      KCacheHit hit;
+      ck_assert_msg(kcache_cuda_image(c, src, 90, CUDA_IMAGE_CUBIN, &again, &hit, &d) == ATTNC_OK, "%s", d.msg);
+      ck_assert_int_eq(hit, KCACHE_MISS);
+      ck_assert_int_eq(cuda_image_parts(&again), 2);
+      cuda_image_free(&again);
+      ck_assert_msg(kcache_cuda_image(c, src, 90, CUDA_IMAGE_CUBIN, &again, &hit, &d) == ATTNC_OK, "%s", d.msg);
+      ck_assert_int_ne(hit, KCACHE_MISS);        /* the good one replaced it */
+      ck_assert_int_eq(cuda_image_parts(&again), 2);
+      cuda_image_free(&again);
+      free(key);
+      free(bad);
+      kcache_free(c);
+    }
+    cuda_image_free(&img);
+    cuda_image_free(&one);
+    arena_free(&a);
+    attnc_spec_free(s);
+  }
+  attnc_ctx_free(ctx);
+}
+END_TEST
+
 /* run cached_compile in a child process; returns its status, fills hit and ms */
 static int child_compile(const char *dir, KCacheHit *hit, double *ms) {
   int fds[2];
@@ -1378,6 +1459,7 @@ int main(void) {
   tcase_add_test(cache, cache_memory_hit);
   tcase_add_test(cache, cache_new_process_hit);
   tcase_add_test(cache, cache_truncated_entry_rebuilt);
+  tcase_add_test(cache, documents_two_programs);
   tcase_add_test(cache, cache_two_processes_at_once);
   tcase_add_test(cache, cache_unwritable_dir);
   tcase_add_test(cache, cache_threads);

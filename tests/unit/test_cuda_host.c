@@ -90,7 +90,8 @@ static const char host_prelude[] =
   "#define __device__\n#define __forceinline__ inline\n"
   "static inline float __int_as_float(int x) { float f; std::memcpy(&f, &x, 4); return f; }\n"
   "static inline float fast_tanh(float x) { return tanhf(x); }\n"
-  "static inline float fast_exp2(float x) { return exp2f(x); }\n";
+  "static inline float fast_exp2(float x) { return exp2f(x); }\n"
+  "static inline bool __all_sync(unsigned, bool v) { return v; }   // one lane at a time\n";
 
 /* the harness: sections of src, the inputs as arrays, a main that prints masks and orders */
 static bool write_harness(FILE *f, const char *src, const IrPattern *p, const Plan *pl, const CudaConfig *cfg, int64_t S,
@@ -239,7 +240,7 @@ static bool write_harness(FILE *f, const char *src, const IrPattern *p, const Pl
       "                for (int r = 0; r < 2; ++r) q_tok[mi][r] = q_token(qt, w * kWarpM + mi * 16 + r * 8 + lane / 4);\n"
       "              float s[kAtomsM][kAtomsN][4] = {};\n"
       "              KvTile kt;\n              kt.tile = u;\n              kt.full = false;\n              kt.edge = edge_of[u];\n"
-      "              score_tile(s, p, qt, kt, q_tok, b, h, lane, 1.0f);\n"
+      "              score_tile(s, p, qt, kt, q_tok, b, h, lane, 1.0f, row_gain(p, b, h, q_tok, 1.0f));\n"
       "              for (int mi = 0; mi < kAtomsM; ++mi)\n"
       "                for (int ni = 0; ni < kAtomsN; ++ni)\n"
       "                  for (int e = 0; e < 4; ++e) {\n"
