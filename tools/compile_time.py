@@ -24,7 +24,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ptxas_report import ROOT, cases  # noqa: E402
+from ptxas_report import ROOT, cases, spec_path  # noqa: E402
 
 
 def phases(path):
@@ -38,11 +38,7 @@ def phases(path):
 
 
 def one(attnc, arch, c, tmp):
-    spec = c["spec"]
-    if not spec:
-        spec = os.path.join(tmp, c["name"] + ".lua")
-        with open(spec, "w") as f:
-            f.write(c["src"])
+    spec = spec_path(c, tmp)
     tfile = os.path.join(tmp, "time.csv")
     for f in (tfile, tfile + ".2"):
         if os.path.exists(f):

@@ -30,12 +30,18 @@ def cases(want):
     return [c for c in cs if not want or c["name"] in want]
 
 
-def compile_case(attnc, arch, c, tmp, emit):
+def spec_path(c, tmp):
+    """the case's spec file (a case with its source inline: written to tmp)"""
     spec = c["spec"]
     if not spec:
         spec = os.path.join(tmp, c["name"] + ".lua")
         with open(spec, "w") as f:
             f.write(c["src"])
+    return spec
+
+
+def compile_case(attnc, arch, c, tmp, emit):
+    spec = spec_path(c, tmp)
     out = os.path.join(tmp, f"{c['name']}.{emit}")
     cmd = [attnc, "compile", spec, "--target", "cuda", "--arch", arch, "--emit", emit,
            "--head-dim", str(c["D"]), "--seq", str(c["S"]), "-o", out]

@@ -836,11 +836,12 @@ static void emit_sum(Ex *x, const int *nodes, const int *signs, int n) {
 }
 
 /*
-** Tiles the score leaves alone. Where the score is s plus terms of q alone
-** and of k alone (no gain, no distance terms: score_raw_ok), a kv tile
-** whose column terms are all zero needs no per-element FMA: its scores stay
-** <q, k> and the softmax scales them (softmax_tile's tile gain, scale in
-** place of 1). The column terms' support, as C over the tile's first and
+** Tiles the score leaves alone. Where the score is s times a gain of q
+** alone (or none) plus terms of q alone and of k alone (no distance terms:
+** score_raw_ok), a kv tile whose column terms are all zero needs no
+** per-element FMA: its scores stay <q, k> and the softmax scales each row
+** by its gain, scale * g(q), where the warp's gains are all positive
+** (row_gain). The column terms' support, as C over the tile's first and
 ** last keys k0, k1 (col_may), is what a select with a zero branch, sums,
 ** negations and products by finite constants leave of comparisons of k
 ** with values free of q and k (a product of two terms is nonzero where
