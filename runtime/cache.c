@@ -448,7 +448,7 @@ attnc_status kcache_cuda_image(KCache *c, const char *src, int arch, CudaImageKi
     out->size = len;
     out->kind = kind;
     /* a cubin container must hold together (else: compile again, below) */
-    if (kind == CUDA_IMAGE_PTX || cuda_image_parts(out) == (cuda_source_parts(src) ? 2 : 1)) {
+    if (kind == CUDA_IMAGE_PTX || cuda_image_parts(out) == cuda_image_nparts(src, kind)) {
       free(key);
       return ATTNC_OK;
     }

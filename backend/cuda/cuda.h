@@ -194,7 +194,7 @@ int cuda_tma_map_layout(const CudaOrder *ko, const int64_t shape[4], const int64
 
 /*
 ** CUDA_IMAGE_CUBIN: what the runtime loads, one cubin, or where the source
-** has parts (cuda_source_parts: a kernel with pre-passes) the parts' cubins,
+** has parts (a kernel with pre-passes) the parts' cubins,
 ** compiled at once, in one container (cuda_image_part);
 ** CUDA_IMAGE_CUBIN_ONE: one cubin of the whole source (what `attnc compile
 ** --emit cubin` writes; the same as CUDA_IMAGE_CUBIN without parts).
@@ -211,8 +211,10 @@ typedef struct CudaImage {
                            should not make; false when it came from a cache */
 } CudaImage;
 void cuda_image_free(CudaImage *img);
-/* whether src is two programs (CUDA_PART_MACRO) */
-bool cuda_source_parts(const char *src);
+/* how many cubins an image of kind compiled from src holds: 2 for
+   CUDA_IMAGE_CUBIN of a source that is two programs (CUDA_PART_MACRO), else
+   1 (the cache key, the compile and the cache's check all follow it) */
+int cuda_image_nparts(const char *src, CudaImageKind kind);
 /* how many cubins img holds: 1 (a cubin), 2 (a container of two), 0 (a
    container that does not hold together: a damaged cache entry) */
 int cuda_image_parts(const CudaImage *img);

@@ -37,7 +37,9 @@ void cuda_image_free(CudaImage *img) {
 #define CONTAINER_MAGIC "ATTNC\0M2"
 #define CONTAINER_HEAD 24
 
-bool cuda_source_parts(const char *src) { return strstr(src, "\n#ifndef " CUDA_PART_MACRO "\n") != NULL; }
+int cuda_image_nparts(const char *src, CudaImageKind kind) {
+  return kind == CUDA_IMAGE_CUBIN && strstr(src, "\n#ifndef " CUDA_PART_MACRO "\n") ? 2 : 1;
+}
 
 static bool is_elf(const unsigned char *p, uint64_t n) { return n >= 4 && memcmp(p, "\x7f" "ELF", 4) == 0; }
 
@@ -91,8 +93,7 @@ attnc_status cuda_cache_key(const char *src, int arch, CudaImageKind kind, char 
   char *k = malloc(cap);
   if (!k) return diag_error(d, ATTNC_ERR_NOMEM, (Loc){ NULL, 0 }, "out of memory");
   /* a source without parts compiles to the same cubin either way */
-  const char *what = kind == CUDA_IMAGE_PTX ? "ptx" :
-                     kind == CUDA_IMAGE_CUBIN && cuda_source_parts(src) ? "cubins" : "cubin";
+  const char *what = kind == CUDA_IMAGE_PTX ? "ptx" : cuda_image_nparts(src, kind) == 2 ? "cubins" : "cubin";
   size_t m = (size_t)snprintf(k, cap, "attnc cuda kernel\n%s\n%s\n%s\n", cuda_nvrtc_version(ver),
                               cuda_arch_name(arch, an), what);
   for (int i = 0; i < n && m < cap; i++) m += (size_t)snprintf(k + m, cap - m, "%s ", opts[i]);
@@ -302,7 +303,7 @@ attnc_status cuda_compile(const char *src, int arch, CudaImageKind kind, CudaIma
   if (!arch_supported(arch))
     return diag_error(d, ATTNC_ERR_UNSUPPORTED, (Loc){ NULL, 0 }, "%s cannot compile for %s",
                       cuda_nvrtc_version(ver), cuda_arch_name(arch, an));
-  if (kind == CUDA_IMAGE_CUBIN && cuda_source_parts(src)) return compile_parts(src, arch, out, d);
+  if (cuda_image_nparts(src, kind) == 2) return compile_parts(src, arch, out, d);
   attnc_status st = compile_one(src, arch, kind == CUDA_IMAGE_CUBIN_ONE ? CUDA_IMAGE_CUBIN : kind, 0, out, d);
   if (!st) out->kind = kind;
   return st;

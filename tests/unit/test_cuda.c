@@ -1080,7 +1080,8 @@ START_TEST(documents_two_programs) {
     CudaConfig cfg = { .dtype = DT_BF16, .head_dim = 128, .arch = 90 };
     char *src;
     ck_assert_msg(cuda_build_source(s->pat, &cfg, true, &a, &src, &d) == ATTNC_OK, "%s", d.msg);
-    ck_assert(cuda_source_parts(src) == (i == 0));
+    ck_assert_int_eq(cuda_image_nparts(src, CUDA_IMAGE_CUBIN), i == 0 ? 2 : 1);
+    ck_assert_int_eq(cuda_image_nparts(src, CUDA_IMAGE_CUBIN_ONE), 1);
     CudaImage img, one;
     ck_assert_msg(cuda_compile(src, 90, CUDA_IMAGE_CUBIN, &img, &d) == ATTNC_OK, "%s", d.msg);
     ck_assert_msg(cuda_compile(src, 90, CUDA_IMAGE_CUBIN_ONE, &one, &d) == ATTNC_OK, "%s", d.msg);
@@ -1122,6 +1123,18 @@ START_TEST(documents_two_programs) {
       ck_assert_int_ne(hit, KCACHE_MISS);        /* the good one replaced it */
       ck_assert_int_eq(cuda_image_parts(&again), 2);
       cuda_image_free(&again);
+      /* the one cubin of all kernels has its own entry, one part, and comes
+         back from it (a new cache: from the disk) */
+      for (int round = 0; round < 2; round++) {
+        KCache *c1 = kcache_new(&opt);
+        ck_assert_msg(kcache_cuda_image(c1, src, 90, CUDA_IMAGE_CUBIN_ONE, &again, &hit, &d) == ATTNC_OK,
+                      "%s", d.msg);
+        ck_assert_int_eq(hit, round == 0 ? KCACHE_MISS : KCACHE_DISK);
+        ck_assert_int_eq(cuda_image_parts(&again), 1);
+        ck_assert(names(again.data, again.size, CUDA_KERNEL_NAME) && names(again.data, again.size, CUDA_PREPQ_NAME));
+        cuda_image_free(&again);
+        kcache_free(c1);
+      }
       free(key);
       free(bad);
       kcache_free(c);
