@@ -387,6 +387,8 @@ int cuda_prep_q_threads(const CudaConfig *cfg);   /* attnc_prep_q's block: the t
    (programmatic dependent launch, sm_90 on): the kernels wait for its
    writes where they read them (griddepcontrol), the launch allows it */
 bool cuda_prep_overlap(const CudaConfig *cfg);
+/* attnc_prep's groups of CUDA_DATA_GROUP kv tiles at Sk keys (its grid's x) */
+int64_t cuda_data_groups(const CudaConfig *cfg, int64_t Sk);
 /* bytes of p.meta, which attnc_prep and attnc_prep_q write, for a launch of
    B x Hq heads of Sq queries and Sk keys (0 with no kv tiles: no pre-pass) */
 int64_t cuda_meta_bytes(const CudaConfig *cfg, int64_t B, int64_t Hq, int64_t Sq, int64_t Sk);

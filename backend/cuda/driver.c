@@ -646,7 +646,7 @@ attnc_status cuda_launch(CudaModule *m, const IrPattern *p, const attnc_args *ar
   CUdeviceptr meta = 0;
   size_t bytes = m->prep && meta_slot >= 0 ? (size_t)cuda_meta_bytes(cfg, s.B, s.Hq, s.Sq, s.Sk) : 0;
   if (bytes > 0) {
-    int64_t groups = (cuda_order_ntiles(&cfg->kord, s.Sk) + CUDA_DATA_GROUP - 1) / CUDA_DATA_GROUP;
+    int64_t groups = cuda_data_groups(cfg, s.Sk);   /* attnc_prep's grid */
     if (!drv->mem_alloc_async || !drv->mem_free_async)
       return diag_error(d, ATTNC_ERR_NODEVICE, (Loc){ NULL, 0 },
                         "the CUDA driver has no cuMemAllocAsync (CUDA 11.2 or newer), which the "

@@ -1093,11 +1093,15 @@ bool cuda_data_prep(const EmitPlan *ep) {
   return cuda_plan_prep(ep->plan);   /* emit_plan_init set data_qkey[0] from the same tests */
 }
 
+int64_t cuda_data_groups(const CudaConfig *cfg, int64_t Sk) {
+  return (cuda_order_ntiles(&cfg->kord, Sk) + CUDA_DATA_GROUP - 1) / CUDA_DATA_GROUP;
+}
+
 /* the layout of the kernel's data_meta_tiles, _groups and _q */
 int64_t cuda_meta_bytes(const CudaConfig *cfg, int64_t B, int64_t Hq, int64_t Sq, int64_t Sk) {
   int64_t kv_tiles = cuda_order_ntiles(&cfg->kord, Sk), qtiles = cuda_order_ntiles(&cfg->qord, Sq);
   if (kv_tiles <= 0) return 0;     /* no kv tiles: no pre-pass */
-  int64_t groups = (kv_tiles + CUDA_DATA_GROUP - 1) / CUDA_DATA_GROUP;
+  int64_t groups = cuda_data_groups(cfg, Sk);
   return B * Hq * ((kv_tiles + groups) * 2 + qtiles * cuda_data_qrec(cfg)) * (int64_t)sizeof(int64_t);
 }
 
