@@ -20,11 +20,10 @@ import resource
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ptxas_report import ROOT, cases, spec_path  # noqa: E402
+from ptxas_report import add_case_args, each_case, spec_path  # noqa: E402
 
 
 def phases(path):
@@ -71,29 +70,25 @@ def one(attnc, arch, c, tmp):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--attnc", default=os.path.join(ROOT, "build", "attnc"))
-    ap.add_argument("--arch", default="sm_90a")
-    ap.add_argument("--cases", default="")
+    add_case_args(ap)
     ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
-    if not os.access(args.attnc, os.X_OK):
-        sys.exit(f"compile_time: no attnc at {args.attnc} (build it, or pass --attnc)")
+    todo = each_case(args, "compile_time")
     print(f"cold `attnc compile` for {args.arch}, no cache; ms, median of {args.rounds}; "
           f"{os.cpu_count()} CPUs\n")
     keys = ["wall", "cpu", "nvrtc", "front", "nvvm", "ptxas", "second"]
     print("| case | process wall | process CPU | NVRTC | front end | NVVM | ptxas | pre-passes' program |")
     print("|---|---|---|---|---|---|---|---|")
     bad = 0
-    with tempfile.TemporaryDirectory(prefix="attnc-ctime-") as tmp:
-        for c in cases([x for x in args.cases.split(",") if x]):
-            try:
-                runs = [one(args.attnc, args.arch, c, tmp) for _ in range(max(1, args.rounds))]
-            except RuntimeError as e:
-                print(f"| {c['name']} | attnc failed: {e} | | | | | | |")
-                bad += 1
-                continue
-            med = {k: statistics.median(r[k] for r in runs) for k in keys}
-            print(f"| {c['name']} | " + " | ".join(f"{med[k]:.0f}" for k in keys) + " |")
+    for c, tmp in todo:
+        try:
+            runs = [one(args.attnc, args.arch, c, tmp) for _ in range(max(1, args.rounds))]
+        except RuntimeError as e:
+            print(f"| {c['name']} | attnc failed: {e} | | | | | | |")
+            bad += 1
+            continue
+        med = {k: statistics.median(r[k] for r in runs) for k in keys}
+        print(f"| {c['name']} | " + " | ".join(f"{med[k]:.0f}" for k in keys) + " |")
     return 1 if bad else 0
 
 
